@@ -1,0 +1,5 @@
+import sys
+
+from stethodesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,92 @@
+"""Reading audio files with clear, user-facing errors. No Qt here.
+
+Every reader in the app (import, analysis, training adapters) goes through
+:func:`read_audio` so a corrupt, empty or odd file fails the same way
+everywhere: with :class:`AudioFileError` whose message a clinician can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+MAX_SECONDS = 30 * 60  # 30 min: beyond this an import is refused rather than filling memory
+MIN_SAMPLES = 16  # anything shorter is "empty" for every purpose in the app
+
+
+class AudioFileError(ValueError):
+    """A file that cannot be used as audio; ``str(err)`` is the user-facing reason."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    samplerate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.samplerate if self.samplerate else 0.0
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Header facts of ``path`` without decoding it all."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioFileError(f"{p.name}: file not found")
+    if p.is_dir():
+        raise AudioFileError(f"{p.name}: is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise AudioFileError(f"{p.name}: the file is empty (0 bytes)")
+    try:
+        info = sf.info(str(p))
+    except Exception as exc:  # libsndfile raises several types; all mean "unreadable"
+        raise AudioFileError(
+            f"{p.name}: not a readable audio file (WAV, FLAC, OGG or MP3 expected): {exc}"
+        ) from None
+    frames = int(info.frames)
+    if frames < 0 or frames > 2**40:  # unknown length (truncated stream); decode will tell
+        frames = 0
+    return AudioInfo(p, int(info.samplerate), int(info.channels), frames, str(info.format))
+
+
+def read_audio(
+    path: str | Path,
+    *,
+    channel: int | None = None,
+    max_seconds: float = MAX_SECONDS,
+) -> tuple[np.ndarray, int]:
+    """Decode ``path`` to mono float32 in [-1, 1] and its sample rate.
+
+    ``channel`` picks one channel (0-based); ``None`` mixes all channels down.
+    Raises :class:`AudioFileError` for missing, empty, corrupt, non-audio or
+    over-long files. Shape: ``(n,)`` float32.
+    """
+    info = probe(path)
+    if info.frames and info.frames / info.samplerate > max_seconds:
+        raise AudioFileError(
+            f"{info.path.name}: {info.seconds / 60:.0f} min long; the limit is "
+            f"{max_seconds / 60:.0f} min. Trim it to the part you want to analyse."
+        )
+    try:
+        data, sr = sf.read(str(info.path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioFileError(f"{info.path.name}: the audio data is damaged: {exc}") from None
+    if data.shape[0] < MIN_SAMPLES:
+        raise AudioFileError(f"{info.path.name}: contains no audio samples")
+    if channel is not None:
+        if not 0 <= channel < data.shape[1]:
+            raise AudioFileError(
+                f"{info.path.name}: has {data.shape[1]} channel(s); channel {channel + 1} does not exist"
+            )
+        mono = data[:, channel]
+    else:
+        mono = data.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+        raise AudioFileError(f"{info.path.name}: contains invalid (NaN/inf) samples")
+    return np.ascontiguousarray(mono, dtype=np.float32), int(sr)

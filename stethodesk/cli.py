@@ -1,0 +1,60 @@
+"""``stethodesk`` command line: no arguments opens the GUI; subcommands work headless.
+
+Each subcommand lives in its own module (``stethodesk/commands/<name>.py``) exposing
+``add_parser(subparsers)`` and ``run(args) -> int``; this file only wires them so that
+``stethodesk devices`` never imports Qt or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> module; modules are imported lazily so a headless command stays light.
+COMMANDS = {
+    "devices": "stethodesk.commands.devices",
+    "record": "stethodesk.commands.record",
+    "analyze": "stethodesk.commands.analyze",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stethodesk",
+        description=(
+            "StethoDesk: live auscultation, recording and an on-device audio-language model. "
+            "Run without a subcommand to open the window. Answers are decision support, not a diagnosis."
+        ),
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, modname in COMMANDS.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:
+                continue  # command not built yet
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from stethodesk import __version__
+
+        print(f"stethodesk {__version__}")
+        return 0
+    if not args.command:
+        from stethodesk.gui.app import run_gui  # Qt only from here on
+
+        return run_gui()
+    mod = importlib.import_module(COMMANDS[args.command])
+    return int(mod.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

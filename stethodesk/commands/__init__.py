@@ -1,0 +1,1 @@
+"""Headless subcommands of the ``stethodesk`` CLI (one module each)."""

@@ -1,0 +1,70 @@
+"""The prompt layout shared by training and the app. No Qt, no torch, no llama.cpp.
+
+A prompt is a list of *segments*: plain text, or an :class:`AudioSlot` where
+the K prefix embeddings of one recording go. Training (``training/``) and the
+runtime engine both build prompts only through :func:`build_prompt`, and both
+tokenize each text segment separately (no BOS inside segments; BOS once at the
+start), so the two can never disagree about what the model saw.
+
+Layout (StethoLM-style, guide section 2)::
+
+    BOS [prompt text][K audio embeddings][task instruction text] -> answer
+
+For the comparison task there are two audio slots (recording A, recording B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Gemma 3 chat markers: the base is not instruction-tuned, but its tokenizer
+# knows these as single tokens, which gives the LoRA a clear answer boundary.
+TURN_USER = "<start_of_turn>user\n"
+TURN_END = "<end_of_turn>\n"
+TURN_MODEL = "<start_of_turn>model\n"
+ANSWER_END = "<end_of_turn>"  # generation stops here
+
+DEFAULT_TEMPLATE = {
+    "intro": TURN_USER + "Auscultation: {domain} sound recorded at the {site}.\nAudio:",
+    "second_audio": "\nSecond recording ({site_b}):",
+    "instruction": "\n{instruction}" + TURN_END + TURN_MODEL,
+    "answer_end": ANSWER_END,
+}
+
+
+@dataclass(frozen=True)
+class AudioSlot:
+    """Placeholder for the prefix embeddings of recording ``index`` (0 = A, 1 = B)."""
+
+    index: int = 0
+
+
+Segment = str | AudioSlot
+
+
+def build_prompt(
+    instruction: str,
+    *,
+    domain: str,
+    site: str | None,
+    site_b: str | None = None,
+    n_audio: int = 1,
+    template: dict | None = None,
+) -> list[Segment]:
+    """Segments of the prompt for one question about one or two recordings.
+
+    ``site`` may be None ("unspecified site"). ``n_audio`` is 1 or 2.
+    """
+    if n_audio not in (1, 2):
+        raise ValueError("n_audio must be 1 or 2")
+    t = {**DEFAULT_TEMPLATE, **(template or {})}
+    site_txt = site or "unspecified site"
+    segs: list[Segment] = [t["intro"].format(domain=domain, site=site_txt), AudioSlot(0)]
+    if n_audio == 2:
+        segs += [t["second_audio"].format(site_b=site_b or "unspecified site"), AudioSlot(1)]
+    segs.append(t["instruction"].format(instruction=instruction.strip()))
+    return segs
+
+
+def answer_end(template: dict | None = None) -> str:
+    return {**DEFAULT_TEMPLATE, **(template or {})}["answer_end"]
