@@ -1,0 +1,102 @@
+"""SQLite schema of the clinical records, as an ordered list of migrations. No Qt here.
+
+Each migration is ``(version, description, sql)``. A database records the
+highest version applied in ``schema_version``; opening an older database
+applies the missing migrations in order, each in its own transaction, so a
+crash during an upgrade leaves the file at the previous version (SQLite DDL is
+transactional).
+
+Never edit a shipped migration: add a new one.
+"""
+
+from __future__ import annotations
+
+# v1: the first shipped layout (patients, exams, recordings, analyses).
+V1 = """
+CREATE TABLE patients (
+    id INTEGER PRIMARY KEY,
+    name TEXT,                  -- optional: anonymous patients are allowed
+    mrn TEXT,                   -- medical record number, optional
+    age_years REAL,
+    sex TEXT CHECK (sex IN ('female', 'male', 'other', 'unknown') OR sex IS NULL),
+    created TEXT NOT NULL
+);
+CREATE TABLE exams (
+    id INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+    date TEXT NOT NULL,         -- ISO-8601 local date-time of the exam
+    clinician TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX exams_patient ON exams(patient_id);
+CREATE TABLE recordings (
+    id INTEGER PRIMARY KEY,
+    exam_id INTEGER NOT NULL REFERENCES exams(id) ON DELETE CASCADE,
+    site TEXT NOT NULL,         -- a key of stethodesk.store.sites.SITES
+    domain TEXT NOT NULL CHECK (domain IN ('heart', 'lung')),
+    file TEXT NOT NULL UNIQUE,  -- path relative to the store's root folder
+    sha256 TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    device TEXT NOT NULL DEFAULT '',
+    filter TEXT NOT NULL DEFAULT '',
+    quality_level TEXT,         -- good | fair | poor, NULL when not measured
+    quality_score REAL,
+    created TEXT NOT NULL
+);
+CREATE INDEX recordings_exam ON recordings(exam_id);
+CREATE TABLE analyses (
+    id INTEGER PRIMARY KEY,
+    recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+    task TEXT NOT NULL,
+    question TEXT,
+    answer TEXT NOT NULL,
+    findings TEXT NOT NULL DEFAULT '{}',   -- JSON object: finding -> probability
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    encode_ms REAL,
+    total_ms REAL,
+    created TEXT NOT NULL
+);
+CREATE INDEX analyses_recording ON analyses(recording_id);
+"""
+
+# v2: exam protocol, richer recording/analysis facts, comparison analyses, teaching mode.
+V2 = """
+ALTER TABLE exams ADD COLUMN protocol TEXT;
+ALTER TABLE recordings ADD COLUMN samplerate INTEGER;
+ALTER TABLE recordings ADD COLUMN quality_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE analyses ADD COLUMN other_recording_id INTEGER REFERENCES recordings(id) ON DELETE CASCADE;
+ALTER TABLE analyses ADD COLUMN first_token_ms REAL;
+ALTER TABLE analyses ADD COLUMN tokens INTEGER;
+ALTER TABLE analyses ADD COLUMN heart_rate_bpm REAL;
+CREATE TABLE library_items (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    domain TEXT NOT NULL CHECK (domain IN ('heart', 'lung')),
+    labels TEXT NOT NULL DEFAULT '{}',     -- JSON object, e.g. {"diagnosis": "aortic stenosis"}
+    description TEXT NOT NULL DEFAULT '',
+    file TEXT NOT NULL UNIQUE,             -- relative to the store's root folder
+    sha256 TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE quiz_attempts (
+    id INTEGER PRIMARY KEY,
+    student TEXT NOT NULL,
+    session TEXT NOT NULL,                 -- one quiz run; groups the score history
+    item_key TEXT NOT NULL,                -- "synth:<name>" or "user:<id>"
+    answer TEXT NOT NULL,
+    truth TEXT NOT NULL,
+    correct INTEGER NOT NULL CHECK (correct IN (0, 1)),
+    model_answer TEXT,
+    created TEXT NOT NULL
+);
+CREATE INDEX quiz_student ON quiz_attempts(student, created);
+"""
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "patients, exams, recordings, analyses", V1),
+    (2, "protocols, comparison analyses, recording sample rate, teaching library and quiz", V2),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
