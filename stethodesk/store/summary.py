@@ -1,0 +1,53 @@
+"""One-line summaries of a recording's state for maps, lists and reports. No Qt here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FINDING_THRESHOLD = 0.5  # calibrated probability above which a finding is called present
+STRONG_THRESHOLD = 0.8  # ... and above which it is shown as strong
+# The headline findings per domain, most specific first, with what a clinician reads.
+MAIN_FINDINGS = {
+    "heart": (("murmur", "Murmur"), ("s3", "S3"), ("s4", "S4"), ("abnormal", "Abnormal")),
+    "lung": (("crackle", "Crackles"), ("wheeze", "Wheeze"), ("rhonchi", "Rhonchi"),
+             ("pleural_rub", "Pleural rub"), ("abnormal", "Abnormal")),
+}
+FINDING_LABELS = {k: v for pairs in MAIN_FINDINGS.values() for k, v in pairs} | {
+    "poor_quality": "Poor quality", "is_lung": "Lung sound",
+}
+
+
+@dataclass(frozen=True)
+class MainFinding:
+    """``label`` e.g. "Murmur" or "No abnormal finding"; ``probability`` of that call
+    (for "no finding": the highest abnormal probability); ``level`` one of
+    "none" (not analysed), "normal", "finding", "strong"."""
+
+    label: str
+    probability: float | None
+    level: str
+
+
+def main_finding(findings: dict[str, float], domain: str) -> MainFinding:
+    """The headline of a recording's findings (probabilities keyed by head name)."""
+    if not findings:
+        return MainFinding("Not analysed", None, "none")
+    present = [
+        (findings[key], label) for key, label in MAIN_FINDINGS.get(domain, ())
+        if key in findings and findings[key] >= FINDING_THRESHOLD
+    ]
+    if present:
+        # most specific wins when it is present: the first in MAIN_FINDINGS order
+        p, label = present[0]
+        return MainFinding(label, float(p), "strong" if p >= STRONG_THRESHOLD else "finding")
+    highest = max((findings.get(k, 0.0) for k, _ in MAIN_FINDINGS.get(domain, ())), default=0.0)
+    return MainFinding("No abnormal finding", float(highest), "normal")
+
+
+def finding_label(key: str) -> str:
+    """Readable name of a findings key such as ``lesion_AS`` or ``murmur_timing_systolic``."""
+    if key in FINDING_LABELS:
+        return FINDING_LABELS[key]
+    head, *rest = key.split("_")
+    # keep class codes as written ("lesion_AS" -> "Lesion AS")
+    return " ".join([head.capitalize(), *rest])
