@@ -1,6 +1,6 @@
 """Auscultation sites and where they sit on ``resources/bodymap.svg``. No Qt here.
 
-Coordinates are in the SVG's user units (viewBox 0 0 800 480): the front view
+Coordinates are in the SVG's user units (viewBox 0 -24 800 504): the front view
 of the torso is centred on x=200, the back view on x=600. In the front view the
 patient's right is on the viewer's left (as when facing the patient); in the
 back view the patient's left is on the viewer's left.
