@@ -1,0 +1,104 @@
+"""The findings card: calibrated probabilities as bars, heart rate, signal quality, top differential."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from stethodesk.gui import style
+
+# Finding key -> what a clinician reads. Keys not listed are shown tidied up.
+TITLES = {
+    "abnormal": "Abnormal",
+    "murmur": "Murmur",
+    "murmur_timing_systolic": "Systolic murmur",
+    "murmur_timing_diastolic": "Diastolic murmur",
+    "lesion_N": "No valve lesion",
+    "lesion_AS": "Aortic stenosis",
+    "lesion_MR": "Mitral regurgitation",
+    "lesion_MS": "Mitral stenosis",
+    "lesion_MVP": "Mitral valve prolapse",
+    "crackle": "Crackles",
+    "wheeze": "Wheeze",
+    "poor_quality": "Poor recording quality",
+}
+HIDDEN_PREFIXES = ("site_", "is_lung")  # shown elsewhere (site) or meaningless to a reader
+DIFFERENTIAL_PREFIX = "lesion_"
+NOT_A_LESION = "lesion_N"
+MAX_BARS = 8
+
+
+def title_of(key: str) -> str:
+    return TITLES.get(key, key.replace("_", " ").capitalize())
+
+
+def shown_findings(findings: dict[str, float]) -> list[tuple[str, float]]:
+    """Findings worth a bar, most probable first (at most :data:`MAX_BARS`)."""
+    rows = [(k, float(v)) for k, v in findings.items() if not k.startswith(HIDDEN_PREFIXES)]
+    rows.sort(key=lambda kv: -kv[1])
+    return rows[:MAX_BARS]
+
+
+def top_differential(findings: dict[str, float]) -> tuple[str, float] | None:
+    """Most probable lesion (other than "no lesion"); for lung sounds the most probable adventitious sound."""
+    lesions = [(k, v) for k, v in findings.items() if k.startswith(DIFFERENTIAL_PREFIX) and k != NOT_A_LESION]
+    if not lesions:
+        lesions = [(k, v) for k, v in findings.items() if k in ("crackle", "wheeze")]
+    if not lesions:
+        return None
+    k, v = max(lesions, key=lambda kv: kv[1])
+    return title_of(k), float(v)
+
+
+class FindingsCard(QGroupBox):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Findings", parent)
+        lay = QVBoxLayout(self)
+        self.summary = QLabel("No recording analysed yet.")
+        self.summary.setObjectName("muted")
+        self.summary.setWordWrap(True)
+        lay.addWidget(self.summary)
+        self.grid = QGridLayout()
+        self.grid.setHorizontalSpacing(8)
+        self.grid.setVerticalSpacing(3)
+        lay.addLayout(self.grid)
+        self.bars: dict[str, QProgressBar] = {}
+
+    def clear(self, text: str = "No recording analysed yet.") -> None:
+        self._clear_grid()
+        self.summary.setText(text)
+
+    def _clear_grid(self) -> None:
+        while self.grid.count():
+            w = self.grid.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        self.bars = {}
+
+    def show_analysis(self, analysis) -> None:
+        """Fill the card from an ``AudioAnalysis``."""
+        self._clear_grid()
+        q = analysis.quality
+        parts = []
+        if analysis.heart_rate_bpm:
+            parts.append(f"<b>{analysis.heart_rate_bpm:.0f} bpm</b>")
+        if q is not None:
+            colour = style.QUALITY_COLOURS.get(getattr(q, "level", None), style.MUTED)
+            parts.append(f"signal <b style='color:{colour}'>{q.level}</b>")
+        parts.append(f"{analysis.domain}, {analysis.duration_s:.1f} s")
+        diff = top_differential(analysis.findings)
+        text = " \u00b7 ".join(parts)
+        if diff:
+            text += f"<br>Top differential: <b>{diff[0]}</b> ({diff[1]:.0%})"
+        if q is not None and getattr(q, "reason", ""):
+            text += f"<br><span style='color:{style.MUTED}'>{q.reason}</span>"
+        self.summary.setText(text)
+        for row, (key, p) in enumerate(shown_findings(analysis.findings)):
+            name = QLabel(title_of(key))
+            bar = QProgressBar()
+            bar.setRange(0, 100)
+            bar.setValue(int(round(100 * p)))
+            bar.setFormat(f"{p:.0%}")
+            bar.setToolTip(f"Calibrated probability of {title_of(key).lower()}: {p:.1%}")
+            self.grid.addWidget(name, row, 0)
+            self.grid.addWidget(bar, row, 1)
+            self.bars[key] = bar

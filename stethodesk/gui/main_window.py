@@ -1,0 +1,268 @@
+"""The StethoDesk main window: input and recording controls on the left, the live
+view and the recordings below it in the middle, the analysis panel on the right.
+
+Tabs from ``stethodesk.gui.workflow.make_tabs(ctx)`` (patients, exams, site map,
+teaching) are added after the "Listen" tab when that package is installed.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from stethodesk.gui import sources
+from stethodesk.gui.analysis_panel import AnalysisPanel
+from stethodesk.gui.banner import BannerArea
+from stethodesk.gui.context import AppContext
+from stethodesk.gui.live_view import LiveView
+from stethodesk.gui.record_panel import RecordPanel
+from stethodesk.gui.review_panel import ReviewPanel
+from stethodesk.gui.source_panel import SourcePanel
+
+WINDOW_SIZE = (1480, 900)  # px: fits a 1920x1080 laptop screen with room for the task bar
+LEFT_WIDTH = 270  # px
+RIGHT_WIDTH = 420  # px
+
+
+class _Relay(QObject):
+    recovered = Signal(list, str)
+
+
+class MainWindow(QMainWindow):
+    """Parameters
+    ----------
+    ctx : AppContext, optional
+    autostart : bool
+        Start the remembered (or default) input at once.
+    load_model : bool
+        Load the analysis engine in the background at start-up.
+    engine_factory : callable, optional
+        Builds the engine (default ``stethodesk.model.engine.Engine()``).
+    """
+
+    def __init__(self, ctx: AppContext | None = None, autostart: bool = True, load_model: bool = True,
+                 engine_factory=None):
+        super().__init__()
+        self.ctx = ctx or AppContext()
+        self.ctx.main_window = self
+        self.setWindowTitle("StethoDesk")
+        self.resize(*WINDOW_SIZE)
+        self._relay = _Relay()
+        self._relay.recovered.connect(self._on_recovered)
+
+        central = QWidget()
+        central.setObjectName("central")
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(8, 6, 8, 8)
+        outer.setSpacing(6)
+        self.banners = BannerArea()
+        outer.addWidget(self.banners)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        outer.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        listen = QWidget()
+        row = QSplitter(Qt.Orientation.Horizontal, listen)
+        lay = QVBoxLayout(listen)
+        lay.setContentsMargins(0, 4, 0, 0)
+        lay.addWidget(row)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 4, 0)
+        self.source_panel = SourcePanel(self.ctx)
+        self.record_panel = RecordPanel(self.ctx)
+        lv.addWidget(self.source_panel)
+        lv.addWidget(self.record_panel)
+        lv.addStretch(1)
+        left.setMinimumWidth(LEFT_WIDTH)
+        left.setMaximumWidth(LEFT_WIDTH + 80)
+        row.addWidget(left)
+
+        middle = QSplitter(Qt.Orientation.Vertical)
+        self.live_view = LiveView(self.ctx)
+        self.review_panel = ReviewPanel(self.ctx)
+        middle.addWidget(self.live_view)
+        middle.addWidget(self.review_panel)
+        middle.setStretchFactor(0, 5)
+        middle.setStretchFactor(1, 2)
+        middle.setSizes([600, 240])
+        row.addWidget(middle)
+
+        self.analysis_panel = AnalysisPanel(self.ctx, engine_factory)
+        self.analysis_panel.setMinimumWidth(RIGHT_WIDTH - 60)
+        row.addWidget(self.analysis_panel)
+        row.setStretchFactor(1, 1)
+        row.setSizes([LEFT_WIDTH, WINDOW_SIZE[0] - LEFT_WIDTH - RIGHT_WIDTH, RIGHT_WIDTH])
+        self.tabs.addTab(listen, "Listen")
+        self._add_workflow_tabs()
+
+        c = self.ctx
+        c.message.connect(lambda level, text, key: self.banners.show_message(level, text, key or None))
+        c.messageCleared.connect(self.banners.clear)
+        self.source_panel.sourceChosen.connect(self.start_source)
+        self.source_panel.filterChanged.connect(self._filter_changed)
+        self.source_panel.gainChanged.connect(self._gain_changed)
+        self.source_panel.windowChanged.connect(self._window_changed)
+        self.live_view.sourceFailed.connect(self._source_failed)
+        c.recordingSaved.connect(lambda _r: None)
+        self.review_panel.list.model().rowsInserted.connect(self._recordings_changed)
+        self.review_panel.list.model().modelReset.connect(self._recordings_changed)
+
+        self.source_panel.refresh()
+        self._announce_devices()
+        self._recover()
+        self.review_panel.refresh()
+        if autostart:
+            self._autostart()
+        if load_model:
+            self.analysis_panel.start_loading()
+
+    # ------------------------------------------------------------------ start-up
+    def _add_workflow_tabs(self) -> None:
+        try:
+            from stethodesk.gui import workflow
+        except ImportError:
+            return  # the workflow package is optional
+        if not hasattr(workflow, "make_tabs"):
+            return  # not built yet (an empty namespace package)
+        try:
+            for title, widget in workflow.make_tabs(self.ctx):
+                self.tabs.addTab(widget, title)
+        except Exception as exc:  # a broken extra tab must not take the app down
+            self.banners.show_message("warning", f"Some tabs could not be opened: {exc}", "workflow")
+
+    def _announce_devices(self) -> None:
+        sp = self.source_panel
+        if sp.device_error:
+            self.banners.show_message("warning", sp.device_error + " The simulated stethoscope still works.",
+                                      "devices")
+        elif sp.device_count() == 0:
+            self.banners.show_message(
+                "warning",
+                "No audio input was found. Connect a stethoscope or microphone and press Refresh, "
+                "or listen to the simulated stethoscope.",
+                "devices",
+            )
+
+    def _recover(self) -> None:
+        folder = self.ctx.recordings_dir
+
+        def work():
+            try:
+                from stethodesk.audio.recorder import recover_incomplete
+
+                found = recover_incomplete(folder)
+                self._relay.recovered.emit([str(p) for p in found], "")
+            except Exception as exc:
+                self._relay.recovered.emit([], str(exc))
+
+        threading.Thread(target=work, name="recover", daemon=True).start()
+
+    def _on_recovered(self, found: list, error: str) -> None:
+        if error:
+            self.banners.show_message("warning", f"Could not check for interrupted recordings: {error}", "recover")
+        elif found:
+            names = ", ".join(p.rsplit("/", 1)[-1] for p in found[:5]) + (" \u2026" if len(found) > 5 else "")
+            self.banners.show_message(
+                "info", f"Recovered {len(found)} recording(s) interrupted last time: {names}. "
+                        "They are in the recordings list, marked \u201crecovered\u201d.", "recover")
+            self.review_panel.refresh()
+
+    def _autostart(self) -> None:
+        saved = self.ctx.settings.get("source")
+        sp = self.source_panel
+        if saved and sp.select_choice(saved):
+            choice = sp.current_choice()
+            if saved.get("kind") == "file":
+                choice = saved
+            self.start_source(choice)
+            return
+        if saved and saved.get("kind") == "device":
+            self.banners.show_message(
+                "warning", f"Your input \u201c{saved.get('name')}\u201d is not connected; "
+                           "the simulated stethoscope is playing instead.", "devices")
+        if saved is None and sp.device_count():
+            self.start_source(sp.offers[0].choice)
+            return
+        name = sources.default_synth_name()
+        if name:
+            sp.select_choice({"kind": "synth", "name": name})
+            self.start_source({"kind": "synth", "name": name})
+
+    # ------------------------------------------------------------------ sources
+    def start_source(self, choice: dict):
+        """Stop the current input and start ``choice``; returns the new source or None."""
+        if self.record_panel.is_recording:
+            self.record_panel.stop_recording("You switched the input.")
+        self.stop_source()
+        try:
+            src = sources.open_source(choice)
+        except Exception as exc:
+            self.banners.show_message("error", f"Could not start the input: {exc}", "source")
+            return None
+        self.banners.clear("source")
+        src.add_listener(self.record_panel.feed_hook)
+        self.ctx.current_source = src
+        self.live_view.set_source(src)
+        self.ctx.pipeline = self.live_view.pipeline
+        if choice.get("kind") == "synth":
+            offer = next((o for o in self.source_panel.offers if o.choice == choice), None)
+            if offer is not None and offer.domain:
+                self.record_panel.set_domain(offer.domain)
+        self.ctx.save_settings(source=choice)
+        self.ctx.sourceChanged.emit(src)
+        self.analysis_panel._update_source_hint()
+        return src
+
+    def stop_source(self) -> None:
+        src = self.ctx.current_source
+        self.ctx.current_source = None
+        self.ctx.pipeline = None
+        self.live_view.set_source(None)
+        if src is not None:
+            try:
+                src.stop()
+            except Exception:
+                pass
+
+    def _source_failed(self, error: str) -> None:
+        if self.record_panel.is_recording:
+            self.record_panel.stop_recording(f"The input stopped: {error}.")
+        else:
+            self.banners.show_message("error", f"The input stopped: {error}. Reconnect it and press Listen.",
+                                      "source")
+
+    # ------------------------------------------------------------------ display settings
+    def _filter_changed(self, mode: str) -> None:
+        self.live_view.set_mode(mode)
+        self.ctx.save_settings(filter=mode)
+        self.review_panel.filter_changed()
+
+    def _gain_changed(self, gain_db: float) -> None:
+        self.live_view.set_gain_db(gain_db)
+        self.ctx.save_settings(gain_db=gain_db)
+
+    def _window_changed(self, seconds: float) -> None:
+        self.live_view.set_window(seconds)
+        self.ctx.save_settings(window_s=seconds)
+
+    def _recordings_changed(self, *_a) -> None:
+        self.analysis_panel.set_recordings(self.review_panel.recording_paths())
+
+    # ------------------------------------------------------------------ shutdown
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        rec = self.record_panel.recorder
+        self.record_panel.recorder = None
+        if rec is not None:
+            try:
+                rec.stop()  # at exit we wait: the file must be complete
+            except Exception:
+                pass
+        self.review_panel.player.stop()
+        self.stop_source()
+        self.analysis_panel.shutdown()
+        super().closeEvent(event)
