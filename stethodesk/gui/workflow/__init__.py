@@ -1,0 +1,68 @@
+"""The clinical workflow tabs: patients and exams with the chest-site map, guided exam,
+compare, teaching. The main window adds ``make_tabs(ctx)`` as tabs.
+
+``ctx`` is the app's :class:`stethodesk.gui.context.AppContext`. Read from it (all optional):
+
+- ``store``: a :class:`stethodesk.store.Store` (default: opened in ``paths.user_home()``);
+- ``engine``: the loaded Engine or None (read at the moment of use);
+- ``selected_recording``: Path of the recording selected in the Listen tab;
+- ``start_recording(site, domain, seconds)``: asks the record panel to record a site.
+  Without it the guided exam asks the user to press Record and takes the next saved
+  recording (``ctx.recordingSaved``) for the current step;
+- ``recordingSaved`` signal (RecordingResult), ``show_message(level, text, key)``.
+
+Each tab is also constructible on its own with explicit arguments (see the classes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QWidget
+
+from .compare import CompareTab
+from .guided import GuidedExamTab
+from .patients import PatientsTab
+from .sitemap import SiteMapWidget, exam_site_status
+from .state import JobRunner, WorkflowState
+from .teaching import TeachingTab
+
+__all__ = ["CompareTab", "GuidedExamTab", "JobRunner", "PatientsTab", "SiteMapWidget", "TeachingTab",
+           "WorkflowState", "exam_site_status", "make_tabs"]
+
+
+def make_tabs(ctx) -> list[tuple[str, QWidget]]:
+    """The workflow tabs, wired to the app context ``ctx``."""
+    store = getattr(ctx, "store", None)
+    if store is None:
+        from stethodesk.store import open_store
+
+        store = open_store()
+        ctx.store = store  # other panels may use the same records
+
+    def notify(level: str, text: str) -> None:
+        show = getattr(ctx, "show_message", None)
+        if show is not None:
+            show(level, text, "workflow")
+
+    def get_engine():
+        return getattr(ctx, "engine", None)
+
+    def selected_recording() -> Path | None:
+        p = getattr(ctx, "selected_recording", None)
+        return Path(p) if p else None
+
+    state = WorkflowState()
+    runner = JobRunner()
+    patients = PatientsTab(store, state, runner, get_engine, selected_recording, notify)
+    guided = GuidedExamTab(store, state, runner, get_engine, getattr(ctx, "start_recording", None),
+                           selected_recording, notify)
+    compare = CompareTab(store, state, runner, get_engine, notify)
+    teaching = TeachingTab(store, runner, get_engine, notify)
+    saved = getattr(ctx, "recordingSaved", None)
+    if saved is not None:
+        saved.connect(guided.accept_recording)
+    # keep the shared objects alive as long as the tabs
+    for w in (patients, guided, compare, teaching):
+        w._workflow_state, w._workflow_runner = state, runner
+    return [("Patients", patients), ("Guided exam", guided), ("Compare", compare), ("Teaching", teaching)]

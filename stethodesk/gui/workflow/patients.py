@@ -1,0 +1,409 @@
+"""Patients and exams: browse, add, delete; the exam's site map; report and export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+    QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+    QSplitter, QTableWidget, QTableWidgetItem, QTextEdit, QVBoxLayout, QWidget,
+)
+
+from stethodesk.store import Store, StoreError, site_title
+from stethodesk.store.analyse import analyse_recording
+from stethodesk.store.summary import main_finding
+
+from .sitemap import SiteMapWidget, exam_site_status
+from .state import JobRunner, WorkflowState
+
+Notify = Callable[[str, str], None]  # (level "info"|"success"|"warning"|"error", text)
+
+
+class PatientsTab(QWidget):
+    """Left: patients (search, add, delete). Middle: exams of the patient. Right: the
+    exam's site map and recordings, with add-recording, analyse, report and export.
+
+    Parameters
+    ----------
+    store : the records.
+    state : shared current patient/exam.
+    runner : background jobs (analysis).
+    get_engine : returns the loaded Engine or None.
+    selected_recording : returns the Path of the recording chosen elsewhere in the app (or None).
+    notify : shows a message to the user.
+    """
+
+    def __init__(self, store: Store, state: WorkflowState, runner: JobRunner,
+                 get_engine: Callable[[], object | None], selected_recording: Callable[[], Path | None],
+                 notify: Notify, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store, self.state, self.runner = store, state, runner
+        self.get_engine, self.selected_recording, self.notify = get_engine, selected_recording, notify
+        self.confirm: Callable[[str], bool] = self._ask_user  # replaced in tests
+        self.site: str | None = None
+
+        # ---- patients column
+        self.search = QLineEdit(placeholderText="Search name or MRN")
+        self.patients = QListWidget()
+        self.name = QLineEdit(placeholderText="Name (optional)")
+        self.mrn = QLineEdit(placeholderText="MRN (optional)")
+        self.age = QDoubleSpinBox(minimum=-1, maximum=130, decimals=1, specialValueText="age ?")
+        self.age.setValue(-1)
+        self.sex = QComboBox()
+        self.sex.addItems(["", "female", "male", "other", "unknown"])
+        self.add_patient_btn = QPushButton("Add patient")
+        self.delete_patient_btn = QPushButton("Delete patient…")
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("MRN", self.mrn)
+        form.addRow("Age (years)", self.age)
+        form.addRow("Sex", self.sex)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("<b>Patients</b>"))
+        left.addWidget(self.search)
+        left.addWidget(self.patients, 1)
+        box = QGroupBox("New patient")
+        bl = QVBoxLayout(box)
+        bl.addLayout(form)
+        bl.addWidget(self.add_patient_btn)
+        left.addWidget(box)
+        left.addWidget(self.delete_patient_btn)
+
+        # ---- exams column
+        self.exams = QListWidget()
+        self.clinician = QLineEdit(placeholderText="Clinician")
+        self.notes = QTextEdit(placeholderText="Exam notes")
+        self.notes.setMaximumHeight(90)
+        self.add_exam_btn = QPushButton("New exam")
+        self.save_notes_btn = QPushButton("Save notes")
+        mid = QVBoxLayout()
+        mid.addWidget(QLabel("<b>Exams</b>"))
+        mid.addWidget(self.exams, 1)
+        mid.addWidget(self.clinician)
+        mid.addWidget(self.notes)
+        row = QHBoxLayout()
+        row.addWidget(self.add_exam_btn)
+        row.addWidget(self.save_notes_btn)
+        mid.addLayout(row)
+
+        # ---- exam detail column
+        self.map = SiteMapWidget()
+        self.site_label = QLabel("Click a site on the map.")
+        self.recordings = QTableWidget(0, 5)
+        self.recordings.setHorizontalHeaderLabels(["Site", "Length", "Quality", "Main finding", "Answer"])
+        self.recordings.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.recordings.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.recordings.horizontalHeader().setStretchLastSection(True)
+        self.add_rec_btn = QPushButton("Add selected recording at this site")
+        self.import_btn = QPushButton("Import file at this site…")
+        self.analyse_btn = QPushButton("Analyse")
+        self.report_btn = QPushButton("PDF report…")
+        self.export_btn = QPushButton("Export folder…")
+        self.strip = QCheckBox("Remove identifying fields")
+        right = QVBoxLayout()
+        right.addWidget(self.map, 3)
+        right.addWidget(self.site_label)
+        right.addWidget(self.recordings, 2)
+        r1 = QHBoxLayout()
+        for b in (self.add_rec_btn, self.import_btn, self.analyse_btn):
+            r1.addWidget(b)
+        r2 = QHBoxLayout()
+        for b in (self.report_btn, self.export_btn):
+            r2.addWidget(b)
+        r2.addWidget(self.strip)
+        right.addLayout(r1)
+        right.addLayout(r2)
+
+        split = QSplitter(Qt.Horizontal)
+        for lay, w in ((left, 230), (mid, 220), (right, 600)):
+            holder = QWidget()
+            holder.setLayout(lay)
+            split.addWidget(holder)
+        split.setSizes([230, 220, 600])
+        outer = QVBoxLayout(self)
+        outer.addWidget(split)
+
+        self.search.textChanged.connect(self.refresh_patients)
+        self.patients.currentItemChanged.connect(self._patient_chosen)
+        self.exams.currentItemChanged.connect(self._exam_chosen)
+        self.add_patient_btn.clicked.connect(self.add_patient)
+        self.delete_patient_btn.clicked.connect(self.delete_patient)
+        self.add_exam_btn.clicked.connect(self.add_exam)
+        self.save_notes_btn.clicked.connect(self.save_notes)
+        self.map.siteClicked.connect(self._site_chosen)
+        self.add_rec_btn.clicked.connect(self.add_selected_recording)
+        self.import_btn.clicked.connect(self._import_dialog)
+        self.analyse_btn.clicked.connect(self.analyse_selected)
+        self.report_btn.clicked.connect(self._report_dialog)
+        self.export_btn.clicked.connect(self._export_dialog)
+        self.recordings.itemSelectionChanged.connect(self._recording_chosen)
+        state.recordsChanged.connect(self.refresh_exam)
+        state.examChanged.connect(self._external_exam)
+        self.refresh_patients()
+        self._update_buttons()
+
+    # ----------------------------------------------------------------- helpers
+    def _ask_user(self, text: str) -> bool:
+        return QMessageBox.question(self, "StethoDesk", text) == QMessageBox.Yes
+
+    def _update_buttons(self) -> None:
+        has_p, has_e = self.state.patient_id is not None, self.state.exam_id is not None
+        self.delete_patient_btn.setEnabled(has_p)
+        self.add_exam_btn.setEnabled(has_p)
+        self.save_notes_btn.setEnabled(has_e)
+        for b in (self.add_rec_btn, self.import_btn):
+            b.setEnabled(has_e and self.site is not None)
+        for b in (self.report_btn, self.export_btn):
+            b.setEnabled(has_e)
+        self.analyse_btn.setEnabled(bool(self.recordings.selectedItems()))
+
+    def selected_recording_id(self) -> int | None:
+        rows = {i.row() for i in self.recordings.selectedItems()}
+        if not rows:
+            return None
+        return self.recordings.item(min(rows), 0).data(Qt.UserRole)
+
+    # ---------------------------------------------------------------- patients
+    def refresh_patients(self) -> None:
+        keep = self.state.patient_id
+        self.patients.blockSignals(True)
+        self.patients.clear()
+        for p in self.store.list_patients(self.search.text()):
+            bits = [p.display]
+            if p.age_years is not None:
+                bits.append(f"{p.age_years:g} y")
+            if p.sex:
+                bits.append(p.sex)
+            item = QListWidgetItem(", ".join(bits))
+            item.setData(Qt.UserRole, p.id)
+            self.patients.addItem(item)
+            if p.id == keep:
+                self.patients.setCurrentItem(item)
+        self.patients.blockSignals(False)
+
+    def add_patient(self) -> int | None:
+        age = self.age.value()
+        try:
+            p = self.store.add_patient(self.name.text().strip() or None, self.mrn.text().strip() or None,
+                                       None if age < 0 else age, self.sex.currentText() or None)
+        except StoreError as exc:
+            self.notify("error", str(exc))
+            return None
+        self.name.clear()
+        self.mrn.clear()
+        self.age.setValue(-1)
+        self.sex.setCurrentIndex(0)
+        self.state.set_patient(p.id)
+        self.refresh_patients()
+        self.refresh_exams()
+        self.notify("success", f"Added {p.display}.")
+        return p.id
+
+    def delete_patient(self) -> None:
+        pid = self.state.patient_id
+        if pid is None:
+            return
+        p = self.store.get_patient(pid)
+        n = len(self.store.recordings_of_patient(pid))
+        if not self.confirm(f"Delete {p.display}, their exams and {n} recording(s)? "
+                            "The audio files are removed too. This cannot be undone."):
+            return
+        removed = self.store.delete_patient(pid)
+        self.state.set_patient(None)
+        self.refresh_patients()
+        self.refresh_exams()
+        self.state.recordsChanged.emit()
+        self.notify("info", f"Deleted {p.display} and {len([f for f in removed if f.suffix != '.json'])} audio file(s).")
+
+    def _patient_chosen(self, item, _prev=None) -> None:
+        self.state.set_patient(item.data(Qt.UserRole) if item else None)
+        self.refresh_exams()
+
+    # ------------------------------------------------------------------- exams
+    def refresh_exams(self) -> None:
+        keep = self.state.exam_id
+        self.exams.blockSignals(True)
+        self.exams.clear()
+        if self.state.patient_id is not None:
+            for e in self.store.list_exams(self.state.patient_id):
+                n = len(self.store.list_recordings(e.id))
+                text = f"{e.date.replace('T', ' ')[:16]}  ({n} site{'s' if n != 1 else ''})"
+                if e.protocol:
+                    text += f"  {e.protocol}"
+                item = QListWidgetItem(text)
+                item.setData(Qt.UserRole, e.id)
+                self.exams.addItem(item)
+                if e.id == keep:
+                    self.exams.setCurrentItem(item)
+        self.exams.blockSignals(False)
+        self.refresh_exam()
+
+    def add_exam(self, protocol: str | None = None) -> int | None:
+        if self.state.patient_id is None:
+            self.notify("warning", "Choose or add a patient first.")
+            return None
+        e = self.store.add_exam(self.state.patient_id, clinician=self.clinician.text().strip(),
+                                notes=self.notes.toPlainText().strip(), protocol=protocol or None)
+        self.state.set_exam(e.id)
+        self.refresh_exams()
+        return e.id
+
+    def save_notes(self) -> None:
+        if self.state.exam_id is not None:
+            self.store.update_exam(self.state.exam_id, clinician=self.clinician.text().strip(),
+                                   notes=self.notes.toPlainText().strip())
+            self.notify("success", "Exam notes saved.")
+
+    def _exam_chosen(self, item, _prev=None) -> None:
+        self.state.set_exam(item.data(Qt.UserRole) if item else None)
+        self.refresh_exam()
+
+    def _external_exam(self, exam_id) -> None:
+        """Another tab (guided exam) chose an exam: follow it."""
+        if exam_id is not None:
+            exam = self.store.get_exam(exam_id)
+            if exam.patient_id != self.state.patient_id:
+                self.state.set_patient(exam.patient_id)
+                self.state.set_exam(exam_id)
+            self.refresh_patients()
+            self.refresh_exams()
+        else:
+            self.refresh_exam()
+
+    def refresh_exam(self) -> None:
+        eid = self.state.exam_id
+        self.map.set_status(exam_site_status(self.store, eid))
+        self.recordings.setRowCount(0)
+        if eid is not None:
+            exam = self.store.get_exam(eid)
+            self.clinician.setText(exam.clinician)
+            self.notes.setPlainText(exam.notes)
+            for r in self.store.list_recordings(eid):
+                mf = main_finding(self.store.latest_findings(r.id), r.domain)
+                analyses = self.store.list_analyses(r.id)
+                prob = "" if mf.probability is None or mf.level == "none" else f" {mf.probability:.0%}"
+                cells = [site_title(r.site).split(" (")[0], f"{r.duration_s:.1f} s", r.quality_level or "-",
+                         mf.label + prob, analyses[-1].answer if analyses else ""]
+                row = self.recordings.rowCount()
+                self.recordings.insertRow(row)
+                for col, text in enumerate(cells):
+                    item = QTableWidgetItem(text)
+                    item.setData(Qt.UserRole, r.id)
+                    if col == 4:
+                        item.setToolTip(text)
+                    self.recordings.setItem(row, col, item)
+            self.recordings.resizeColumnsToContents()
+        self._update_buttons()
+
+    # -------------------------------------------------------------- recordings
+    def _site_chosen(self, key: str) -> None:
+        self.site = key
+        self.site_label.setText(f"Site: <b>{site_title(key)}</b>")
+        self._update_buttons()
+
+    def _recording_chosen(self) -> None:
+        rid = self.selected_recording_id()
+        if rid is not None:
+            rec = self.store.get_recording(rid)
+            self.map.set_selected(rec.site)
+            self.site = rec.site
+            self.site_label.setText(f"Site: <b>{site_title(rec.site)}</b>")
+        self._update_buttons()
+
+    def add_recording(self, path: Path, site: str | None = None) -> int | None:
+        """Add the audio file ``path`` to the current exam at ``site`` (the map's choice)."""
+        site = site or self.site
+        if self.state.exam_id is None or site is None:
+            self.notify("warning", "Choose an exam and click a site on the map first.")
+            return None
+        try:
+            from stethodesk.audio.dsp import signal_quality
+            from stethodesk.audio.fileio import read_audio
+            from stethodesk.store.sites import domain_of
+
+            x, sr = read_audio(path)
+            quality = signal_quality(x, sr, domain_of(site))
+        except Exception as exc:  # the quality is a nicety: the recording is still added
+            quality = None
+            if "not a readable" in str(exc) or "empty" in str(exc):
+                self.notify("error", str(exc))
+                return None
+        try:
+            rec = self.store.add_recording(self.state.exam_id, Path(path), site, quality=quality)
+        except StoreError as exc:
+            self.notify("error", str(exc))
+            return None
+        self.refresh_exams()
+        self.state.recordsChanged.emit()
+        return rec.id
+
+    def add_selected_recording(self) -> None:
+        path = self.selected_recording()
+        if path is None:
+            self.notify("warning", "Select a recording in the Listen tab's recordings list first.")
+            return
+        self.add_recording(Path(path))
+
+    def _import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a recording", "", "Audio (*.wav *.flac *.ogg *.mp3)")
+        if path:
+            self.add_recording(Path(path))
+
+    def analyse_selected(self) -> None:
+        rid = self.selected_recording_id()
+        engine = self.get_engine()
+        if rid is None:
+            return
+        if engine is None:
+            self.notify("warning", "The model is not loaded yet; the recording is saved and can be analysed later.")
+            return
+        self.analyse_btn.setEnabled(False)
+        self.runner.submit(lambda: analyse_recording(self.store, engine, rid),
+                           self._analysed, self._failed)
+
+    def _analysed(self, _analysis) -> None:
+        self.state.recordsChanged.emit()
+        self.notify("success", "Analysis saved (decision support, not a diagnosis).")
+
+    def _failed(self, message: str) -> None:
+        self.notify("error", message)
+        self._update_buttons()
+
+    # ---------------------------------------------------------- report/export
+    def make_report(self, path: Path) -> Path | None:
+        from stethodesk.reports import build_exam_report
+
+        try:
+            out = build_exam_report(self.store, self.state.exam_id, Path(path), strip=self.strip.isChecked())
+        except (StoreError, OSError) as exc:
+            self.notify("error", f"The report could not be written: {exc}")
+            return None
+        self.notify("success", f"Report saved: {out}")
+        return out
+
+    def export(self, folder: Path):
+        from stethodesk.reports import export_exam
+
+        try:
+            res = export_exam(self.store, self.state.exam_id, Path(folder), strip=self.strip.isChecked())
+        except (StoreError, OSError) as exc:
+            self.notify("error", f"The export failed: {exc}")
+            return None
+        if res.problems:
+            self.notify("warning", f"Exported to {res.folder}, but: " + " ".join(res.problems))
+        else:
+            self.notify("success", f"Exported to {res.folder}")
+        return res
+
+    def _report_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the exam report", "exam-report.pdf", "PDF (*.pdf)")
+        if path:
+            self.make_report(Path(path))
+
+    def _export_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the exam into")
+        if folder:
+            self.export(Path(folder))
