@@ -38,7 +38,7 @@ HR_RANGE = (40.0, 180.0)  # bpm
 RR_RANGE = (6.0, 40.0)  # breaths per minute
 MAX_SECONDS = 600.0  # 10 min: more is never needed for a demo and would only fill memory
 PEAK = 0.5  # output peak, leaves 6 dB headroom for the live gain and filters
-OTHER_DB = {"heart": -22.0, "lung": 0.0}  # other organ's level re the main sound's RMS
+OTHER_DB = {"heart": -22.0, "lung": 3.0}  # other organ's level re the main sound's RMS
 CONTACT_PER_S = 1 / 8  # stethoscope contact/friction events per second (on average)
 GRADES = ("I/VI", "II/VI", "III/VI", "IV/VI", "V/VI", "VI/VI")
 
@@ -259,8 +259,8 @@ def render(
     seed : same seed and arguments give bit-identical output.
     grade : murmur Levine grade 1-6 overriding the preset's (murmur presets only).
     mix_other : add the other organ's sound (breathing under heart presets, heart under lung).
-    other_db : its level in dB re the main sound's RMS (default -22 dB under heart, 0 dB under lung: in real lung
-        recordings the heart sounds carry as much energy as the breath sounds).
+    other_db : its level in dB re the main sound's RMS (default -22 dB under heart, +3 dB under lung: in real lung
+        recordings most of the energy below 100 Hz is heart sound, see docs/synth.md).
     contact_noise : add sparse stethoscope handling thumps and scratches.
     noise_color : "pink" or "white".
 

@@ -30,8 +30,8 @@ RR_JITTER = 0.03  # fractional random RR jitter per beat
 
 S1_DUR_S = 0.115  # s, each of M1 and T1
 T1_DELAY_S = 0.03  # s, T1 after M1
-A2_DUR_S = 0.10  # s
-P2_DUR_S = 0.09  # s
+A2_DUR_S = 0.115  # s
+P2_DUR_S = 0.10  # s
 SPLIT_NORMAL_S = (0.012, 0.030)  # s, A2-P2 in expiration / inspiration (heard single)
 SPLIT_PHYSIO_S = (0.020, 0.060)  # s, audibly widened in inspiration
 SPLIT_FIXED_S = 0.065  # s, wide and fixed (atrial septal defect)

@@ -74,7 +74,7 @@ def _crackle(rng: np.random.Generator, two_cd: float) -> np.ndarray:
     dur = 2.2 * two_cd
     n = max(int(dur * FS), 6)
     t = np.arange(n) / FS
-    f0 = 1.0 / two_cd * 1.4  # first cycle faster (short initial deflection width)
+    f0 = 1.0 / two_cd * 2.0  # first cycle faster (short initial deflection width)
     f = f0 * (1 - 0.45 * t / dur)
     phase = 2 * np.pi * np.cumsum(f) / FS
     env = np.exp(-t / (0.45 * two_cd)) * (1 - np.exp(-t / (0.08 * two_cd)))
@@ -163,9 +163,9 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
             a = te + tex * rng.uniform(0.05, 0.2)
             b = te + tex * rng.uniform(0.75, 0.95)
             m = int((b - a) * FS)
-            f0 = rng.uniform(200, 400)
+            f0 = rng.uniform(250, 450)
             y = _tone(rng, m, f0, (1.0, 0.35, 0.12), rng.uniform(-0.15, 0.05)) * _attack_release(m)
-            _put(x, events, a, y, 0.5, "wheeze", seconds)
+            _put(x, events, a, y, 0.8, "wheeze", seconds)
         if p.rhonchi:
             # low, snoring-like continuous sound in expiration and late inspiration
             for a, b in ((ts + 0.4 * ti, te), (te + 0.02 * tex, te + 0.9 * tex)):
@@ -183,8 +183,8 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
                 events_added = False
                 while t < b:
                     m = int(rng.uniform(0.004, 0.012) * FS)
-                    y = bandpass_noise(rng, m, 60, 450, order=2) * np.hanning(m)
-                    add_at(x, int(round(t * FS)), 0.35 * rng.uniform(0.5, 1.0) * y)
+                    y = bandpass_noise(rng, m, 150, 800, order=2) * np.hanning(m)
+                    add_at(x, int(round(t * FS)), 0.6 * rng.uniform(0.5, 1.0) * y)
                     if not events_added and 0 <= t < seconds:
                         events.append((round(t, 4), "rub"))
                         events_added = True
