@@ -55,6 +55,43 @@ def probe(path: str | Path) -> AudioInfo:
     return AudioInfo(p, int(info.samplerate), int(info.channels), frames, str(info.format))
 
 
+READ_BLOCK = 1024  # frames per read when the length is unknown: a torn end costs < 1 block
+
+
+def _read_unknown_length(info: AudioInfo, max_seconds: float) -> tuple[np.ndarray, int]:
+    """Decode block by block until the data ends or breaks off; keep every complete block.
+
+    A FLAC written by a recorder that was killed has no length in its header and
+    may end in a torn frame; everything before that frame is good audio.
+    """
+    chunks: list[np.ndarray] = []
+    n = 0
+    limit = int(max_seconds * info.samplerate)
+    try:
+        f = sf.SoundFile(str(info.path))
+    except Exception as exc:
+        raise AudioFileError(f"{info.path.name}: the audio data is damaged: {exc}") from None
+    with f:
+        while True:
+            try:
+                b = f.read(READ_BLOCK, dtype="float32", always_2d=True)
+            except Exception:
+                break  # torn last frame: keep what came before
+            if b.shape[0] == 0:
+                break
+            chunks.append(b)
+            n += b.shape[0]
+            if n > limit:
+                raise AudioFileError(
+                    f"{info.path.name}: longer than {max_seconds / 60:.0f} min, the limit. "
+                    "Trim it to the part you want to analyse."
+                )
+        sr = f.samplerate
+    if not chunks:
+        return np.zeros((0, max(info.channels, 1)), dtype=np.float32), int(sr)
+    return np.concatenate(chunks), int(sr)
+
+
 def read_audio(
     path: str | Path,
     *,
@@ -68,15 +105,21 @@ def read_audio(
     over-long files. Shape: ``(n,)`` float32.
     """
     info = probe(path)
+    if info.samplerate <= 0:
+        raise AudioFileError(f"{info.path.name}: the header gives no valid sample rate")
     if info.frames and info.frames / info.samplerate > max_seconds:
         raise AudioFileError(
             f"{info.path.name}: {info.seconds / 60:.0f} min long; the limit is "
             f"{max_seconds / 60:.0f} min. Trim it to the part you want to analyse."
         )
-    try:
-        data, sr = sf.read(str(info.path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioFileError(f"{info.path.name}: the audio data is damaged: {exc}") from None
+    if info.frames == 0:
+        # Length unknown: a stream cut short, e.g. a recording whose app was killed.
+        data, sr = _read_unknown_length(info, max_seconds)
+    else:
+        try:
+            data, sr = sf.read(str(info.path), dtype="float32", always_2d=True)
+        except Exception as exc:
+            raise AudioFileError(f"{info.path.name}: the audio data is damaged: {exc}") from None
     if data.shape[0] < MIN_SAMPLES:
         raise AudioFileError(f"{info.path.name}: contains no audio samples")
     if channel is not None:
