@@ -152,6 +152,12 @@ def test_patients_tab_add_record_report_delete(env, qtbot):
     assert tab.recordings.rowCount() == 1
     assert tab.recordings.item(0, 0).text() == "Mitral / apex"
     assert tab.recordings.item(0, 2).text() in ("good", "fair", "poor")  # measured quality
+    p = tab.map.to_widget(SITES["aortic"].x, SITES["aortic"].y)
+    qtbot.mouseClick(tab.map, Qt.LeftButton, pos=p.toPoint())
+    assert tab.selected_recording_id() is None  # nothing recorded there
+    p = tab.map.to_widget(SITES["mitral"].x, SITES["mitral"].y)
+    qtbot.mouseClick(tab.map, Qt.LeftButton, pos=p.toPoint())
+    assert tab.selected_recording_id() is not None and tab.analyse_btn.isEnabled()
     (rec,) = env.store.list_recordings(env.state.exam_id)
     assert rec.quality_level is not None and rec.site == "mitral"
     pdf = tab.make_report(env.tmp / "r.pdf")

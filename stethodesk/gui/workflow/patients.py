@@ -302,6 +302,15 @@ class PatientsTab(QWidget):
     def _site_chosen(self, key: str) -> None:
         self.site = key
         self.site_label.setText(f"Site: <b>{site_title(key)}</b>")
+        # a recorded site: select its newest recording in the table
+        rows = [row for row in range(self.recordings.rowCount())
+                if self.store.get_recording(self.recordings.item(row, 0).data(Qt.UserRole)).site == key]
+        self.recordings.blockSignals(True)
+        if rows:
+            self.recordings.selectRow(rows[-1])
+        else:
+            self.recordings.clearSelection()
+        self.recordings.blockSignals(False)
         self._update_buttons()
 
     def _recording_chosen(self) -> None:
