@@ -123,7 +123,7 @@ _add("aortic_stenosis", "heart", "Aortic stenosis (ejection murmur)",
      _heart_labels(abnormal=True, murmur="Present", murmur_timing="systolic",
                    murmur_timing_detail="Mid-systolic", murmur_shape="Diamond", murmur_grade="III/VI",
                    murmur_pitch="Medium", murmur_quality="Harsh", lesion="AS", site="AV"),
-     HeartParams(s2_gain=0.5, murmurs=(Murmur("systolic", "diamond", (90, 350), 3, 0.12, 0.85, 0.6),)))
+     HeartParams(s2_gain=0.5, murmurs=(Murmur("systolic", "diamond", (100, 400), 3, 0.12, 0.85, 0.6),)))
 _add("mitral_regurgitation", "heart", "Mitral regurgitation (holosystolic murmur)",
      "Blowing, high-pitched murmur of even loudness (plateau) filling all of systole from S1 to S2. "
      "Loudest at the apex, radiating to the left axilla; diaphragm.",
@@ -148,7 +148,7 @@ _add("mitral_stenosis", "heart", "Mitral stenosis (diastolic rumble)",
                    murmur_timing_detail="Mid-diastolic", murmur_shape="Decrescendo",
                    murmur_grade="III/VI", murmur_pitch="Low", murmur_quality="Rumbling", lesion="MS"),
      HeartParams(s1_gain=1.3, opening_snap=True,
-                 murmurs=(Murmur("diastolic", "rumble", (50, 200), 3, 0.18, 1.0, 0.4),)))
+                 murmurs=(Murmur("diastolic", "rumble", (60, 240), 3, 0.18, 1.0, 0.4),)))
 _add("mvp_click_murmur", "heart", "Mitral valve prolapse (click and late systolic murmur)",
      "A sharp mid-systolic click followed by a crescendo murmur to S2. Apex, diaphragm; standing "
      "makes the click earlier and the murmur longer, squatting the reverse.",
