@@ -1,0 +1,190 @@
+"""``stethodesk record``: record a chest site headless, straight to a FLAC with metadata."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from stethodesk.audio.dsp import FILTER_MODES
+
+SITES_HELP = "heart: AV, PV, TV, MV (aortic, pulmonary, tricuspid, mitral); lung: e.g. RUL, LLL, posterior-left"
+POLL_S = 0.05  # s between checks of the source and the recorder
+EXIT_DEVICE_LOST = 3
+EXIT_DISK = 4
+EXIT_NO_DEVICE = 2
+
+# Keys in the settings file remembered between runs (shared with the GUI).
+SETTING_DEVICE = "input_device"
+SETTING_RATE = "input_rate"
+SETTING_CHANNEL = "input_channel"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "record",
+        help="record from a stethoscope or other input to a FLAC file (no window)",
+        description=(
+            "Record N seconds from an audio input at a named chest site and save it as 16-bit FLAC "
+            "with a JSON sidecar (<name>.json: site, domain, device, rate, start time, filter, notes). "
+            "The file is written while recording, so it survives a crash; if the device is unplugged "
+            "the audio up to that moment is saved and the command exits with status 3 (disk full: 4, "
+            "no usable device: 2). Device, rate and channel are remembered for the next run."
+        ),
+        epilog=f"Sites: {SITES_HELP}. Example: stethodesk record --seconds 15 --site MV --domain heart mv.flac",
+    )
+    p.add_argument("out", metavar="OUT", type=Path, help="output .flac file, or a folder (a name is made up)")
+    p.add_argument("--seconds", type=float, required=True, help="how long to record, in seconds")
+    p.add_argument("--site", required=True, help="chest site, e.g. MV or RUL")
+    p.add_argument("--domain", required=True, choices=("heart", "lung"), help="heart or lung sounds")
+    p.add_argument("--device", help="input device index or (part of its) name; see 'stethodesk devices'")
+    p.add_argument("--rate", type=int, help="sample rate in Hz (default: the device's own rate)")
+    p.add_argument("--channel", type=int, help="input channel to record, 0-based (default: mix all down)")
+    p.add_argument(
+        "--filter",
+        choices=FILTER_MODES,
+        default="wide",
+        help="stethoscope mode noted in the metadata (the file keeps the unfiltered sound)",
+    )
+    p.add_argument("--notes", default="", help="free-text notes stored with the recording")
+    p.add_argument(
+        "--simulate",
+        metavar="SOUND_OR_FILE",
+        help="record from the simulated stethoscope: a synthesizer sound name or an audio file",
+    )
+    return p
+
+
+def _out_path(out: Path, site: str) -> Path:
+    if out.is_dir() or str(out).endswith("/"):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return out / f"{stamp}_{site}.flac"
+    return out if out.suffix.lower() == ".flac" else out.with_suffix(".flac")
+
+
+def _make_source(args, settings: dict):
+    from stethodesk.audio.capture import DeviceSource, SimulatedSource
+
+    if args.simulate:
+        if Path(args.simulate).exists():
+            return SimulatedSource.from_file(args.simulate, loop=True)
+        return SimulatedSource.from_synth(args.simulate, loop=True)
+    device = args.device if args.device is not None else settings.get(SETTING_DEVICE)
+    rate = args.rate if args.rate is not None else settings.get(SETTING_RATE)
+    channel = args.channel if args.channel is not None else settings.get(SETTING_CHANNEL)
+    if isinstance(device, str) and device.isdigit():
+        device = int(device)
+    return DeviceSource(device, samplerate=rate, channel=channel)
+
+
+class _Limiter:
+    """Listener that passes exactly ``limit`` samples on to the recorder, then nothing."""
+
+    def __init__(self, feed, limit: int):
+        self.feed = feed
+        self.limit = limit
+        self.count = 0
+        self.done = threading.Event()
+
+    def __call__(self, block) -> None:
+        room = self.limit - self.count
+        if room <= 0:
+            return
+        if block.shape[0] > room:
+            block = block[:room]
+        self.count += block.shape[0]
+        self.feed(block)
+        if self.count >= self.limit:
+            self.done.set()
+
+
+def run(args) -> int:
+    from stethodesk.audio.capture import CaptureError
+    from stethodesk.audio.recorder import Recorder
+    from stethodesk.paths import load_settings, save_settings
+
+    if args.seconds <= 0:
+        print("--seconds must be positive", file=sys.stderr)
+        return 1
+    settings = load_settings()
+    try:
+        source = _make_source(args, settings)
+    except (CaptureError, ValueError, KeyError) as exc:
+        print(f"Cannot record: {exc}", file=sys.stderr)
+        return EXIT_NO_DEVICE
+    out = _out_path(args.out, args.site)
+    meta = {
+        "site": args.site,
+        "domain": args.domain,
+        "device": source.label,
+        "filter": args.filter,
+        "notes": args.notes,
+        "channel": getattr(source, "channel", None),
+    }
+    recorder = Recorder(out, source.samplerate, meta)
+    try:
+        recorder.start()
+    except OSError as exc:
+        print(f"Cannot record: {exc}", file=sys.stderr)
+        return 1
+    limiter = _Limiter(recorder.feed, int(round(args.seconds * source.samplerate)))
+    source.add_listener(limiter)
+
+    stop_asked = threading.Event()
+
+    def on_signal(signum, frame):  # Ctrl-C / kill: save what we have
+        stop_asked.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        source.start()
+    except CaptureError as exc:
+        recorder.stop()
+        for f in (recorder.path, recorder.metadata_path):
+            f.unlink(missing_ok=True)  # nothing was recorded: leave no empty file behind
+        print(f"Cannot record: {exc}", file=sys.stderr)
+        return EXIT_NO_DEVICE
+    print(
+        f"Recording {args.seconds:g} s from {source.label} at {source.samplerate} Hz "
+        f"({args.site}, {args.domain}) to {recorder.path} ...",
+        flush=True,
+    )
+    try:
+        while not (limiter.done.is_set() or stop_asked.is_set()):
+            if source.error or recorder.error or not source.running:
+                break
+            time.sleep(POLL_S)
+    finally:
+        source.stop()
+        recorder.metadata["overflows"] = source.overflows
+        if source.error:
+            recorder.metadata["device_error"] = source.error
+        result = recorder.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    if not args.simulate:
+        remembered = {SETTING_DEVICE: source.label, SETTING_RATE: source.samplerate, SETTING_CHANNEL: args.channel}
+        try:
+            save_settings(remembered)
+        except OSError:
+            pass
+    print(f"Saved {result.seconds:.2f} s ({result.frames} samples) to {result.path}")
+    print(f"Metadata ({result.metadata_path}):")
+    print(json.dumps(result.metadata, indent=2, sort_keys=True))
+    if source.overflows:
+        print(f"Warning: {source.overflows} input overflow(s): some audio was dropped by the device.", file=sys.stderr)
+    if source.error:
+        print(f"{source.error} The recording up to that moment was saved.", file=sys.stderr)
+        return EXIT_DEVICE_LOST
+    if result.error:
+        print(result.error, file=sys.stderr)
+        return EXIT_DISK
+    if stop_asked.is_set():
+        print("Stopped early; the recording so far was saved.", file=sys.stderr)
+        return 130
+    return 0
