@@ -189,6 +189,7 @@ class LlamaSession:
                 raise LlmError(f"llama.cpp could not apply the LoRA adapter ({recent_log()})")
 
         self.bos = int(L.llama_vocab_bos(self.vocab))
+        self.eos = int(L.llama_vocab_eos(self.vocab))
         self._tok_batch = L.llama_batch_init(N_BATCH, 0, 1)
         self._emb_batch = None  # allocated on first use for the largest block seen
         self._emb_cap = 0
@@ -218,6 +219,12 @@ class LlamaSession:
             self.close()
         except Exception:
             pass
+
+    def set_threads(self, n_threads: int) -> None:
+        """Change the thread count (e.g. while another busy thread runs)."""
+        with self.lock:
+            self.n_threads = int(n_threads)
+            self._L.llama_set_n_threads(self._ctx, self.n_threads, self.n_threads)
 
     # ----------------------------------------------------------------- text
     def tokenize(self, text: str) -> list[int]:

@@ -1,0 +1,214 @@
+"""``stethodesk analyze FILE... --task TASK``: findings and a model answer per recording, headless.
+
+Examples::
+
+    stethodesk analyze a.flac b.wav --task report --format jsonl
+    stethodesk analyze apex.flac --task location --site MV
+    stethodesk analyze today.flac --task comparison --compare last_week.flac
+    stethodesk analyze lung.flac --task question --question "Are there crackles?"
+
+``--format jsonl`` prints one JSON object per file as soon as that file is done (contract in
+docs/ARCHITECTURE.md): ``file``, ``task``, ``domain``, ``site``, ``answer``, ``findings``,
+``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason``), ``timing``
+(``encode_ms``, ``first_token_ms``, ``total_ms``, ``tokens``), ``model`` (``name``, ``version``),
+``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording gets
+``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``. A file that
+cannot be read or analysed gives ``{"file": ..., "error": ...}``; the batch goes on and the exit
+status is 1 at the end. ``first_token_ms`` and ``total_ms`` count from the question (after the
+encoder); ``encode_ms`` is the encoder and projector. ``--format text`` streams the answer.
+
+Heavy imports (torch, llama.cpp) happen in :func:`run`, so ``stethodesk --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+TASK_CHOICES = ("binary", "detection", "report", "reasoning", "differential", "comparison",
+                "location", "question")
+TOP_FINDINGS = 6  # findings shown in text mode
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="analyse recordings with the on-device model (findings + answer)",
+        description=(
+            "Analyse heart or lung recordings offline: calibrated findings, heart rate, signal "
+            "quality and the model's answer to a preset task or a question. Decision support, "
+            "not a diagnosis."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3)")
+    p.add_argument("--task", default="report", choices=TASK_CHOICES,
+                   help="preset task, or 'question' with --question (default: report)")
+    p.add_argument("--site", default=None, help="chest site, e.g. MV, AV, 'left posterior'")
+    p.add_argument("--domain", default="auto", choices=("auto", "heart", "lung"),
+                   help="heart or lung sound; auto = detected by the model (default)")
+    p.add_argument("--compare", default=None, metavar="OTHER",
+                   help="second recording for --task comparison")
+    p.add_argument("--compare-site", default=None, help="chest site of the --compare recording")
+    p.add_argument("--question", default=None, help="free-text question (replaces the task's wording)")
+    p.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens (default 256)")
+    p.add_argument("--format", default="text", choices=("jsonl", "text"), help="output format")
+    p.add_argument("--bundle", default=None, metavar="PATH", help="model bundle folder (default: models/)")
+    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: cores - 1)")
+
+
+def _error_obj(file: str, message: str) -> dict:
+    return {"file": file, "error": message}
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _read(path: str, domain: str, site: str | None, engine):
+    from stethodesk.audio.fileio import read_audio
+
+    samples, sr = read_audio(path)
+    return engine.analyze_audio(samples, sr, domain=domain, site=site)
+
+
+def _result(file: str, task: str, analysis, answer) -> dict:
+    a = analysis.to_dict()
+    timing = {"encode_ms": a["encode_ms"], "first_token_ms": None, "total_ms": None, "tokens": 0}
+    obj = {
+        "file": file,
+        "task": task,
+        "domain": a["domain"],
+        "site": a["site"],
+        "answer": None,
+        "findings": a["findings"],
+        "heart_rate_bpm": a["heart_rate_bpm"] if a["domain"] == "heart" else None,
+        "signal_quality": {k: a["signal_quality"][k] for k in ("level", "score", "reason")},
+        "timing": timing,
+        "model": a["model"],
+        "disclaimer": a["disclaimer"],
+        "usable": a["usable"],
+        "unusable_reason": a["unusable_reason"],
+        "domain_source": a["domain_source"],
+        "duration_s": a["duration_s"],
+        "n_windows": a["n_windows"],
+    }
+    if answer is not None:
+        d = answer.to_dict()
+        obj["answer"] = d["answer"]
+        obj["instruction"] = d["instruction"]
+        obj["cancelled"] = d["cancelled"]
+        if answer.site and not a["site"]:
+            obj["site_used"] = answer.site  # location task: site taken from the site head
+        timing.update(d["timing"])
+    return obj
+
+
+def _print_header(file: str, analysis) -> None:
+    a = analysis.to_dict()
+    site = f", {a['site']}" if a["site"] else ""
+    print(f"== {file}  ({a['domain']}{site}, {a['duration_s']:.1f} s, {a['n_windows']} window(s))")
+    top = sorted(a["findings"].items(), key=lambda kv: -kv[1])[:TOP_FINDINGS]
+    if top:
+        print("Findings: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+    q = a["signal_quality"]
+    hr = f"Heart rate: {a['heart_rate_bpm']:.0f} bpm   " if a["heart_rate_bpm"] else ""
+    print(f"{hr}Signal quality: {q['level']} ({q['reason']})")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    jsonl = args.format == "jsonl"
+    task = args.task
+    if task == "question" and not (args.question and args.question.strip()):
+        print("stethodesk analyze: --task question needs --question TEXT", file=sys.stderr)
+        return 2
+    if task == "comparison" and not args.compare:
+        print("stethodesk analyze: --task comparison needs --compare OTHER", file=sys.stderr)
+        return 2
+    if args.max_tokens < 1:
+        print("stethodesk analyze: --max-tokens must be at least 1", file=sys.stderr)
+        return 2
+
+    from stethodesk.model.bundle import BundleError
+    from stethodesk.model.engine import Engine, UnusableRecording
+    from stethodesk.model.llm import LlmError
+
+    try:
+        engine = Engine(bundle_path=args.bundle, n_threads=args.threads).load()
+    except (BundleError, LlmError, ImportError, OSError, ValueError) as exc:
+        msg = f"the analysis model could not be loaded: {exc}"
+        print(f"stethodesk analyze: {msg}", file=sys.stderr)
+        if jsonl:
+            for f in args.files:
+                _emit(_error_obj(f, msg))
+        return 1
+
+    failed = 0
+    other = None
+    if args.compare:
+        try:
+            other = _read(args.compare, args.domain, args.compare_site, engine)
+        except Exception as exc:  # an unreadable comparison file fails every pair
+            msg = f"comparison recording {args.compare}: {exc}"
+            for f in args.files:
+                _emit(_error_obj(f, msg)) if jsonl else print(f"== {f}\nerror: {msg}", file=sys.stderr)
+            return 1
+
+    for f in args.files:
+        t0 = time.perf_counter()
+        try:
+            analysis = _read(f, args.domain, args.site, engine)
+            answer = None
+            if not jsonl:
+                _print_header(f, analysis)
+            if analysis.usable:
+                try:
+                    answer = engine.ask(analysis, task, question=args.question, other=other,
+                                        max_tokens=args.max_tokens)
+                except UnusableRecording as exc:  # the --compare recording is unusable
+                    raise ValueError(str(exc)) from None
+                for piece in answer:
+                    if not jsonl:
+                        sys.stdout.write(piece)
+                        sys.stdout.flush()
+            obj = _result(f, task, analysis, answer)
+            if other is not None:
+                obj["compare"] = {"file": args.compare, "domain": other.domain, "site": other.site}
+            if jsonl:
+                _emit(obj)
+            else:
+                _print_footer(obj, time.perf_counter() - t0)
+        except KeyboardInterrupt:
+            engine.cancel()
+            print("\nstethodesk analyze: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # one bad file never stops the batch
+            failed += 1
+            msg = str(exc) or type(exc).__name__
+            if isinstance(exc, (OSError, ValueError)):
+                msg = msg if Path(f).name in msg else f"{Path(f).name}: {msg}"
+            if jsonl:
+                _emit(_error_obj(f, msg))
+            else:
+                print(f"== {f}\nerror: {msg}", file=sys.stderr)
+    engine.close()
+    return 1 if failed else 0
+
+
+def _print_footer(obj: dict, seconds: float) -> None:
+    if obj["answer"] is None:
+        print(f"No answer: {obj['unusable_reason']}")
+    else:
+        t = obj["timing"]
+        print()
+        print(
+            f"-- {obj['model']['name']} {obj['model']['version']}: {obj['disclaimer']}  "
+            f"[encode {t['encode_ms']:.0f} ms, first token {t['first_token_ms'] or 0:.0f} ms, "
+            f"{t['tokens']} tokens in {t['total_ms'] or 0:.0f} ms]"
+        )
+    print()
+    sys.stdout.flush()
