@@ -76,7 +76,7 @@ class AnalysisPanel(QWidget):
         w.token.connect(self._token)
         w.answerDone.connect(self._done)
         w.failed.connect(self._failed)
-        ctx.recordingSelected.connect(lambda _p: self._update_source_hint())
+        ctx.recordingSelected.connect(lambda _p: self.update_source_hint())
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -157,9 +157,9 @@ class AnalysisPanel(QWidget):
         self.disclaimer.setWordWrap(True)
         lay.addWidget(self.disclaimer)
         self._set_enabled(False)
-        self.source_combo.currentIndexChanged.connect(lambda _i: self._update_source_hint())
-        self.seconds_spin.valueChanged.connect(lambda _v: self._update_source_hint())
-        self._update_source_hint()
+        self.source_combo.currentIndexChanged.connect(lambda _i: self.update_source_hint())
+        self.seconds_spin.valueChanged.connect(lambda _v: self.update_source_hint())
+        self.update_source_hint()
 
     def _set_enabled(self, ready: bool) -> None:
         for b in self.task_buttons.values():
@@ -167,7 +167,7 @@ class AnalysisPanel(QWidget):
         self.ask_button.setEnabled(ready)
         self.followup_button.setEnabled(ready and self.analysis is not None)
 
-    def _update_source_hint(self) -> None:
+    def update_source_hint(self) -> None:
         live = self.source_combo.currentData() == SOURCE_LIVE
         self.seconds_spin.setEnabled(live)
         if live:

@@ -74,6 +74,7 @@ class BannerArea(QWidget):
             self.clear(key)
         banner = Banner(level, text, key, self)
         self._lay.addWidget(banner)
+        banner.show()  # not hidden until the next event loop turn (tests read it at once)
         live = self.banners()
         for old in live[: max(0, len(live) - self.MAX_BANNERS)]:
             old.dismiss()

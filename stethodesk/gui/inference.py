@@ -138,7 +138,8 @@ class InferenceWorker(QObject):
 def _load_message(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     if type(exc).__name__ == "BundleError":
-        return f"The analysis model could not be loaded: {text} Recording and playback still work."
+        tail = "" if "recording" in text.lower() else " Recording and playback still work."
+        return f"The analysis model could not be loaded: {text.rstrip('.')}.{tail}"
     if isinstance(exc, ImportError):
         return (
             f"The analysis model is not available ({text}). Recording and playback still work; "

@@ -10,6 +10,7 @@ waits on audio or disk: a tick only copies what is already in memory.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,6 +27,7 @@ STATS_WINDOW_S = 6.0  # audio used for heart rate and quality
 MIN_STATS_S = 3.0  # below this there is not enough audio to judge
 SPEC_FMAX_HZ = 1000.0  # heart and most lung sound energy is below 1 kHz
 WINDOW_CHOICES_S = (3, 5, 8, 10, 15)
+PAINT_HISTORY = 8192  # paint timestamps kept (benchmarks match them with drawn samples)
 AXIS_WIDTH_PX = 56  # same left axis width on both plots so their time axes line up
 MIN_Y_RANGE = 0.02  # never zoom in on pure noise further than this
 
@@ -37,12 +39,14 @@ class _PaintCounter(QObject):
         super().__init__(target)
         self.count = 0
         self.last_time = 0.0
+        self.times: deque[float] = deque(maxlen=PAINT_HISTORY)  # perf_counter of recent paints
         target.installEventFilter(self)
 
     def eventFilter(self, obj, event):  # noqa: N802 (Qt name)
         if event.type() == QEvent.Type.Paint:
             self.count += 1
             self.last_time = time.perf_counter()
+            self.times.append(self.last_time)
         return False
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from stethodesk.gui import sources
 from stethodesk.gui.analysis_panel import AnalysisPanel
@@ -120,6 +120,9 @@ class MainWindow(QMainWindow):
             self._autostart()
         if load_model:
             self.analysis_panel.start_loading()
+        app = QApplication.instance()
+        if app is not None:  # also end the worker thread if the app quits without closing us
+            app.aboutToQuit.connect(self.analysis_panel.shutdown)
 
     # ------------------------------------------------------------------ start-up
     def _add_workflow_tabs(self) -> None:
@@ -204,19 +207,26 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             self.banners.show_message("error", f"Could not start the input: {exc}", "source")
             return None
+        self.attach_source(src, choice)
+        return src
+
+    def attach_source(self, src, choice: dict | None = None) -> None:
+        """Show and record from an already started ``src``; ``choice`` (if given) is remembered."""
+        if self.ctx.current_source is not None:
+            self.stop_source()
         self.banners.clear("source")
         src.add_listener(self.record_panel.feed_hook)
         self.ctx.current_source = src
         self.live_view.set_source(src)
         self.ctx.pipeline = self.live_view.pipeline
-        if choice.get("kind") == "synth":
-            offer = next((o for o in self.source_panel.offers if o.choice == choice), None)
-            if offer is not None and offer.domain:
-                self.record_panel.set_domain(offer.domain)
-        self.ctx.save_settings(source=choice)
+        if choice is not None:
+            if choice.get("kind") == "synth":
+                offer = next((o for o in self.source_panel.offers if o.choice == choice), None)
+                if offer is not None and offer.domain:
+                    self.record_panel.set_domain(offer.domain)
+            self.ctx.save_settings(source=choice)
         self.ctx.sourceChanged.emit(src)
-        self.analysis_panel._update_source_hint()
-        return src
+        self.analysis_panel.update_source_hint()
 
     def stop_source(self) -> None:
         src = self.ctx.current_source
@@ -225,6 +235,7 @@ class MainWindow(QMainWindow):
         self.live_view.set_source(None)
         if src is not None:
             try:
+                src.remove_listener(self.record_panel.feed_hook)
                 src.stop()
             except Exception:
                 pass

@@ -1,0 +1,189 @@
+"""The main window offscreen: live view, recording, import errors, playback, lost input.
+
+Real parts throughout: the real SimulatedSource streaming the project's synthesizer in
+real time, the real Recorder writing FLAC, real files from the shared recordings.
+Qt warnings that indicate bugs fail the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stethodesk import paths
+from stethodesk.gui.testing import bug_messages
+
+SYNTH_HEART = {"kind": "synth", "name": "normal_heart"}
+SYNTH_BPM = 72.0  # the synthesizer's default heart rate
+BPM_TOLERANCE = 4.0
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("STETHODESK_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(autouse=True)
+def _no_qt_bug_warnings(qtlog):
+    yield
+    bad = bug_messages(qtlog.records)
+    assert not bad, "Qt reported problems:\n" + "\n".join(bad)
+
+
+@pytest.fixture
+def window(qtbot):
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    make_app([])
+    w = MainWindow(autostart=False, load_model=False)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def _banner_texts(w) -> list[str]:
+    return [b.text for b in w.banners.banners()]
+
+
+def _circor_file():
+    files = sorted((paths.shared_data_dir() / "circor2022").rglob("*.flac"))
+    assert files, "the shared CirCor recordings are missing"
+    return files[0]
+
+
+def test_live_plot_scrolls_and_shows_the_heart_rate(window, qtbot):
+    src = window.start_source(SYNTH_HEART)
+    assert src is not None and window.ctx.current_source is src
+    lv = window.live_view
+    qtbot.waitUntil(lambda: lv.curve.getData()[1] is not None and lv.curve.getData()[1].size > 400, timeout=5000)
+    first = lv.curve.getData()[1].copy()
+    ticks = lv.ticks
+    qtbot.waitUntil(lambda: lv.ticks >= ticks + 5, timeout=3000)
+    second = lv.curve.getData()[1]
+    assert second.size > first.size or not np.array_equal(second[-first.size :], first)
+    assert lv.paints.count > 5  # frames really painted, not just computed
+    # Heart rate needs ~3-6 s of audio; the synthesizer's normal heart beats at 72 bpm.
+    qtbot.waitUntil(lambda: lv.heart_rate is not None and abs(lv.heart_rate - SYNTH_BPM) < BPM_TOLERANCE,
+                    timeout=12000)
+    assert lv.hr_label.text() == f"{lv.heart_rate:.0f} bpm"
+    assert lv.quality is not None and lv.quality.level in ("good", "fair")
+    assert lv.overflows() == 0
+
+
+def test_recording_from_the_simulated_source_writes_a_readable_flac(window, qtbot):
+    window.start_source(SYNTH_HEART)
+    rp = window.record_panel
+    rp.notes_edit.setText("test note")
+    path = rp.start_recording()
+    assert path is not None and rp.is_recording
+    qtbot.wait(2000)
+    with qtbot.waitSignal(window.ctx.recordingSaved, timeout=10000) as saved:
+        rp.stop_recording()
+    result = saved.args[0]
+    assert result.error is None
+    data, sr = sf.read(str(path))
+    assert sr == window.ctx.current_source.samplerate
+    assert 1.5 < data.shape[0] / sr < 3.5
+    assert np.abs(data).max() > 0.01  # real heart sounds, not silence
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["site"] == rp.site_combo.currentData() and meta["domain"] == "heart"
+    assert meta["notes"] == "test note"
+    qtbot.waitUntil(lambda: path in window.review_panel.recording_paths(), timeout=5000)
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not audio at all" * 50])
+def test_importing_a_bad_file_shows_an_inline_error(window, qtbot, tmp_path, content):
+    from stethodesk.audio.fileio import AudioFileError, read_audio
+
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(content)
+    with pytest.raises(AudioFileError) as expected:
+        read_audio(bad)
+    window.review_panel.import_file(bad)
+    qtbot.waitUntil(lambda: any(str(expected.value) in t for t in _banner_texts(window)), timeout=5000)
+    assert window.isVisible()
+    assert window.ctx.selected_recording is None
+    # The window keeps working: a good file imports afterwards and clears the error.
+    good = _circor_file()
+    window.review_panel.import_file(good)
+    qtbot.waitUntil(lambda: window.ctx.selected_recording == good, timeout=5000)
+    assert not any(str(expected.value) in t for t in _banner_texts(window))
+
+
+def test_playback_at_half_speed_advances_the_playhead_slowly(window, qtbot):
+    rv = window.review_panel
+    rv.import_file(_circor_file())
+    qtbot.waitUntil(lambda: rv.loaded is not None, timeout=5000)
+    with qtbot.waitSignal(rv.player.started, timeout=20000):
+        rv.play(0.5)
+    t0 = time.monotonic()
+    qtbot.waitUntil(lambda: rv.playhead.value() > 0.4, timeout=5000)
+    qtbot.wait(300)
+    elapsed = time.monotonic() - t0
+    pos = rv.playhead.value()
+    assert rv.playhead.isVisible()
+    assert 0.4 < pos < 0.75 * elapsed + 0.1  # half speed: clearly slower than real time
+    rv.player.stop()
+
+
+def test_lost_input_mid_recording_keeps_the_audio_and_says_so(window, qtbot):
+    from stethodesk.audio.capture import SimulatedSource
+
+    # The simulator's own "unplug" (sets `error` and stops delivering, as a lost device does).
+    src = SimulatedSource.from_synth("normal_heart")
+    src.fail_after = 2.0
+    src.start()
+    window.attach_source(src)
+    rp = window.record_panel
+    path = rp.start_recording()
+    with qtbot.waitSignal(window.ctx.recordingSaved, timeout=10000) as saved:
+        pass
+    assert not rp.is_recording
+    assert any("Lost the input" in t and "saved" in t for t in _banner_texts(window))
+    data, sr = sf.read(str(path))
+    assert 1.0 < data.shape[0] / sr <= 2.1
+    assert saved.args[0].path == path
+
+
+def test_window_opens_without_any_input_device_and_says_so(qtbot, monkeypatch):
+    import stethodesk.audio.devices as devices
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    monkeypatch.setattr(devices, "list_input_devices", lambda *a, **k: [])
+    make_app([])
+    w = MainWindow(autostart=True, load_model=False)
+    qtbot.addWidget(w)
+    w.show()
+    assert any("No audio input was found" in t for t in _banner_texts(w))
+    # Autostart falls back to the simulated stethoscope, so there is still something to see.
+    assert w.ctx.current_source is not None
+    w.close()
+
+
+def test_source_choice_is_remembered_between_runs(qtbot):
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    make_app([])
+    w = MainWindow(autostart=False, load_model=False)
+    qtbot.addWidget(w)
+    w.start_source({"kind": "synth", "name": "fine_crackles"})
+    w.source_panel.filter_buttons["diaphragm"].click()
+    w.close()
+    w2 = MainWindow(autostart=True, load_model=False)
+    qtbot.addWidget(w2)
+    assert w2.ctx.settings["source"] == {"kind": "synth", "name": "fine_crackles"}
+    assert w2.ctx.current_source is not None and "crackle" in w2.ctx.current_source.label.lower()
+    assert w2.source_panel.current_filter() == "diaphragm"
+    assert w2.ctx.domain == "lung"  # a lung sound switches the exam to lung
+    w2.close()
