@@ -204,6 +204,7 @@ def save_encoder(model: AudioEncoder, path: str | Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     cfg_json = json.dumps(model.cfg.to_dict())
     save_file(state, str(path), metadata={"encoder_config": cfg_json})
+    path.chmod(0o644)  # safetensors writes 0600; bundle files are meant to be shared
     path.with_suffix(".json").write_text(cfg_json + "\n")
 
 

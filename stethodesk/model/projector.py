@@ -123,6 +123,7 @@ def save_projector(model: Projector, path: str | Path) -> None:
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata={"projector_config": json.dumps(model.cfg.to_dict())})
+    Path(path).chmod(0o644)  # safetensors writes 0600; bundle files are meant to be shared
 
 
 def load_projector(path: str | Path, cfg: ProjectorConfig | dict | None = None) -> Projector:
