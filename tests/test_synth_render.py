@@ -29,11 +29,14 @@ def test_labels_use_the_training_vocabulary():
         lab = spec.labels
         assert isinstance(lab["abnormal"], bool)
         if spec.domain == "heart":
-            assert lab["murmur"] in ("Present", "Absent")
-            if lab["murmur"] == "Present":
+            assert lab["murmur"] in ("present", "absent")
+            if lab["murmur"] == "present":
                 assert lab["lesion"] in LESIONS
                 assert lab["murmur_timing"] in ("systolic", "diastolic")
-                assert lab["murmur_shape"] in ("Plateau", "Diamond", "Decrescendo", "Crescendo")
+                assert lab["murmur_shape"] in ("plateau", "diamond", "decrescendo", "crescendo")
+                assert lab["murmur_pitch"] in ("low", "medium", "high")
+                assert lab["murmur_quality"] in ("blowing", "harsh", "musical", None)
+                assert lab["site"] in ("aortic", "pulmonic", "tricuspid", "mitral")
                 assert lab["murmur_grade"].endswith("/VI")
                 assert lab["abnormal"]
             else:
@@ -42,6 +45,7 @@ def test_labels_use_the_training_vocabulary():
             assert lab["crackle_type"] in (None, "fine", "coarse")
             assert lab["crackle"] == (lab["crackle_type"] is not None)
             found = lab["crackle"] or lab["wheeze"] or lab["rhonchi"] or lab["pleural_rub"]
+            assert lab["adventitious"] == found
             assert lab["abnormal"] == (found or lab["breath_sound"] != "vesicular")
     assert {SOUNDS[n].labels["lesion"] for n in SOUNDS if SOUNDS[n].domain == "heart"} >= LESIONS
     assert SOUNDS["fine_crackles"].labels["crackle_type"] == "fine"

@@ -11,14 +11,18 @@ Example
 >>> r.samples.shape, r.labels["lesion"], r.events[:2]
 ((20000,), 'AS', [(0.xx, 'S1'), ...])
 
-Label vocabulary (heart): ``abnormal`` bool, ``murmur`` "Present"/"Absent"
-(CirCor), ``murmur_timing`` "systolic"/"diastolic"/None, ``murmur_timing_detail``,
-``murmur_shape``, ``murmur_grade``, ``murmur_pitch``, ``murmur_quality`` (CirCor
-column values), ``lesion`` "AS"/"MR"/"MS"/"MVP"/"AR"/"N" (Yaseen classes + AR),
-``s3``, ``s4``, ``split_s2`` ("none"/"physiological"/"fixed"), ``click``, ``site``
-(CirCor AV/PV/TV/MV). Lung: ``abnormal``, ``crackle``, ``crackle_type``
-("fine"/"coarse"/None), ``wheeze``, ``rhonchi``, ``pleural_rub``, ``breath_sound``.
-Both carry ``domain``.
+Label vocabulary: the keys and values of ``training/data/record.py`` (LABEL_VALUES), so
+rendered sounds can be fed to the same code as real recordings. Heart: ``abnormal``,
+``murmur`` "present"/"absent", ``murmur_timing`` "systolic"/"diastolic"/None,
+``murmur_timing_detail`` (e.g. "holosystolic", "mid-systolic", "early-diastolic"),
+``murmur_shape`` "plateau"/"diamond"/"crescendo"/"decrescendo", ``murmur_grade`` "III/VI",
+``murmur_pitch`` "low"/"medium"/"high", ``murmur_quality`` "blowing"/"harsh"/None,
+``lesion`` "N"/"AS"/"MR"/"MS"/"MVP" and "AR" (which the encoder's lesion head does not
+have), ``s3``, ``s4``, plus ``split_s2`` ("none"/"physiological"/"fixed"), ``click`` and
+``site`` (aortic/pulmonic/tricuspid/mitral). Lung: ``abnormal``, ``adventitious``,
+``crackle``, ``crackle_type`` "fine"/"coarse"/None, ``wheeze``, ``rhonchi``, ``stridor``,
+``pleural_rub``, plus ``breath_sound`` "vesicular"/"bronchial". Both carry ``domain``;
+renderings add ``heart_rate_bpm`` and ``resp_rate``.
 """
 
 from __future__ import annotations
@@ -71,18 +75,19 @@ class Rendering:
 
 
 def _heart_labels(**kw) -> dict:
-    base = dict(domain="heart", abnormal=False, murmur="Absent", murmur_timing=None,
+    base = dict(domain="heart", abnormal=False, murmur="absent", murmur_timing=None,
                 murmur_timing_detail=None, murmur_shape=None, murmur_grade=None,
                 murmur_pitch=None, murmur_quality=None, lesion="N", s3=False, s4=False,
-                split_s2="none", click=False, site="MV")
+                split_s2="none", click=False, site="mitral")
     base.update(kw)
     return base
 
 
 def _lung_labels(**kw) -> dict:
-    base = dict(domain="lung", abnormal=False, crackle=False, crackle_type=None, wheeze=False,
-                rhonchi=False, pleural_rub=False, breath_sound="vesicular")
+    base = dict(domain="lung", abnormal=False, adventitious=False, crackle=False, crackle_type=None,
+                wheeze=False, rhonchi=False, stridor=False, pleural_rub=False, breath_sound="vesicular")
     base.update(kw)
+    base["adventitious"] = bool(base["crackle"] or base["wheeze"] or base["rhonchi"] or base["pleural_rub"])
     return base
 
 
@@ -102,11 +107,11 @@ _add("split_s2", "heart", "Physiological split S2",
      "S2 splits into A2 then P2 during inspiration (gap up to ~60 ms) and becomes single in "
      "expiration. Best heard at the pulmonary area (2nd left intercostal space) with the diaphragm; "
      "normal in children and young adults.",
-     _heart_labels(split_s2="physiological", site="PV"), HeartParams(split="physiological"))
+     _heart_labels(split_s2="physiological", site="pulmonic"), HeartParams(split="physiological"))
 _add("fixed_split_s2", "heart", "Wide fixed split S2",
      "A2 and P2 ~65 ms apart in both inspiration and expiration: the split does not change with "
      "breathing. Pulmonary area. Suggests an atrial septal defect.",
-     _heart_labels(abnormal=True, split_s2="fixed", site="PV"), HeartParams(split="fixed"))
+     _heart_labels(abnormal=True, split_s2="fixed", site="pulmonic"), HeartParams(split="fixed"))
 _add("s3_gallop", "heart", "S3 gallop",
      "A dull, low extra sound ~150 ms after S2 in early diastole ('Ken-tuck-y'). Best heard at the "
      "apex with the bell, patient in left lateral decubitus. Normal in the young, a sign of "
@@ -120,41 +125,41 @@ _add("aortic_stenosis", "heart", "Aortic stenosis (ejection murmur)",
      "Harsh crescendo-decrescendo (diamond) murmur in mid-systole, starting after S1 and ending "
      "before S2, S2 soft. Loudest at the aortic area (2nd right intercostal space), radiating to "
      "the carotids; diaphragm, patient leaning forward.",
-     _heart_labels(abnormal=True, murmur="Present", murmur_timing="systolic",
-                   murmur_timing_detail="Mid-systolic", murmur_shape="Diamond", murmur_grade="III/VI",
-                   murmur_pitch="Medium", murmur_quality="Harsh", lesion="AS", site="AV"),
+     _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
+                   murmur_timing_detail="mid-systolic", murmur_shape="diamond", murmur_grade="III/VI",
+                   murmur_pitch="medium", murmur_quality="harsh", lesion="AS", site="aortic"),
      HeartParams(s2_gain=0.5, murmurs=(Murmur("systolic", "diamond", (100, 400), 3, 0.12, 0.85, 0.6),)))
 _add("mitral_regurgitation", "heart", "Mitral regurgitation (holosystolic murmur)",
      "Blowing, high-pitched murmur of even loudness (plateau) filling all of systole from S1 to S2. "
      "Loudest at the apex, radiating to the left axilla; diaphragm.",
-     _heart_labels(abnormal=True, murmur="Present", murmur_timing="systolic",
-                   murmur_timing_detail="Holosystolic", murmur_shape="Plateau", murmur_grade="III/VI",
-                   murmur_pitch="High", murmur_quality="Blowing", lesion="MR", site="MV"),
+     _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
+                   murmur_timing_detail="holosystolic", murmur_shape="plateau", murmur_grade="III/VI",
+                   murmur_pitch="high", murmur_quality="blowing", lesion="MR", site="mitral"),
      HeartParams(s1_gain=0.75, murmurs=(Murmur("systolic", "plateau", (120, 450), 3, 0.0, 1.0, 0.1),)))
 _add("aortic_regurgitation", "heart", "Aortic regurgitation (early diastolic murmur)",
      "Soft, high-pitched, blowing decrescendo murmur starting right after S2. Easy to miss: "
      "listen at the left sternal border (3rd-4th space, Erb's point) with the diaphragm, patient "
      "sitting up, leaning forward, breath held in expiration.",
-     _heart_labels(abnormal=True, murmur="Present", murmur_timing="diastolic",
-                   murmur_timing_detail="Early-diastolic", murmur_shape="Decrescendo",
-                   murmur_grade="III/VI", murmur_pitch="High", murmur_quality="Blowing", lesion="AR",
-                   site="AV"),
+     _heart_labels(abnormal=True, murmur="present", murmur_timing="diastolic",
+                   murmur_timing_detail="early-diastolic", murmur_shape="decrescendo",
+                   murmur_grade="III/VI", murmur_pitch="high", murmur_quality="blowing", lesion="AR",
+                   site="aortic"),
      HeartParams(murmurs=(Murmur("diastolic", "decrescendo", (250, 900), 3, 0.0, 0.65, 0.0),)))
 _add("mitral_stenosis", "heart", "Mitral stenosis (diastolic rumble)",
      "Loud S1, an opening snap shortly after S2, then a low rumbling mid-diastolic murmur that "
      "fades and swells again just before S1 (presystolic accentuation). Apex, bell, patient in "
      "left lateral decubitus; easily missed with the diaphragm.",
-     _heart_labels(abnormal=True, murmur="Present", murmur_timing="diastolic",
-                   murmur_timing_detail="Mid-diastolic", murmur_shape="Decrescendo",
-                   murmur_grade="III/VI", murmur_pitch="Low", murmur_quality="Rumbling", lesion="MS"),
+     _heart_labels(abnormal=True, murmur="present", murmur_timing="diastolic",
+                   murmur_timing_detail="mid-diastolic", murmur_shape="decrescendo",
+                   murmur_grade="III/VI", murmur_pitch="low", murmur_quality=None, lesion="MS"),
      HeartParams(s1_gain=1.3, opening_snap=True,
                  murmurs=(Murmur("diastolic", "rumble", (60, 240), 3, 0.18, 1.0, 0.4),)))
 _add("mvp_click_murmur", "heart", "Mitral valve prolapse (click and late systolic murmur)",
      "A sharp mid-systolic click followed by a crescendo murmur to S2. Apex, diaphragm; standing "
      "makes the click earlier and the murmur longer, squatting the reverse.",
-     _heart_labels(abnormal=True, murmur="Present", murmur_timing="systolic",
-                   murmur_timing_detail="Late-systolic", murmur_shape="Crescendo", murmur_grade="II/VI",
-                   murmur_pitch="High", murmur_quality="Blowing", lesion="MVP", click=True),
+     _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
+                   murmur_timing_detail="late-systolic", murmur_shape="crescendo", murmur_grade="II/VI",
+                   murmur_pitch="high", murmur_quality="blowing", lesion="MVP", click=True),
      HeartParams(click=True, murmurs=(Murmur("systolic", "crescendo", (150, 600), 2, 0.5, 1.0, 0.1),)))
 _add("normal_lung", "lung", "Normal vesicular breath sounds",
      "Soft, low-pitched rustling heard through all of inspiration and only the first part of "
