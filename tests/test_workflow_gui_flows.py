@@ -49,8 +49,9 @@ class ScriptedEngine:
 
     name, version = "scripted-engine", "0.0-test"
 
-    def __init__(self, findings=None):
+    def __init__(self, findings=None, unusable: str | None = None):
         self.findings = findings or {"murmur": 0.9, "abnormal": 0.85}
+        self.unusable = unusable
         self.calls = []
         self.threads = set()
 
@@ -61,7 +62,8 @@ class ScriptedEngine:
         self.calls.append(("analyze", len(samples), sr, domain, site))
         return SimpleNamespace(domain=domain, site=site, findings=dict(self.findings), heart_rate_bpm=80.0,
                                quality=signal_quality(samples, sr, domain if domain != "auto" else "heart"),
-                               usable=True, unusable_reason=None, encode_ms=5.0, duration_s=len(samples) / sr)
+                               usable=self.unusable is None, unusable_reason=self.unusable, encode_ms=5.0,
+                               duration_s=len(samples) / sr)
 
     def ask(self, analysis, task, question=None, other=None, max_tokens=256):
         self.calls.append(("ask", task, other is not None))
@@ -216,7 +218,7 @@ def test_guided_exam_records_and_analyses_every_site(env, qtbot):
     sites_sent = [c[4] for c in engine.calls if c[0] == "analyze"]
     assert sites_sent == ["AV", "PV", "TV", "MV"]
     assert all(st.finding.level == "strong" for st in tab.map.status.values()) and len(tab.map.status) == 4
-    assert "Murmur 90%" in tab.steps.item(3).text()
+    assert "Mitral / apex: Murmur 90%, quality" in tab.steps.item(3).text()
     assert env.messages[-1][0] == "success" and "4 of 4" in env.messages[-1][1]
     assert env.store.get_exam(tab.exam_id).protocol == "cardiac4"
 
@@ -292,3 +294,17 @@ def test_quiz_flow_reveals_truth_and_model_and_keeps_history(env, qtbot):
     n = tab.library.count()
     assert tab.import_file(circor_file("TV"), "Real paediatric heart (CirCor)", "heart")
     assert tab.library.count() == n + 1
+
+
+def test_guided_exam_shows_a_recording_the_model_refused(env, qtbot):
+    engine = ScriptedEngine(unusable="No skin contact: place the stethoscope firmly.")
+    tab = GuidedExamTab(env.store, env.state, env.runner, lambda: engine, None, lambda: circor_file("AV"), env.notify)
+    qtbot.addWidget(tab)
+    tab.start_exam("cardiac4")
+    qtbot.mouseClick(tab.use_btn, Qt.LeftButton)
+    wait_jobs(qtbot, env.runner)
+    assert tab.step_state[0] == "analysed"
+    assert "Aortic: not analysable" in tab.steps.item(0).text()
+    assert "No skin contact" in tab.steps.item(0).toolTip()
+    assert tab.map.status["aortic"].finding.level == "none"
+    assert not [c for c in engine.calls if c[0] == "ask"]  # never asked about an unusable recording

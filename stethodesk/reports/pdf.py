@@ -25,7 +25,7 @@ from reportlab.platypus import (
 from .. import DISCLAIMER, __version__
 from ..paths import RESOURCES
 from ..store import Store, StoreError, site_title
-from ..store.summary import finding_label, main_finding
+from ..store.summary import finding_label, main_finding, shown_findings
 from .thumbnail import minmax_envelope
 
 PAGE_MARGIN = 16 * mm
@@ -192,7 +192,7 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
             f"{' - ' + escape(r.quality_reason) if r.quality_reason else ''}", st["body"]))
         findings = store.latest_findings(r.id)
         if findings:
-            top = sorted(findings.items(), key=lambda kv: -kv[1])[:TOP_FINDINGS]
+            top = shown_findings(findings, TOP_FINDINGS)
             cells = [f"{finding_label(k)}: {v:.0%}" for k, v in top]
             cells += [""] * (-len(cells) % 4)
             block.append(Spacer(1, 2))
@@ -203,6 +203,12 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
             label = titles.get(a.task, a.task)
             if a.question:
                 label += f" - \u201c{a.question}\u201d"
+            if a.other_recording_id is not None:
+                try:
+                    other = store.get_recording(a.other_recording_id)
+                    label += f" - with {site_title(other.site).split(' (')[0]} (recording #{other.id})"
+                except StoreError:
+                    label += " - with a deleted recording"
             block.append(KeepTogether([
                 Spacer(1, 3),
                 Paragraph(f"<b>{escape(label)}</b>", st["body"]),

@@ -12,6 +12,7 @@ MAIN_FINDINGS = {
     "lung": (("crackle", "Crackles"), ("wheeze", "Wheeze"), ("rhonchi", "Rhonchi"),
              ("pleural_rub", "Pleural rub"), ("abnormal", "Abnormal")),
 }
+HIDDEN_FINDINGS = ("is_lung",)  # the domain detector: the domain is shown on its own
 FINDING_LABELS = {k: v for pairs in MAIN_FINDINGS.values() for k, v in pairs} | {
     "poor_quality": "Poor quality", "is_lung": "Lung sound",
 }
@@ -51,3 +52,9 @@ def finding_label(key: str) -> str:
     head, *rest = key.split("_")
     # keep class codes as written ("lesion_AS" -> "Lesion AS")
     return " ".join([head.capitalize(), *rest])
+
+
+def shown_findings(findings: dict[str, float], top: int | None = None) -> list[tuple[str, float]]:
+    """Findings worth listing, highest probability first (the domain detector left out)."""
+    items = sorted(((k, v) for k, v in findings.items() if k not in HIDDEN_FINDINGS), key=lambda kv: -kv[1])
+    return items[:top] if top else items

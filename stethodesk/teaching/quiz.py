@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..store import Store
-from ..store.summary import finding_label, main_finding
+from ..store.summary import finding_label, main_finding, shown_findings
 from .library import ReferenceSound
 
 N_CHOICES = 4  # answers offered per question (truth + distractors), fewer if the domain is small
@@ -125,6 +125,6 @@ def model_opinion(engine, samples: np.ndarray, sr: int, domain: str,
         if cancelled():
             answer.close()
             break
-    top = sorted(analysis.findings.items(), key=lambda kv: -kv[1])[:3]
+    top = shown_findings(analysis.findings, 3)
     extra = ", ".join(f"{finding_label(k)} {v:.0%}" for k, v in top)
     return f"{head}. {text.strip()}" + (f" [{extra}]" if extra else "")

@@ -252,6 +252,28 @@ class GuidedExamTab(QWidget):
         self.notify("success", f"Exam complete: {n} of {len(self.step_state)} sites recorded.")
 
     # ----------------------------------------------------------------- display
+    def _step_text(self, i: int) -> tuple[str, str]:
+        """(one line for the list, tooltip) of step ``i``."""
+        s = self.protocol.steps[i]
+        title = site_title(s.site).split(" (")[0]
+        st = self.step_state[i]
+        rid = self.step_recording[i]
+        if rid is None:
+            return f"{title}: {st}", site_title(s.site)
+        rec = self.store.get_recording(rid)
+        quality = f"quality {rec.quality_level or '?'}"
+        tip = f"{site_title(s.site)}\n{quality}: {rec.quality_reason}"
+        if st != "analysed":
+            return f"{title}: {st}, {quality}", tip
+        analyses = self.store.list_analyses(rid)
+        findings = self.store.latest_findings(rid)
+        if not findings:  # the engine refused it (no contact, too short...)
+            reason = analyses[-1].answer if analyses else "not analysable"
+            return f"{title}: not analysable, {quality}", tip + "\n" + reason
+        mf = main_finding(findings, s.domain)
+        prob = "" if mf.probability is None else f" {mf.probability:.0%}"
+        return f"{title}: {mf.label}{prob}, {quality}", tip + ("\n" + analyses[-1].answer if analyses else "")
+
     def _refresh(self) -> None:
         active = self.protocol is not None
         for b in (self.record_btn, self.use_btn, self.skip_btn):
@@ -267,16 +289,9 @@ class GuidedExamTab(QWidget):
             return
         status = exam_site_status(self.store, self.exam_id)
         for i, s in enumerate(self.protocol.steps):
-            st = self.step_state[i]
-            text = f"{i + 1}. {site_title(s.site).split(' (')[0]} - {st}"
-            rid = self.step_recording[i]
-            if rid is not None:
-                rec = self.store.get_recording(rid)
-                text += f", quality {rec.quality_level or '?'}"
-                if st == "analysed":
-                    mf = main_finding(self.store.latest_findings(rid), s.domain)
-                    text += f", {mf.label}" + ("" if mf.probability is None or mf.level == "none" else f" {mf.probability:.0%}")
-            item = QListWidgetItem(("\u25b6 " if i == self.step else "   ") + text)
+            text, tip = self._step_text(i)
+            item = QListWidgetItem(("\u25b6 " if i == self.step else "   ") + f"{i + 1}. {text}")
+            item.setToolTip(tip)
             self.steps.addItem(item)
         self.steps.setCurrentRow(min(self.step, len(self.protocol.steps) - 1))
         self.steps.blockSignals(False)

@@ -235,9 +235,9 @@ class TeachingTab(QWidget):
         for b in self.choice_buttons:
             b.setEnabled(False)
             if b.text() == result.truth:
-                b.setStyleSheet("background:#c8e6c9; font-weight:bold")
+                b.setStyleSheet("background:#c8e6c9; color:#1b5e20; font-weight:bold")
             elif b.text() == choice:
-                b.setStyleSheet("background:#ffcdd2")
+                b.setStyleSheet("background:#ffcdd2; color:#b71c1c")
         verdict = "<span style='color:#2e7d32'>Correct.</span>" if result.correct else \
             "<span style='color:#c62828'>Not quite.</span>"
         self.reveal.setText(f"{verdict} It is <b>{result.truth}</b>.<br>{result.description}")
