@@ -1,0 +1,88 @@
+"""``stethodesk analyze``: the jsonl contract for good and bad files, in a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stethodesk.paths import REPO_ROOT, shared_data_dir
+from test_engine_fixture import runtime_bundle_dir
+
+pytestmark = pytest.mark.llm
+
+HEART = "circor2022/training_data/13918_MV.flac"
+LUNG = "sprsound2022/train_flac/40638274_9.7_1_p1_1789.flac"
+CONTRACT_KEYS = {"file", "task", "domain", "site", "answer", "findings", "heart_rate_bpm",
+                 "signal_quality", "timing", "model", "disclaimer"}
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    return runtime_bundle_dir(tmp_path_factory.mktemp("cli-bundle"))[0]
+
+
+def _run(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "stethodesk", "analyze", *args], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_jsonl_good_and_bad_files(tmp_path, bundle_dir):
+    heart = str(shared_data_dir() / HEART)
+    lung = str(shared_data_dir() / LUNG)
+    garbage = tmp_path / "notes.wav"
+    garbage.write_bytes(b"this is not audio at all" * 20)
+    missing = tmp_path / "missing.flac"
+    short = tmp_path / "short.wav"
+    sf.write(short, (0.1 * np.sin(np.arange(4000) / 5)).astype(np.float32), 4000)  # 1 s
+    files = [heart, str(garbage), lung, str(missing), str(short)]
+    p = _run([*files, "--task", "binary", "--format", "jsonl", "--max-tokens", "8",
+              "--bundle", str(bundle_dir), "--site", "MV"])
+    assert p.returncode == 1, p.stderr  # bad files -> non-zero exit at the end
+    lines = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [o["file"] for o in lines] == files  # one object per file, in order, nothing else on stdout
+
+    for o, domain in ((lines[0], "heart"), (lines[2], "lung")):
+        assert CONTRACT_KEYS <= set(o), set(o) ^ CONTRACT_KEYS
+        assert o["task"] == "binary" and o["domain"] in ("heart", "lung") and o["site"] == "MV"
+        assert isinstance(o["answer"], str) and o["answer"].strip()
+        assert o["findings"] and all(0 <= v <= 1 for v in o["findings"].values())
+        assert set(o["signal_quality"]) == {"level", "score", "reason"}
+        t = o["timing"]
+        assert set(t) >= {"encode_ms", "first_token_ms", "total_ms", "tokens"}
+        assert t["encode_ms"] > 0 and 0 < t["first_token_ms"] <= t["total_ms"] and 1 <= t["tokens"] <= 8
+        assert o["model"]["name"] and o["model"]["version"]
+        assert o["disclaimer"].startswith("Decision support")
+        if o["domain"] != "heart":
+            assert o["heart_rate_bpm"] is None
+
+    assert set(lines[1]) == {"file", "error"} and "notes.wav" in lines[1]["error"]
+    assert "readable audio" in lines[1]["error"]
+    assert set(lines[3]) == {"file", "error"} and "not found" in lines[3]["error"]
+    # Too short to analyse: findings object with the reason, and no answer.
+    s = lines[4]
+    assert s["answer"] is None and s["usable"] is False and "at least 2 s" in s["unusable_reason"]
+
+
+def test_all_good_exits_zero_and_text_format_streams(bundle_dir):
+    heart = str(shared_data_dir() / HEART)
+    p = _run([heart, "--task", "question", "--question", "Is there a murmur?", "--domain", "heart",
+              "--format", "text", "--max-tokens", "6", "--bundle", str(bundle_dir)])
+    assert p.returncode == 0, p.stderr
+    assert "13918_MV.flac" in p.stdout and "Findings:" in p.stdout and "Decision support" in p.stdout
+
+
+def test_bad_arguments_and_bad_bundle(tmp_path):
+    heart = str(shared_data_dir() / HEART)
+    p = _run([heart, "--task", "comparison", "--format", "jsonl"])
+    assert p.returncode == 2 and "--compare" in p.stderr
+    p = _run([heart, "--task", "binary", "--format", "jsonl", "--bundle", str(tmp_path / "nope")])
+    assert p.returncode == 1
+    obj = json.loads(p.stdout.splitlines()[0])
+    assert obj["file"] == heart and "model bundle folder not found" in obj["error"]

@@ -1,0 +1,195 @@
+"""Engine end to end with real llama.cpp inference on the real base GGUF and real recordings.
+
+Uses the installed default bundle when there is one (``models/``), else a random-weights dev
+bundle (``test_engine_fixture.make_dev_bundle``); the mechanisms checked here hold for both.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from stethodesk import DISCLAIMER
+from stethodesk.audio.fileio import read_audio
+from stethodesk.model.bundle import load_bundle
+from stethodesk.model.engine import TASKS, Engine, UnusableRecording
+from stethodesk.paths import shared_data_dir
+from test_engine_fixture import runtime_bundle_dir
+
+pytestmark = pytest.mark.llm
+
+HEART_MURMUR = "circor2022/training_data/13918_MV.flac"  # CirCor: murmur present, 28.8 s, 4 kHz
+HEART_OTHER = "physionet2016/audio/a0007.flac"  # PhysioNet 2016 training-a: normal, 35.7 s, 2 kHz
+LUNG_NORMAL = "sprsound2022/train_flac/40138127_14.7_0_p3_139.flac"  # SPRSound: normal, 9.2 s, 8 kHz
+LUNG_DAS = "sprsound2022/train_flac/40638274_9.7_1_p1_1789.flac"  # SPRSound: DAS (crackles), 9.2 s
+CANCEL_LIMIT_S = 0.200
+
+
+def _rec(rel: str, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    x, sr = read_audio(shared_data_dir() / rel)
+    if seconds is not None:
+        x = x[: int(seconds * sr)]
+    return x, sr
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    folder, kind = runtime_bundle_dir(tmp_path_factory.mktemp("bundle"))
+    print(f"runtime tests on the {kind} bundle {folder}")
+    eng = Engine(load_bundle(folder), n_threads=1).load()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def heart(engine):
+    x, sr = _rec(HEART_MURMUR, 10.0)
+    return engine.analyze_audio(x, sr, domain="heart", site="MV")
+
+
+@pytest.fixture(scope="module")
+def lung(engine):
+    x, sr = _rec(LUNG_DAS)
+    return engine.analyze_audio(x, sr, domain="lung", site="left posterior")
+
+
+def test_analysis_of_a_real_recording(engine, heart):
+    assert heart.usable and heart.unusable_reason is None
+    assert heart.domain == "heart" and heart.site == "MV"
+    assert 9.9 < heart.duration_s < 10.1 and heart.n_windows >= 2  # 10 s = two 7 s windows
+    assert heart.prefix.shape == (engine.bundle.prefix_tokens, engine.bundle.n_embd)
+    # Prefix rows live in Gemma's scaled embedding space (norm ~26, guide section 1).
+    norms = np.linalg.norm(heart.prefix, axis=1)
+    assert np.all((norms > 5) & (norms < 100)), norms
+    assert {"abnormal", "murmur", "poor_quality"} <= set(heart.findings)
+    assert "crackle" not in heart.findings  # lung heads are not reported for a heart sound
+    assert all(0.0 <= p <= 1.0 for p in heart.findings.values())
+    assert heart.heart_rate_bpm is None or 40 <= heart.heart_rate_bpm <= 200
+    assert heart.quality.level in ("good", "fair", "poor") and heart.encode_ms > 0
+    assert heart.model_name == engine.name and heart.disclaimer == DISCLAIMER
+
+
+def test_every_task_answers_on_real_recordings(engine, heart, lung):
+    x, sr = _rec(HEART_OTHER, 10.0)
+    other = engine.analyze_audio(x, sr, domain="heart", site="AV")
+    for task in TASKS:
+        for a in (heart, lung):
+            if task == "comparison" and a is lung:
+                continue
+            ans = engine.ask(a, task, other=other if task == "comparison" else None, max_tokens=12)
+            text = ans.read()
+            assert ans.done and ans.task == task
+            assert ans.tokens > 0 and text.strip(), (task, a.domain, ans.stop_reason)
+            assert ans.model_name == engine.name and ans.model_version == engine.version
+            assert ans.disclaimer == DISCLAIMER
+            assert a.domain in ans.instruction or task == "comparison"
+    q = engine.ask(lung, "question", question="Are there crackles or wheezes?", max_tokens=8)
+    assert q.read().strip() and q.instruction == "Are there crackles or wheezes?"
+
+
+def test_pieces_arrive_in_order_and_follow_ups_reuse_the_audio_cache(engine, heart):
+    ans = engine.ask(heart, "report", max_tokens=40)
+    pieces = list(ans)
+    assert len(pieces) >= 2 and "".join(pieces) == ans.text
+    assert ans.first_token_ms is not None and ans.first_token_ms <= ans.total_ms
+    # A follow-up on the same analysis keeps BOS + intro + audio prefix in the KV cache ...
+    follow = engine.ask(heart, "report", question="Is the murmur systolic?", max_tokens=20)
+    follow_text = follow.read()
+    prefix_positions = 1 + engine.bundle.prefix_tokens  # at least BOS and the audio rows
+    assert follow.reused_positions > prefix_positions
+    # ... and gives exactly what a cold cache gives (greedy decoding is deterministic).
+    engine._session.reset()
+    cold = engine.ask(heart, "report", question="Is the murmur systolic?", max_tokens=20)
+    assert cold.read() == follow_text and cold.reused_positions == 0
+    # The same question again in order: identical pieces in identical order.
+    again = list(engine.ask(heart, "report", max_tokens=40))
+    assert again == pieces
+
+
+def test_cancel_stops_within_200_ms(engine, lung):
+    ans = engine.ask(lung, "reasoning", max_tokens=400, temperature=1.0)
+    got = []
+    ended = threading.Event()
+    started = threading.Event()
+
+    def consume():
+        for piece in ans:
+            got.append(piece)
+            if len(got) >= 3:
+                started.set()
+        started.set()
+        ended.set()
+
+    t = threading.Thread(target=consume)
+    t.start()
+    assert started.wait(30)
+    assert not ended.is_set(), "the answer ended before it could be cancelled"
+    t0 = time.perf_counter()
+    engine.cancel()
+    assert ended.wait(5)
+    elapsed = time.perf_counter() - t0
+    t.join(5)
+    assert ans.cancelled and ans.stop_reason == "cancelled"
+    assert elapsed <= CANCEL_LIMIT_S, f"cancel took {elapsed * 1000:.0f} ms"
+    # The engine answers normally afterwards (the cancel flag is cleared per question).
+    assert engine.ask(lung, "binary", max_tokens=4).read()
+
+
+def test_cancel_before_the_first_token(engine, heart):
+    ans = engine.ask(heart, "report", max_tokens=50)
+    engine.cancel()
+    assert ans.read() == "" and ans.cancelled
+
+
+def test_different_audio_gives_different_logits(engine, heart):
+    x, sr = _rec(HEART_OTHER, 10.0)
+    other = engine.analyze_audio(x, sr, domain="heart", site="MV")
+    la = engine.first_token_logits(heart, "binary")
+    lb = engine.first_token_logits(other, "binary")
+    la2 = engine.first_token_logits(heart, "binary")
+    assert la.shape == lb.shape and la.ndim == 1
+    np.testing.assert_allclose(la, la2, atol=1e-4)  # same audio: same logits
+    diff = float(np.max(np.abs(la - lb)))
+    assert diff > 1e-2, f"the audio prefix does not reach the model (max |diff| {diff})"
+    # Comparison: both prefixes are in the prompt, so swapping B changes the logits too.
+    x2, sr2 = _rec(LUNG_NORMAL)
+    third = engine.analyze_audio(x2, sr2, domain="heart", site="MV")
+    c1 = engine.first_token_logits(heart, "comparison", other=other)
+    c2 = engine.first_token_logits(heart, "comparison", other=third)
+    assert float(np.max(np.abs(c1 - c2))) > 1e-2
+
+
+def test_unusable_input_is_refused_with_a_reason(engine, heart):
+    sr = 4000
+    short = engine.analyze_audio(_rec(HEART_MURMUR)[0][: int(1.5 * 4000)], 4000, domain="heart")
+    assert not short.usable and "1.5 s" in short.unusable_reason and short.prefix is None
+    with pytest.raises(UnusableRecording, match="at least 2 s"):
+        engine.ask(short, "report")
+    flat = engine.analyze_audio(np.zeros(5 * sr, np.float32), sr, domain="heart")
+    assert not flat.usable and "flat" in flat.unusable_reason.lower()
+    t = np.arange(6 * sr) / sr
+    clipped = np.clip(5 * np.sin(2 * np.pi * 60 * t), -1, 1).astype(np.float32)
+    cl = engine.analyze_audio(clipped, sr, domain="heart")
+    assert not cl.usable and "clipped" in cl.unusable_reason
+    with pytest.raises(UnusableRecording, match="second recording"):
+        engine.ask(heart, "comparison", other=flat)
+
+
+def test_long_recording_is_windowed_and_domain_detected(engine):
+    x, sr = _rec(HEART_MURMUR)  # 28.8 s: windowed, not truncated
+    a = engine.analyze_audio(x, sr)  # domain="auto"
+    assert a.n_windows >= 7 and a.duration_s > 28
+    assert a.domain in ("heart", "lung") and a.domain_source == "detected"
+    assert "is_lung" in a.findings
+
+
+def test_location_task_without_site_uses_a_predicted_site(engine):
+    x, sr = _rec(HEART_MURMUR, 8.0)
+    a = engine.analyze_audio(x, sr, domain="heart")
+    ans = engine.ask(a, "location", max_tokens=4)
+    ans.read()
+    assert ans.site in ("aortic area", "pulmonic area", "tricuspid area", "mitral area")
+    assert ans.site in ans.instruction
