@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 # ---------------------------------------------------------------------------- vocabulary
 
 CONCEPTS = {
-    "murmur": r"\bmurmurs?\b",
+    "murmur": r"\bmurmurs?\b|\b(?:diastolic )?rumble\b",
     "crackle": r"\bcrackl\w*|\brales?\b|\bcrepitations?\b",
     "wheeze": r"\bwheez\w*",
     "rhonchi": r"\brhonch\w*",
@@ -96,6 +96,19 @@ def _clauses(text: str) -> list[str]:
     return out
 
 
+NEG_LABEL = re.compile(r"^\W*(?:not detected|not heard|not present|absent|none|negative|no)\W*$", re.I)
+
+
+def _negated_before(pre: str) -> bool:
+    """Is a mention negated by the text before it in its clause? A colon ends the negation scope
+    ("No abnormal sounds: this is normal") unless the part before it is only a negative label
+    ("Not detected: crackles", "Absent: murmur")."""
+    parts = pre.split(":")
+    if NEG_PRE.search(parts[-1]):
+        return True
+    return len(parts) > 1 and bool(NEG_LABEL.match(parts[-2].split(".")[-1]))
+
+
 def _polarities(text: str, pattern: str, flags=re.I, mask: str | None = None,
                 post: bool = True) -> list[bool]:
     """Polarity (True = asserted present) of every mention of ``pattern`` in ``text``;
@@ -109,7 +122,7 @@ def _polarities(text: str, pattern: str, flags=re.I, mask: str | None = None,
             if UNKNOWN_CUE.search(c):
                 continue
             pre, rest = c[: m.start()], c[m.end():]
-            neg = bool(NEG_PRE.search(pre)) or (post and bool(NEG_POST.match(rest)))
+            neg = _negated_before(pre) or (post and bool(NEG_POST.match(rest)))
             out.append(not neg)
     return out
 
@@ -221,7 +234,7 @@ def parse_diagnosis(text: str):
 
 def parse_poor_quality(text: str):
     poor = re.search(r"quality\W{0,3}(?:is |was )?(?:too |very )?(?:poor|low|inadequate|insufficient|bad)|"
-                     r"\bpoor(?:ly)?[- ](?:quality|recording quality)|\bpoor recording\b|too noisy|"
+                     r"\bpoor(?:ly)?[- ](?:quality|recording quality)|\bpoor recording\b|\bnoisy\b|"
                      r"not interpretable|\buninterpretable\b|\bunusable\b", text, re.I)
     good = re.search(r"quality\W{0,3}(?:is |was )?(?:adequate|good|acceptable|fine|clear|sufficient)|"
                      r"\b(?:good|adequate|acceptable)[- ](?:recording )?quality", text, re.I)

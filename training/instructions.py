@@ -87,7 +87,8 @@ def record_facts(r: Record) -> tuple[dict, dict]:
                  "dataset": r.dataset, "age_group": lab.get("age_group"),
                  "abnormal_scope": lab.get("abnormal_scope"), "mixed": bool(lab.get("mixed")),
                  "murmur_unknown": lab.get("murmur") == "unknown"}
-    if lab.get("poor_quality"):
+    if lab.get("poor_quality") and lab.get("abnormal") is None and lab.get("murmur") is None \
+            and lab.get("extrasystole") is None and lab.get("crackle") is None:
         f["poor_quality"] = True
         return f, ctx
     heart = lab.get("abnormal") is not None or lab.get("murmur") is not None or lab.get("lesion") \
@@ -127,9 +128,14 @@ def record_facts(r: Record) -> tuple[dict, dict]:
         f["abnormal"] = bool(ab_l)
     elif ab_h is True or ab_l is True:  # mixed with one side unknown: abnormal still holds
         f["abnormal"] = True
-    if lab.get("poor_quality") is False:
-        f["poor_quality"] = False
+    if lab.get("poor_quality") is not None:
+        f["poor_quality"] = bool(lab["poor_quality"])  # e.g. PASCAL "noisy" recordings keep labels
     return f, ctx
+
+
+def only_poor(f: dict) -> bool:
+    """True when the recording is too poor to carry any other label (SPRSound "Poor Quality")."""
+    return bool(f.get("poor_quality")) and len(f) == 1
 
 
 def _has_heart(f: dict) -> bool:
@@ -224,8 +230,10 @@ def flips(f: dict, ctx: dict, rng: random.Random) -> list[tuple[str, dict, dict]
     if "diagnosis" in f:
         add("diagnosis", dict(f, diagnosis=rng.choice([d for d in DIAGNOSES if d != f["diagnosis"]])))
     if "poor_quality" in f:
-        if f["poor_quality"]:
+        if only_poor(f):
             nf = {"poor_quality": False, "abnormal": False}
+        elif f["poor_quality"]:
+            nf = dict(f, poor_quality=False)
         else:
             nf = {"poor_quality": True}
         add("poor_quality", nf)
@@ -369,7 +377,7 @@ def _poor(f: dict, ctx: dict, rng: random.Random) -> str:
 
 
 def answer_binary(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
-    if f.get("poor_quality"):
+    if only_poor(f):
         return _poor(f, ctx, rng), {"poor_quality"}
     v = verdict_word(f, rng)
     detail = findings_sentence(f, ctx, rng, detail=False, labelled=False)
@@ -398,7 +406,7 @@ def answer_binary(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
 
 
 def answer_detection(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
-    if f.get("poor_quality"):
+    if only_poor(f):
         return _poor(f, ctx, rng), {"poor_quality"}
     pres, absn = present_absent(f, ctx, rng, detail=True)
     used = {k for k in f if k in HEART_EVENTS + LUNG_EVENTS + ("murmur", "murmur_timing",
@@ -408,6 +416,9 @@ def answer_detection(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
         if f.get("abnormal"):
             return (f"The recording is abnormal{_scope_note(f, ctx)}, but which abnormal sounds are "
                     f"present {UNKNOWN[0]}.", {"abnormal"})
+        if f.get("abnormal") is False and ctx.get("abnormal_scope") == "recording":
+            return (rng.choice(["Nothing abnormal is detected; the recording is normal.",
+                                "No abnormal sounds: this is a normal recording."]), {"abnormal"})
         return f"Which sounds are present {UNKNOWN[0]}.", set()
     style = rng.randrange(4)
     unk = _unknown_note(f, ctx)
@@ -431,7 +442,7 @@ def answer_report(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
     sep = rng.choice(["\n", " "])
     if ctx.get("site_title"):
         lines.append(f"Site: {ctx['site_title']}.")
-    if f.get("poor_quality"):
+    if only_poor(f):
         lines.append("Quality: poor, not interpretable.")
         lines.append(f"Impression: findings {UNKNOWN[0]}; repeat the recording.")
         return sep.join(lines), {"poor_quality"}
@@ -476,7 +487,7 @@ def answer_report(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
         if "crackle_type" in f:
             used.add("crackle_type")
     if "poor_quality" in f:
-        lines.append("Quality: adequate.")
+        lines.append("Quality: poor (noisy) but interpretable." if f["poor_quality"] else "Quality: adequate.")
         used.add("poor_quality")
     if "diagnosis" in f:
         lines.append(f"Recorded diagnosis: {f['diagnosis']}.")
@@ -543,7 +554,7 @@ def _diag_sentence(f: dict, rng: random.Random) -> str:
 
 
 def answer_differential(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
-    if f.get("poor_quality"):
+    if only_poor(f):
         return _poor(f, ctx, rng), {"poor_quality"}
     kb = knowledge()
     basis = findings_sentence(f, ctx, rng, detail=False)
@@ -562,7 +573,12 @@ def answer_differential(f: dict, ctx: dict, rng: random.Random) -> tuple[str, se
         if f.get("lesion") == "N":
             return (f"{basis} No valvular lesion is suggested, so no differential is needed.",
                     used)
-        return (f"{basis} No differential is suggested by this recording.{diag}").strip(), used
+        verdict = ""
+        if "abnormal" in f:
+            verdict = (" The recording is normal." if not f["abnormal"] else
+                       f" The recording is abnormal{_scope_note(f, ctx)}.")
+            used.add("abnormal")
+        return (f"{basis}{verdict} No differential is suggested by this recording.{diag}").strip(), used
     cands = cands[:3] if len(cands) > 3 else cands
     style = rng.randrange(3)
     ranked = "; ".join(f"{i + 1}. {c}" for i, c in enumerate(cands))
@@ -577,7 +593,7 @@ def answer_differential(f: dict, ctx: dict, rng: random.Random) -> tuple[str, se
 
 
 def answer_reasoning(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
-    if f.get("poor_quality"):
+    if only_poor(f):
         return _poor(f, ctx, rng), {"poor_quality"}
     kb = knowledge()
     heard = findings_sentence(f, ctx, rng, detail=False, labelled=False)
@@ -626,7 +642,7 @@ def answer_location(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
         f"The {s['title']} ({s['where']}) listens to {s['listens_to'].split(';')[0]}; typically heard here: {typical}.",
         f"At the {s['title']} you hear {s['listens_to'].split(';')[0]}. Typical finding here: {typical}.",
     ])
-    if f.get("poor_quality"):
+    if only_poor(f):
         return f"{intro} In this recording: quality too poor to assess.", {"poor_quality"}
     heard = findings_sentence(f, ctx, rng, detail=False, labelled=False)
     used = {k for k in f if k not in ("murmur_shape", "murmur_grade", "poor_quality", "diagnosis",
@@ -640,7 +656,7 @@ def answer_location(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
 
 
 def _short(f: dict, ctx: dict, rng: random.Random) -> str:
-    if f.get("poor_quality"):
+    if only_poor(f):
         return "poor quality, not interpretable"
     pres, absn = present_absent(f, ctx, rng, detail=False)
     bits = []
@@ -658,18 +674,29 @@ def _short(f: dict, ctx: dict, rng: random.Random) -> str:
 def answer_comparison(fa: dict, ca: dict, fb: dict, cb: dict, rng: random.Random) -> tuple[str, set]:
     sa = f" ({ca['site_title']})" if ca.get("site_title") else ""
     sb = f" ({cb['site_title']})" if cb.get("site_title") else ""
-    text = f"Recording A{sa}: {_short(fa, ca, rng)}. Recording B{sb}: {_short(fb, cb, rng)}."
-    lead = rng.choice(SUMMARY_LEAD)
+    summary = ""
     if "abnormal" in fa and "abnormal" in fb:
         if fa["abnormal"] == fb["abnormal"]:
-            text += f" {lead} both are {'abnormal' if fa['abnormal'] else 'normal'}."
+            summary = f"both are {'abnormal' if fa['abnormal'] else 'normal'}"
         else:
-            text += f" {lead} only {'A' if fa['abnormal'] else 'B'} is abnormal."
-    elif fa.get("poor_quality") or fb.get("poor_quality"):
-        text += f" {lead} a fair comparison is not possible."
+            summary = f"only {'A' if fa['abnormal'] else 'B'} is abnormal"
+    elif only_poor(fa) or only_poor(fb):
+        summary = "a fair comparison is not possible"
+    style = rng.randrange(3)
+    a_txt, b_txt = _short(fa, ca, rng), _short(fb, cb, rng)
+    if style == 0:
+        text = f"Recording A{sa}: {a_txt}. Recording B{sb}: {b_txt}."
+        if summary:
+            text += f" {rng.choice(SUMMARY_LEAD)} {summary}."
+    elif style == 1:
+        text = f"First recording{sa}: {a_txt}. Second recording{sb}: {b_txt}."
+        if summary:
+            text += f" {rng.choice(SUMMARY_LEAD)} {summary}."
+    else:  # summary first; the checker reads each recording from its own marker on
+        text = (f"{_cap(summary)}. " if summary else "") + f"Recording A{sa}: {a_txt}. Recording B{sb}: {b_txt}."
     used = set()
     for pre, ff in (("a.", fa), ("b.", fb)):
-        keys = {"poor_quality"} if ff.get("poor_quality") else {
+        keys = {"poor_quality"} if only_poor(ff) else {
             k for k in ff if k not in ("murmur_shape", "murmur_grade", "diagnosis", "lesion",
                                        "crackle_type", "poor_quality")}
         used |= {pre + k for k in keys}
