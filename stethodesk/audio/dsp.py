@@ -308,7 +308,7 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
         reasons.append(
             "almost no body sound; the chest piece may not be touching the skin or the gain is too low"
         )
-        score -= 0.6
+        score -= 0.7  # unusable: nothing to analyse
     else:
         split = NOISE_SPLIT_HZ[domain]
         f, pxx = signal.welch(x - x.mean(), fs=sr, nperseg=min(1024, x.size))
@@ -330,6 +330,8 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
 
     score = float(np.clip(score, 0.0, 1.0))
     level = "good" if score >= 0.75 else ("fair" if score >= 0.4 else "poor")
+    if issues and level == "good":
+        level = "fair"  # any named problem is worth the user's attention
     if not issues:
         reason = "Clear signal."
     else:

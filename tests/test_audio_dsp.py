@@ -1,0 +1,160 @@
+"""DSP units: stethoscope filters, streaming state, resampling, envelope, heart rate, quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stethodesk.audio import dsp
+from stethodesk.audio.dsp import (
+    FILTER_MODES,
+    StreamingFilter,
+    apply_filter,
+    envelope,
+    heart_rate_bpm,
+    resample,
+    signal_quality,
+)
+from stethodesk.audio.fileio import read_audio
+from stethodesk.audio.synth import render
+from stethodesk.paths import shared_data_dir
+
+SR = 4000
+
+
+def _tone(freq: float, seconds: float = 2.0, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _gain(mode: str, freq: float, sr: int = SR) -> float:
+    y = apply_filter(_tone(freq, sr=sr), sr, mode)
+    return float(np.std(y[sr // 2 :]) / np.std(_tone(freq, sr=sr)))  # skip the start transient
+
+
+@pytest.mark.parametrize(
+    "mode, passes, stops",
+    [("bell", 60.0, 900.0), ("diaphragm", 400.0, 25.0), ("wide", 300.0, 5.0)],
+)
+def test_filter_modes_pass_their_band(mode, passes, stops):
+    assert _gain(mode, passes) > 0.8
+    assert _gain(mode, stops) < 0.3
+
+
+def test_bell_and_diaphragm_emphasise_low_and_high():
+    assert _gain("bell", 50) > 2 * _gain("diaphragm", 50)
+    assert _gain("diaphragm", 600) > 2 * _gain("bell", 600)
+
+
+def test_filter_upper_edge_adapts_to_low_sample_rates():
+    # 2 kHz files (PhysioNet 2016) must not break the 20-2000 Hz wide filter.
+    y = apply_filter(_tone(200, sr=2000), 2000, "wide")
+    assert np.all(np.isfinite(y)) and np.std(y) > 0.2
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="bell"):
+        apply_filter(np.zeros(100), SR, "loud")
+    assert set(FILTER_MODES) == {"bell", "diaphragm", "wide"}
+
+
+@pytest.mark.parametrize("mode", FILTER_MODES)
+def test_streaming_filter_equals_whole_array(mode):
+    x = np.random.default_rng(0).standard_normal(SR * 2).astype(np.float32)
+    f = StreamingFilter(SR, mode)
+    parts = [f.process(b) for b in np.array_split(x, [37, 500, 501, 4000, 6666])]
+    np.testing.assert_allclose(np.concatenate(parts), apply_filter(x, SR, mode), atol=1e-5)
+    f.reset()
+    np.testing.assert_allclose(f.process(x[:100]), apply_filter(x[:100], SR, mode), atol=1e-5)
+
+
+@pytest.mark.parametrize("sr_in, sr_out", [(48000, 4000), (4000, 48000), (44100, 4000), (2000, 4000)])
+def test_resample_keeps_tone_and_length(sr_in, sr_out):
+    x = _tone(150, 1.0, sr_in)
+    y = resample(x, sr_in, sr_out)
+    assert abs(y.size - round(x.size * sr_out / sr_in)) <= 1
+    f = np.fft.rfftfreq(y.size, 1 / sr_out)
+    assert abs(f[np.argmax(np.abs(np.fft.rfft(y)))] - 150) < 2
+    assert resample(x, sr_in, sr_in) is not x
+
+
+def test_envelope_peaks_at_the_heart_sounds():
+    r = render("normal_heart", seconds=6.0, samplerate=SR, heart_rate=60.0)
+    env, esr = envelope(r.samples, r.samplerate)
+    assert esr == dsp.ENV_SR and env.size == pytest.approx(6.0 * esr, abs=2)
+    s1 = [t for t, name in r.events if name == "S1" and 0.5 < t < 5.5]
+    assert len(s1) >= 4
+    for t in s1:  # each S1 sits on a high part of the envelope
+        i = int(t * esr)
+        assert env[max(0, i - 5) : i + 15].max() > 1.0
+    assert not np.any(envelope(np.zeros(SR * 3, np.float32), SR)[0])
+
+
+@pytest.mark.parametrize("bpm", [50.0, 72.0, 110.0, 150.0])
+@pytest.mark.parametrize("sound", ["normal_heart", "aortic_stenosis", "s3_gallop"])
+def test_heart_rate_on_synthetic_sounds(sound, bpm):
+    r = render(sound, seconds=12.0, samplerate=SR, heart_rate=bpm, seed=3)
+    est = heart_rate_bpm(r.samples, r.samplerate)
+    assert est is not None and abs(est - bpm) < 5, est
+
+
+def test_heart_rate_is_none_when_it_cannot_tell():
+    assert heart_rate_bpm(np.zeros(SR * 10, np.float32), SR) is None  # flat
+    assert heart_rate_bpm(render("normal_heart", seconds=1.0, samplerate=SR).samples, SR) is None  # short
+
+
+def test_heart_rate_at_48k_input_matches_4k():
+    r = render("normal_heart", seconds=10.0, samplerate=SR, heart_rate=84.0)
+    a = heart_rate_bpm(r.samples, SR)
+    b = heart_rate_bpm(resample(r.samples, SR, 48000), 48000)
+    assert a is not None and b is not None and abs(a - b) < 1.0
+
+
+# --- quality ---------------------------------------------------------------------------
+def _real_heart() -> tuple[np.ndarray, int]:
+    return read_audio(shared_data_dir() / "circor2022" / "training_data" / "50111_MV.flac")
+
+
+def test_quality_good_on_a_clean_real_recording():
+    x, sr = _real_heart()
+    q = signal_quality(x, sr, "heart")
+    assert q.level == "good" and q.issues == [] and q.score >= 0.75 and q.reason
+
+
+def test_quality_flat():
+    q = signal_quality(np.zeros(SR * 5, np.float32), SR)
+    assert q.issues == ["flat"] and q.level == "poor" and "flat" in q.reason
+
+
+def test_quality_clipping():
+    x, sr = _real_heart()
+    q = signal_quality(np.clip(x * 200, -1, 1), sr, "heart")
+    assert "clipping" in q.issues and q.level != "good" and "gain" in q.reason
+
+
+def test_quality_no_contact():
+    x, sr = _real_heart()
+    quiet = x * (10 ** (-58 / 20) / float(np.std(x)))  # -58 dBFS: the chest piece is off the skin
+    q = signal_quality(quiet, sr, "heart")
+    assert "no_contact" in q.issues and q.level == "poor" and "skin" in q.reason
+
+
+def test_quality_noise():
+    rng = np.random.default_rng(0)
+    x, sr = _real_heart()
+    hiss = rng.standard_normal(x.size).astype(np.float32) * 4 * float(np.std(x))
+    q = signal_quality(np.clip(x + hiss, -1, 1), sr, "heart")
+    assert "noise" in q.issues and q.level != "good"
+
+
+def test_quality_too_short():
+    x, sr = _real_heart()
+    q = signal_quality(x[: sr], sr, "heart")
+    assert "too_short" in q.issues and "1.0 s" in q.reason
+
+
+def test_quality_lung_synthetic_is_usable_and_domain_checked():
+    r = render("normal_lung", seconds=8.0, samplerate=SR)
+    assert signal_quality(r.samples, SR, "lung").level in ("good", "fair")
+    with pytest.raises(ValueError):
+        signal_quality(r.samples, SR, "brain")
