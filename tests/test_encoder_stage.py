@@ -141,3 +141,12 @@ def test_stage_trains_calibrates_saves_and_skips(tmp_path):
     again = train_encoder(by_split, out, profile, log=logs.append, feature_dir=tmp_path / "features")
     assert again["config_hash"] == res["config_hash"] and time.time() - t0 < 5.0
     assert any("skipping" in line for line in logs)
+
+    # an interrupted run (weights and result lost, checkpoint kept) resumes instead of retraining
+    (out / "encoder_result.json").unlink()
+    (out / "encoder.safetensors").unlink()
+    logs.clear()
+    resumed = train_encoder(by_split, out, profile, log=logs.append, feature_dir=tmp_path / "features")
+    assert any("resuming" in line for line in logs)
+    assert not any(line.startswith("  epoch") for line in logs)  # no epoch was trained again
+    assert resumed["metrics"] == res["metrics"]

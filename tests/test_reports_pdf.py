@@ -45,7 +45,7 @@ def test_pdf_report_contents_and_rendering(tmp_path):
     assert pdf.read_bytes()[:5] == b"%PDF-"
     text = _pdftext(pdf)
     for needle in ("Zelda Quux", "MRN-98765", "Dr Yarrow", "Decision support, not a diagnosis",
-                   "stetholm-test", "9.8.7", "Answer for mitral: murmur likely.", "Murmur (81%)",
+                   "stetholm-test", "9.8.7", "Answer for mitral: murmur likely.", "Murmur 81%",
                    "Mitral", "95 bpm", e.date[:10]):
         assert needle in text, needle
     assert text.count("Decision support, not a diagnosis") >= 1 + len(recs)  # banner + every answer

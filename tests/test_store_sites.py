@@ -46,3 +46,5 @@ def test_main_finding_headline():
     assert (mf.label, mf.level) == ("Wheeze", "finding")
     mf = main_finding({"crackle": 0.2, "wheeze": 0.3}, "lung")
     assert (mf.label, mf.level, mf.probability) == ("No abnormal finding", "normal", 0.3)
+    assert mf.text == "No abnormal finding"
+    assert main_finding({"murmur": 0.834}, "heart").text == "Murmur 83%"

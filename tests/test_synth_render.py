@@ -37,7 +37,7 @@ def test_labels_use_the_training_vocabulary():
                 assert lab["murmur_pitch"] in ("low", "medium", "high")
                 assert lab["murmur_quality"] in ("blowing", "harsh", "musical", None)
                 assert lab["site"] in ("aortic", "pulmonic", "tricuspid", "mitral")
-                assert lab["murmur_grade"].endswith("/VI")
+                assert lab["murmur_grade"].endswith("/VI" if lab["murmur_timing"] == "systolic" else "/IV")
                 assert lab["abnormal"]
             else:
                 assert lab["murmur_timing"] is None and lab["lesion"] == "N"
@@ -132,6 +132,7 @@ def test_grade_and_labels_follow_arguments():
         (dict(name="normal_lung", seconds=0), "Length"),
         (dict(name="normal_heart", grade=3), "no murmur"),
         (dict(name="aortic_stenosis", grade=7), "grade"),
+        (dict(name="aortic_regurgitation", grade=5), "1-4"),
         (dict(name="normal_heart", noise_color="blue"), "noise_color"),
     ],
 )

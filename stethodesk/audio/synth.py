@@ -15,7 +15,7 @@ Label vocabulary: the keys and values of ``training/data/record.py`` (LABEL_VALU
 rendered sounds can be fed to the same code as real recordings. Heart: ``abnormal``,
 ``murmur`` "present"/"absent", ``murmur_timing`` "systolic"/"diastolic"/None,
 ``murmur_timing_detail`` (e.g. "holosystolic", "mid-systolic", "early-diastolic"),
-``murmur_shape`` "plateau"/"diamond"/"crescendo"/"decrescendo", ``murmur_grade`` "III/VI",
+``murmur_shape`` "plateau"/"diamond"/"crescendo"/"decrescendo", ``murmur_grade`` "III/VI" (diastolic "II/IV"),
 ``murmur_pitch`` "low"/"medium"/"high", ``murmur_quality`` "blowing"/"harsh"/None,
 ``lesion`` "N"/"AS"/"MR"/"MS"/"MVP" and "AR" (which the encoder's lesion head does not
 have), ``s3``, ``s4``, plus ``split_s2`` ("none"/"physiological"/"fixed"), ``click`` and
@@ -42,9 +42,10 @@ HR_RANGE = (40.0, 180.0)  # bpm
 RR_RANGE = (6.0, 40.0)  # breaths per minute
 MAX_SECONDS = 600.0  # 10 min: more is never needed for a demo and would only fill memory
 PEAK = 0.5  # output peak, leaves 6 dB headroom for the live gain and filters
-OTHER_DB = {"heart": -22.0, "lung": 3.0}  # other organ's level re the main sound's RMS
+OTHER_DB = {"heart": -22.0, "lung": 6.0}  # other organ's level re the main sound's RMS
 CONTACT_PER_S = 1 / 8  # stethoscope contact/friction events per second (on average)
-GRADES = ("I/VI", "II/VI", "III/VI", "IV/VI", "V/VI", "VI/VI")
+ROMAN = ("I", "II", "III", "IV", "V", "VI")
+MAX_GRADE = {"systolic": 6, "diastolic": 4}  # Levine I-VI for systolic, I-IV for diastolic murmurs
 
 
 @dataclass(frozen=True)
@@ -128,39 +129,39 @@ _add("aortic_stenosis", "heart", "Aortic stenosis (ejection murmur)",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
                    murmur_timing_detail="mid-systolic", murmur_shape="diamond", murmur_grade="III/VI",
                    murmur_pitch="medium", murmur_quality="harsh", lesion="AS", site="aortic"),
-     HeartParams(s2_gain=0.5, murmurs=(Murmur("systolic", "diamond", (100, 400), 3, 0.12, 0.85, 0.6),)))
+     HeartParams(s2_gain=0.5, murmurs=(Murmur("systolic", "diamond", (70, 260), 3, 0.12, 0.85, 0.6),)))
 _add("mitral_regurgitation", "heart", "Mitral regurgitation (holosystolic murmur)",
      "Blowing, high-pitched murmur of even loudness (plateau) filling all of systole from S1 to S2. "
      "Loudest at the apex, radiating to the left axilla; diaphragm.",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
                    murmur_timing_detail="holosystolic", murmur_shape="plateau", murmur_grade="III/VI",
                    murmur_pitch="high", murmur_quality="blowing", lesion="MR", site="mitral"),
-     HeartParams(s1_gain=0.75, murmurs=(Murmur("systolic", "plateau", (120, 450), 3, 0.0, 1.0, 0.1),)))
+     HeartParams(s1_gain=0.75, murmurs=(Murmur("systolic", "plateau", (100, 250), 3, 0.0, 1.0, 0.1),)))
 _add("aortic_regurgitation", "heart", "Aortic regurgitation (early diastolic murmur)",
      "Soft, high-pitched, blowing decrescendo murmur starting right after S2. Easy to miss: "
      "listen at the left sternal border (3rd-4th space, Erb's point) with the diaphragm, patient "
      "sitting up, leaning forward, breath held in expiration.",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="diastolic",
                    murmur_timing_detail="early-diastolic", murmur_shape="decrescendo",
-                   murmur_grade="III/VI", murmur_pitch="high", murmur_quality="blowing", lesion="AR",
+                   murmur_grade="II/IV", murmur_pitch="high", murmur_quality="blowing", lesion="AR",
                    site="aortic"),
-     HeartParams(murmurs=(Murmur("diastolic", "decrescendo", (250, 900), 3, 0.0, 0.65, 0.0),)))
+     HeartParams(murmurs=(Murmur("diastolic", "decrescendo", (120, 500), 3, 0.0, 0.65, 0.0),)))
 _add("mitral_stenosis", "heart", "Mitral stenosis (diastolic rumble)",
      "Loud S1, an opening snap shortly after S2, then a low rumbling mid-diastolic murmur that "
      "fades and swells again just before S1 (presystolic accentuation). Apex, bell, patient in "
      "left lateral decubitus; easily missed with the diaphragm.",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="diastolic",
                    murmur_timing_detail="mid-diastolic", murmur_shape="decrescendo",
-                   murmur_grade="III/VI", murmur_pitch="low", murmur_quality=None, lesion="MS"),
+                   murmur_grade="II/IV", murmur_pitch="low", murmur_quality=None, lesion="MS"),
      HeartParams(s1_gain=1.3, opening_snap=True,
-                 murmurs=(Murmur("diastolic", "rumble", (60, 240), 3, 0.18, 1.0, 0.4),)))
+                 murmurs=(Murmur("diastolic", "rumble", (50, 200), 3, 0.18, 1.0, 0.4),)))
 _add("mvp_click_murmur", "heart", "Mitral valve prolapse (click and late systolic murmur)",
      "A sharp mid-systolic click followed by a crescendo murmur to S2. Apex, diaphragm; standing "
      "makes the click earlier and the murmur longer, squatting the reverse.",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
                    murmur_timing_detail="late-systolic", murmur_shape="crescendo", murmur_grade="II/VI",
                    murmur_pitch="high", murmur_quality="blowing", lesion="MVP", click=True),
-     HeartParams(click=True, murmurs=(Murmur("systolic", "crescendo", (150, 600), 2, 0.5, 1.0, 0.1),)))
+     HeartParams(click=True, murmurs=(Murmur("systolic", "crescendo", (120, 400), 2, 0.5, 1.0, 0.1),)))
 _add("normal_lung", "lung", "Normal vesicular breath sounds",
      "Soft, low-pitched rustling heard through all of inspiration and only the first part of "
      "expiration (I:E about 1:2 in time, expiration quieter). Heard over most of the lung fields; "
@@ -220,7 +221,7 @@ def _contact_noise(rng: np.random.Generator, n: int, level: float, seconds: floa
         if rng.random() < 0.6:  # thump: chest piece pressure change, < 60 Hz
             y = lowpass(rng.standard_normal(m), 60, order=2)
         else:  # friction of skin/hair/clothing on the diaphragm: broadband scratch
-            y = bandpass_noise(rng, m, 200, 1800, order=2)
+            y = bandpass_noise(rng, m, 150, 1000, order=2)
         y = y * np.hanning(m)
         add_at(out, int(rng.integers(0, max(n - m, 1))), level * y / (np.max(np.abs(y)) or 1.0))
     return out
@@ -262,9 +263,9 @@ def render(
     resp_rate : breaths per minute (6-40); also modulates S2 splitting and heart-rate variability.
     noise_db : background noise level in dB re the clean sound's RMS; None for none.
     seed : same seed and arguments give bit-identical output.
-    grade : murmur Levine grade 1-6 overriding the preset's (murmur presets only).
+    grade : murmur grade overriding the preset's (murmur presets only): 1-6 systolic, 1-4 diastolic.
     mix_other : add the other organ's sound (breathing under heart presets, heart under lung).
-    other_db : its level in dB re the main sound's RMS (default -22 dB under heart, +3 dB under lung: in real lung
+    other_db : its level in dB re the main sound's RMS (default -22 dB under heart, +6 dB under lung: in real lung
         recordings most of the energy below 100 Hz is heart sound, see docs/synth.md).
     contact_noise : add sparse stethoscope handling thumps and scratches.
     noise_color : "pink" or "white".
@@ -284,10 +285,11 @@ def render(
         if grade is not None:
             if not params.murmurs:
                 raise ValueError(f"{name!r} has no murmur, so it has no grade to set.")
-            if not 1 <= int(grade) <= 6:
-                raise ValueError(f"Murmur grade must be 1-6 (got {grade}).")
+            top = MAX_GRADE[params.murmurs[0].phase]
+            if not 1 <= int(grade) <= top:
+                raise ValueError(f"Murmur grade must be 1-{top} for this {params.murmurs[0].phase} murmur (got {grade}).")
             params = replace(params, murmurs=tuple(replace(m, grade=int(grade)) for m in params.murmurs))
-            labels["murmur_grade"] = GRADES[int(grade) - 1]
+            labels["murmur_grade"] = f"{ROMAN[int(grade) - 1]}/{'VI' if top == 6 else 'IV'}"
         main = render_heart(rng, seconds, heart_rate, resp_rate, params)
         other = render_lung(rng, seconds, resp_rate, LungParams()).x if mix_other else None
     else:

@@ -30,6 +30,32 @@ def bandpass_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order
     return y / rms
 
 
+def shaped_noise(
+    rng: np.random.Generator, n: int, lo: float, hi: float, corner: float, slope_db_oct: float
+) -> np.ndarray:
+    """Noise whose power spectrum is flat to ``corner`` Hz then falls by ``slope_db_oct`` dB/octave,
+    with first-order (6 dB/octave) skirts below ``lo`` and a steep cut above ``hi``. Unit RMS.
+
+    This is how breath sounds look at the chest wall: most energy just above 100 Hz and
+    a steady roll-off of ~10 dB/octave towards 1 kHz.
+
+    Returns
+    -------
+    np.ndarray, shape (n,)
+    """
+    if n <= 0:
+        return np.zeros(0)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / FS)
+    f[0] = 1e-3
+    a = slope_db_oct / 20 / np.log10(2)  # amplitude exponent
+    gain = 1 / np.sqrt(1 + (f / corner) ** (2 * a))  # power falls slope_db_oct per octave
+    gain *= (f / lo) / np.sqrt(1 + (f / lo) ** 2)  # first-order high-pass at lo
+    gain *= 1 / np.sqrt(1 + (f / hi) ** 16)  # 8th-order-like cut at hi
+    y = np.fft.irfft(spec * gain, n)
+    return y / (np.sqrt(np.mean(y**2)) or 1.0)
+
+
 def lowpass(x: np.ndarray, hi: float, order: int = 2) -> np.ndarray:
     sos = signal.butter(order, hi, btype="lowpass", fs=FS, output="sos")
     return signal.sosfilt(sos, x)

@@ -41,7 +41,7 @@ S4_LEAD_S = 0.10  # s before S1, atrial kick
 S4_DUR_S = 0.055
 CLICK_DUR_S = 0.018
 OPENING_SNAP_DELAY_S = 0.08  # s after A2 (mitral stenosis)
-GRADE_RMS = 0.14  # murmur RMS (re S1 peak 1.0) at grade I; x GRADE_STEP per grade
+GRADE_RMS = 0.2  # murmur RMS (re S1 peak 1.0) at grade I; x GRADE_STEP per grade
 GRADE_STEP = 1.45
 
 
@@ -113,7 +113,7 @@ def _murmur_env(m: Murmur, n: int) -> np.ndarray:
         env = 1 - np.abs(2 * u - 1)  # crescendo-decrescendo, peak mid-span
         env = env**0.8
     elif m.shape == "decrescendo":
-        env = np.exp(-3.0 * u)
+        env = np.exp(-2.0 * u)
     elif m.shape == "crescendo":
         env = 0.25 + 0.75 * u**1.5
     elif m.shape == "rumble":  # mid-diastolic decrescendo + presystolic accentuation
@@ -153,8 +153,8 @@ def render_heart(
         t2 = t1 + sys
         g = 1 + 0.08 * rng.standard_normal()  # beat-to-beat amplitude variation
         # S1 = M1 + T1: low (30-150 Hz), ~110 ms overall
-        m1 = transient(rng, S1_DUR_S * rng.uniform(0.9, 1.1), 70, 45, (30, 110), 0.25)
-        tt1 = transient(rng, S1_DUR_S * rng.uniform(0.9, 1.1), 65, 42, (30, 110), 0.25)
+        m1 = transient(rng, S1_DUR_S * rng.uniform(0.9, 1.1), 70, 45, (25, 110), 0.3)
+        tt1 = transient(rng, S1_DUR_S * rng.uniform(0.9, 1.1), 65, 42, (25, 110), 0.3)
         place(t1, m1, p.s1_gain * g)
         place(t1 + T1_DELAY_S, tt1, 0.6 * p.s1_gain * g)
         # S2 = A2 + P2: shorter and higher
@@ -214,7 +214,7 @@ def render_heart(
             if key not in noise_cache:
                 # one long noise per murmur band so beats differ but share one spectrum; 3 s spare
                 # covers the beats rendered past the end for look-ahead at 40 bpm
-                noise_cache[key] = bandpass_noise(rng, n + 3 * FS, *m.band, order=2)
+                noise_cache[key] = bandpass_noise(rng, n + 3 * FS, *m.band, order=3)
             src = noise_cache[key]
             seg = src[max(i0, 0) : max(i0, 0) + (i1 - i0)]
             env = _murmur_env(m, seg.size)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .synth_common import FS, add_at, bandpass_noise, lowpass, smooth_env
+from .synth_common import FS, add_at, bandpass_noise, shaped_noise, smooth_env
 
 IE_INSP_FRACTION = 1 / 3  # I:E = 1:2
 EXP_ACTIVE_FRACTION = 0.75  # of expiration with airflow; the rest is the end-expiratory pause
@@ -114,14 +114,11 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
     pad = int(np.ceil(1.3 * 60.0 / resp_rate + 1)) * FS
     if p.breath == "bronchial":
         # tubular: louder high-frequency content, flatter spectrum up to ~1 kHz
-        src = lowpass(0.6 * bandpass_noise(rng, n + 2 * pad, 150, 1200, order=2) + 0.4 * bandpass_noise(
-            rng, n + 2 * pad, 300, 700, order=2
-        ), 600, order=1)
+        src = shaped_noise(rng, n + 2 * pad, 150, 1200, 400, 10.0)
         exp_gain, gap = 1.0, 0.12
     else:
         # vesicular: rustling, energy mostly 100-400 Hz, falling off towards 1 kHz
-        src = lowpass(bandpass_noise(rng, n + 2 * pad, 100, 1000, order=2), 150, order=3)
-        src /= np.sqrt(np.mean(src**2))
+        src = shaped_noise(rng, n + 2 * pad, 100, 1000, 100, 10.5)
         exp_gain, gap = 0.45, 0.0
     breath = np.zeros(n + 2 * pad)
     for ts, te, tend in cycles:
@@ -149,7 +146,7 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
             # late inspiratory, many, small and high-pitched
             for _ in range(rng.integers(6, 13)):
                 tc = ts + ti * rng.uniform(0.5, 0.97)
-                _put(x, events, tc, _crackle(rng, FINE_CRACKLE_2CD_S * rng.uniform(0.8, 1.2)), rng.uniform(0.5, 1.0), "crackle", seconds)
+                _put(x, events, tc, _crackle(rng, FINE_CRACKLE_2CD_S * rng.uniform(0.8, 1.2)), rng.uniform(0.3, 0.6), "crackle", seconds)
         elif p.crackles == "coarse":
             # early inspiratory (and some expiratory), fewer, louder, lower-pitched
             for _ in range(rng.integers(3, 8)):
@@ -164,15 +161,15 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
             b = te + tex * rng.uniform(0.75, 0.95)
             m = int((b - a) * FS)
             f0 = rng.uniform(250, 450)
-            y = _tone(rng, m, f0, (1.0, 0.35, 0.12), rng.uniform(-0.15, 0.05)) * _attack_release(m)
-            _put(x, events, a, y, 0.8, "wheeze", seconds)
+            y = _tone(rng, m, f0, (1.0, 0.3, 0.02), rng.uniform(-0.15, 0.05)) * _attack_release(m)
+            _put(x, events, a, y, 0.4, "wheeze", seconds)
         if p.rhonchi:
             # low, snoring-like continuous sound in expiration and late inspiration
             for a, b in ((ts + 0.4 * ti, te), (te + 0.02 * tex, te + 0.9 * tex)):
                 m = int((b - a) * FS)
                 if m < int(0.1 * FS):
                     continue
-                y = _tone(rng, m, rng.uniform(150, 220), (1.0, 0.5, 0.3, 0.15, 0.08), 0.06)
+                y = _tone(rng, m, rng.uniform(150, 220), (1.0, 0.5, 0.3, 0.12, 0.04), 0.06)
                 am = 0.7 + 0.3 * smooth_env(rng.standard_normal(m), 0.03) / 0.2
                 y = y * np.clip(am, 0.2, 1.3) * _attack_release(m, 0.05)
                 _put(x, events, a, y, 0.45, "rhonchus", seconds)
@@ -183,8 +180,8 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
                 events_added = False
                 while t < b:
                     m = int(rng.uniform(0.004, 0.012) * FS)
-                    y = bandpass_noise(rng, m, 150, 800, order=2) * np.hanning(m)
-                    add_at(x, int(round(t * FS)), 0.6 * rng.uniform(0.5, 1.0) * y)
+                    y = bandpass_noise(rng, m, 300, 700, order=4) * np.hanning(m)
+                    add_at(x, int(round(t * FS)), 1.6 * rng.uniform(0.5, 1.0) * y)
                     if not events_added and 0 <= t < seconds:
                         events.append((round(t, 4), "rub"))
                         events_added = True

@@ -22,6 +22,7 @@ from stethodesk.gui import style
 from stethodesk.gui.livepipe import LivePipeline
 
 TICK_MS = 25  # 40 Hz redraw: smooth scrolling, well under a quarter of a core
+SPEC_EVERY = 2  # spectrogram redrawn every 2nd tick (20 Hz): its image blit costs ~3 ms
 STATS_PERIOD_S = 1.0  # heart rate / quality refresh
 STATS_WINDOW_S = 6.0  # audio used for heart rate and quality
 MIN_STATS_S = 3.0  # below this there is not enough audio to judge
@@ -119,7 +120,7 @@ class LiveView(QWidget):
         self.pcg.setMenuEnabled(False)
         self.pcg.setMouseEnabled(x=False, y=False)
         self.pcg.hideButtons()
-        self.pcg.showGrid(x=True, y=False, alpha=0.15)
+        # No grid: grid lines belong to the axis items, which then repaint with every frame (~4 ms each).
         self.pcg.setLabel("left", "Phonocardiogram")
         self.pcg.getAxis("left").setStyle(showValues=False)
         self.pcg.getAxis("left").enableAutoSIPrefix(False)
@@ -216,6 +217,8 @@ class LiveView(QWidget):
         x = self._x_cache[self._x_cache.size - n :]
         self.curve.setData(x, y, skipFiniteCheck=True)
         self.drawn_total = pipe.shown.total
+        if self.ticks % SPEC_EVERY:
+            return
         spec = pipe.spectrogram
         cols = spec.latest(self.window_s)
         self.spec_img.setImage(cols, autoLevels=False, levels=self._spec_levels(cols))

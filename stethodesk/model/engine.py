@@ -17,6 +17,7 @@ may be called from any thread.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -43,7 +44,8 @@ UNUSABLE_ISSUES = ("flat", "no_contact")  # quality issues that make an answer m
 IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
 DEFAULT_MAX_TOKENS = 256
 
-# Canonical site codes (encoder.SITES) in the words the prompts use.
+# Encoder site codes (encoder.SITES) in the words the prompts use, for sites the clinical
+# knowledge file does not name (the site head's coarse lung regions).
 SITE_WORDS = {
     "AV": "aortic area",
     "PV": "pulmonic area",
@@ -55,6 +57,17 @@ SITE_WORDS = {
     "lateral": "lateral chest",
 }
 SITE_DOMAIN = {"AV": "heart", "PV": "heart", "TV": "heart", "MV": "heart"}  # others: lung
+# Codes and words people type -> keys of resources/clinical_knowledge.json "sites".
+SITE_ALIASES = {
+    "av": "aortic", "pv": "pulmonic", "pulmonary": "pulmonic", "tv": "tricuspid", "mv": "mitral",
+    "apex": "mitral", "erb": "erb", "erbs_point": "erb", "erbs": "erb", "phc": "other_heart",
+    "tc": "trachea", "tracheal": "trachea",
+    "al": "anterior_left", "ar": "anterior_right", "pl": "posterior_left", "pr": "posterior_right",
+    "ll": "lateral_left", "lr": "lateral_right",
+}
+# Phrasings about heart sounds, never asked of a lung recording (same rule as training).
+HEART_ONLY_WORDING = ("murmurs, extra heart", "extra heart sounds")
+KNOWLEDGE_FILE = paths.RESOURCES / "clinical_knowledge.json"
 
 
 class UnusableRecording(ValueError):
@@ -210,14 +223,44 @@ def task_titles() -> dict[str, str]:
     return {name: tasks[name]["title"] for name in TASKS}
 
 
+@functools.lru_cache(maxsize=1)
+def _site_titles() -> dict[str, str]:
+    """clinical_knowledge.json site key -> title ("posterior_left" -> "left posterior chest")."""
+    try:
+        sites = json.loads(KNOWLEDGE_FILE.read_text(encoding="utf-8")).get("sites", {})
+    except (OSError, ValueError):
+        return {}
+    return {k: str(v.get("title", k.replace("_", " "))) for k, v in sites.items()}
+
+
 def site_words(site: str | None) -> str | None:
-    """A site as the prompts say it: "MV" / "mitral" -> "mitral area"; unknown text kept."""
-    if not site:
+    """A site as the prompts say it (training uses this very function for its prompts).
+
+    Accepts the dataset keys of ``resources/clinical_knowledge.json`` ("mitral",
+    "posterior_left"), their titles, valve codes ("MV", "apex"), ICBHI codes ("Pl") and
+    plain words ("left posterior"). Returns the knowledge title ("mitral area", "left posterior
+    chest"), else the site head's words, else the text as given; None for no site.
+    """
+    if site is None or not str(site).strip():
         return None
+    text = str(site).strip()
+    titles = _site_titles()
+    key = text.lower().replace("-", "_").replace(" ", "_").replace("'", "")
+    key = SITE_ALIASES.get(key, key)
+    if key in titles:
+        return titles[key]
+    for title in titles.values():
+        if title.lower() == text.lower():
+            return title
+    parts = key.split("_")
+    if len(parts) >= 2 and parts[0] in ("left", "right"):  # "left_posterior" -> "posterior_left"
+        swapped = "_".join(parts[1:] + parts[:1])
+        if swapped in titles:
+            return titles[swapped]
     from stethodesk.model.encoder import normalise_site
 
-    code = normalise_site(site)
-    return SITE_WORDS.get(code, str(site).strip()) if code else str(site).strip()
+    code = normalise_site(text)
+    return SITE_WORDS.get(code, text) if code else text
 
 
 def _split_threads(n_threads: int | None) -> tuple[int, int]:
@@ -416,12 +459,21 @@ class Engine:
     # ------------------------------------------------------------------ answers
     def instruction(self, task: str, domain: str, site: str | None, site_b: str | None = None,
                     variant: int = 0) -> str:
-        """The task's instruction with domain and site filled in (variant 0 = the default)."""
-        spec = self._tasks["tasks"][task]
-        phrasings = spec["instructions"]
+        """The task's instruction with domain and site filled in (variant 0 = the default).
+
+        Phrasings naming ``{site}``/``{site_b}`` are used only when that site is known - the
+        rule the training data follows (training/instructions.py), so no prompt says
+        "recorded at the unspecified site".
+        """
+        phrasings = [
+            p for p in self._tasks["tasks"][task]["instructions"]
+            if ("{site}" not in p or site) and ("{site_b}" not in p or site_b)
+            and not (domain == "lung" and any(w in p for w in HEART_ONLY_WORDING))
+        ]
+        if not phrasings:
+            raise ValueError(f"the {task} task needs the chest site of the recording")
         text = phrasings[variant % len(phrasings)]
-        return text.format(domain=domain, site=site or "unspecified site",
-                           site_b=site_b or "unspecified site")
+        return text.format(domain=domain, site=site or "", site_b=site_b or "")
 
     def _prompt(self, analysis: AudioAnalysis, task: str, question: str | None,
                 other: AudioAnalysis | None, variant: int) -> tuple[list, str, str | None]:
@@ -431,8 +483,10 @@ class Engine:
             if a is not None and not a.usable:
                 raise UnusableRecording(label + (a.unusable_reason or "the recording cannot be analysed"))
         site = site_words(analysis.site)
-        if task == "location" and site is None:
+        if task == "location" and site is None:  # the location task needs a site: take the head's
             site = site_words(_predicted_site(analysis))
+            if site is None:
+                raise ValueError("the location task needs the chest site of the recording")
         site_b = site_words(other.site) if other is not None else None
         if task == "comparison":
             if other is None:

@@ -167,9 +167,8 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
         models |= {(a.model_name, a.model_version) for a in analyses if a.model_name}
         mf = main_finding(store.latest_findings(r.id), r.domain)
         hr = next((a.heart_rate_bpm for a in reversed(analyses) if a.heart_rate_bpm), None)
-        prob = "" if mf.probability is None or mf.level == "none" else f" ({mf.probability:.0%})"
         rows.append([str(i), site_title(r.site).split(" (")[0], r.domain, f"{r.duration_s:.1f} s",
-                     r.quality_level or "-", mf.label + prob, f"{hr:.0f} bpm" if hr else "-"])
+                     r.quality_level or "-", mf.text, f"{hr:.0f} bpm" if hr else "-"])
         per_rec.append((i, r, analyses, mf, hr))
     if not recs:
         rows.append(["", "No recordings in this exam yet", "", "", "", "", ""])

@@ -28,6 +28,14 @@ class MainFinding:
     probability: float | None
     level: str
 
+    @property
+    def text(self) -> str:
+        """"Murmur 83%", "No abnormal finding" or "Not analysed" (a normal call shows no
+        percentage: the highest abnormal probability next to "no finding" reads as a contradiction)."""
+        if self.probability is None or self.level in ("none", "normal"):
+            return self.label
+        return f"{self.label} {self.probability:.0%}"
+
 
 def main_finding(findings: dict[str, float], domain: str) -> MainFinding:
     """The headline of a recording's findings (probabilities keyed by head name)."""

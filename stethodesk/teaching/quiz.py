@@ -117,7 +117,7 @@ def model_opinion(engine, samples: np.ndarray, sr: int, domain: str,
     if not analysis.usable:
         return f"The model could not analyse this sound: {analysis.unusable_reason}"
     mf = main_finding(analysis.findings, domain)
-    head = mf.label if mf.probability is None else f"{mf.label} ({mf.probability:.0%})"
+    head = mf.text
     answer = engine.ask(analysis, MODEL_TASK, max_tokens=MODEL_MAX_TOKENS)
     text = ""
     for piece in answer:

@@ -271,8 +271,7 @@ class GuidedExamTab(QWidget):
             reason = analyses[-1].answer if analyses else "not analysable"
             return f"{title}: not analysable, {quality}", tip + "\n" + reason
         mf = main_finding(findings, s.domain)
-        prob = "" if mf.probability is None else f" {mf.probability:.0%}"
-        return f"{title}: {mf.label}{prob}, {quality}", tip + ("\n" + analyses[-1].answer if analyses else "")
+        return f"{title}: {mf.text}, {quality}", tip + ("\n" + analyses[-1].answer if analyses else "")
 
     def _refresh(self) -> None:
         active = self.protocol is not None

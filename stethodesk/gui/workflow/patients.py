@@ -284,9 +284,8 @@ class PatientsTab(QWidget):
             for r in self.store.list_recordings(eid):
                 mf = main_finding(self.store.latest_findings(r.id), r.domain)
                 analyses = self.store.list_analyses(r.id)
-                prob = "" if mf.probability is None or mf.level == "none" else f" {mf.probability:.0%}"
                 cells = [site_title(r.site).split(" (")[0], f"{r.duration_s:.1f} s", r.quality_level or "-",
-                         mf.label + prob, analyses[-1].answer if analyses else ""]
+                         mf.text, analyses[-1].answer if analyses else ""]
                 row = self.recordings.rowCount()
                 self.recordings.insertRow(row)
                 for col, text in enumerate(cells):

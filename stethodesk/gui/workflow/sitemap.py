@@ -169,6 +169,5 @@ class SiteMapWidget(QWidget):
             st = self.status.get(key)
             extra = ""
             if st is not None:
-                prob = "" if st.finding.probability is None else f" ({st.finding.probability:.0%})"
-                extra = f"\n{st.finding.label}{prob}; quality {st.quality or 'not measured'}"
+                extra = f"\n{st.finding.text}; quality {st.quality or 'not measured'}"
             QToolTip.showText(event.globalPosition().toPoint(), site_title(key) + extra, self)
