@@ -471,17 +471,15 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
     steps_per_epoch = max(1, math.ceil(per_epoch / world / s["batch_size"]))
     total_steps = steps_per_epoch * s["epochs"]
     warmup = max(1, min(100, total_steps // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, i / total_steps))))
 
     ckpt_path = out_dir / "encoder_ckpt.pt"
-    start_epoch, step = 0, 0
+    start_epoch, step, trained_s = 0, 0, 0.0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ck.get("config_hash") == cfg_hash:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["opt"])
-            sched.load_state_dict(ck["sched"])
+            trained_s = float(ck.get("trained_s", 0.0))
             start_epoch, step = int(ck["epoch"]), int(ck["step"])
             say(f"  resuming from {ckpt_path.name} at epoch {start_epoch}")
     net = model
@@ -513,20 +511,23 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
                 out = net(x)
             losses = masked_losses(out.logits, y)
             loss = sum(HEAD_WEIGHTS.get(h, 1.0) * l for h, l in losses.items())
+            lr = s["lr"] * lr_factor(step, total_steps, warmup,
+                                     trained_s + time.time() - t_train if world == 1 else None, max_s)
+            for g in opt.param_groups:
+                g["lr"] = lr
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            sched.step()
             step += 1
             seen += len(idx)
             for h, l in losses.items():
                 tot[h] += float(l.detach()) * len(idx)
             tot["total"] += float(loss.detach()) * len(idx)
             if step % 50 == 0:
-                say(f"  epoch {epoch + 1}/{s['epochs']} step {step}/{total_steps} loss {float(loss):.3f} "
+                say(f"  epoch {epoch + 1}/{s['epochs']} step {step}/{total_steps} loss {float(loss.detach()):.3f} lr {lr:.2e} "
                     f"({time.time() - t_train:.0f} s)")
-            if _stop_now(time.time() - t_train > max_s, world):
+            if _stop_now(trained_s + time.time() - t_train > max_s, world):
                 stopped_early = True
                 break
         epochs_done = epoch + 1
@@ -535,7 +536,7 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
         if rank == 0:
             tmp = ckpt_path.with_suffix(".tmp")
             torch.save({"config_hash": cfg_hash, "epoch": epoch + 1, "step": step, "model": model.state_dict(),
-                        "opt": opt.state_dict(), "sched": sched.state_dict()}, tmp)
+                        "opt": opt.state_dict(), "trained_s": trained_s + time.time() - t_train}, tmp)
             os.replace(tmp, ckpt_path)
         if stopped_early:
             say(f"  stopping: the {s['max_minutes']} min training budget is spent")
@@ -589,6 +590,19 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
         dist.broadcast_object_list(box, src=0)
         result = box[0]
     return result
+
+
+def lr_factor(step: int, total_steps: int, warmup: int, elapsed_s: float | None, budget_s: float) -> float:
+    """Linear warm-up, then cosine decay over training progress.
+
+    Progress is the larger of steps done and time spent (single process), so a run stopped by its
+    time budget on a slow or busy machine still ends with an annealed learning rate. Under DDP
+    (``elapsed_s=None``) it is step-based only: ranks must agree on the rate bit for bit.
+    """
+    progress = step / max(1, total_steps)
+    if elapsed_s is not None and budget_s > 0:
+        progress = max(progress, elapsed_s / budget_s)
+    return min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def param_digest(model: torch.nn.Module) -> str:
