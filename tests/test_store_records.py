@@ -58,6 +58,8 @@ def test_round_trip_patient_exam_recording_analysis(store):
     store.close()
     s2 = Store(store.root)
     assert s2.get_patient(p.id) == p
+    upd = s2.update_patient(p.id, age_years=0, name="", mrn="MRN-78")
+    assert (upd.age_years, upd.name, upd.mrn) == (0, None, "MRN-78")  # a newborn keeps age 0
     assert s2.list_exams(p.id) == [e]
     assert s2.get_exam(e.id).protocol == "cardiac4"
     (r2,) = s2.list_recordings(e.id)

@@ -167,7 +167,9 @@ class Store:
             raise StoreError(f"Sex must be one of {', '.join(SEXES)}.")
         with self.transaction() as con:
             for key, value in fields.items():
-                con.execute(f"UPDATE patients SET {key}=? WHERE id=?", (value or None, patient_id))
+                # empty text means "unknown"; 0 is a real age (newborn)
+                value = None if isinstance(value, str) and not value.strip() else value
+                con.execute(f"UPDATE patients SET {key}=? WHERE id=?", (value, patient_id))
             return self.get_patient(patient_id)
 
     def get_patient(self, patient_id: int) -> Patient:
