@@ -58,6 +58,19 @@ def probe(path: str | Path) -> AudioInfo:
 READ_BLOCK = 1024  # frames per read when the length is unknown: a torn end costs < 1 block
 
 
+def _damaged_message(info: AudioInfo, exc: Exception) -> str:
+    """Say how much of a damaged file still decodes (a cut-off copy is the usual cause)."""
+    try:
+        good, _ = _read_unknown_length(info, MAX_SECONDS)
+        seconds = good.shape[0] / info.samplerate
+    except AudioFileError:
+        seconds = 0.0
+    return (
+        f"{info.path.name}: the file is damaged or cut short; only {seconds:.1f} of "
+        f"{info.seconds:.1f} s can be decoded ({exc}). Copy it again from the original source."
+    )
+
+
 def _read_unknown_length(info: AudioInfo, max_seconds: float) -> tuple[np.ndarray, int]:
     """Decode block by block until the data ends or breaks off; keep every complete block.
 
@@ -119,7 +132,7 @@ def read_audio(
         try:
             data, sr = sf.read(str(info.path), dtype="float32", always_2d=True)
         except Exception as exc:
-            raise AudioFileError(f"{info.path.name}: the audio data is damaged: {exc}") from None
+            raise AudioFileError(_damaged_message(info, exc)) from None
     if data.shape[0] < MIN_SAMPLES:
         raise AudioFileError(f"{info.path.name}: contains no audio samples")
     if channel is not None:
