@@ -45,6 +45,9 @@ HEART_PEAK = 0.25
 ARRIVAL_THRESHOLD = 0.9  # raw level that marks a click in a captured block
 DRAWN_THRESHOLD = 0.5  # level of the click in the drawn (filtered, decimated) curve
 SOURCE_NAME = "stethbench"
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a plain script from a checkout
+    sys.path.insert(0, str(REPO))
 
 WRITER = textwrap.dedent(
     """
@@ -82,9 +85,8 @@ WRITER = textwrap.dedent(
 
 def start_pulse(runtime: Path, fifo: Path) -> None:
     env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime))
-    if fifo.exists():
+    if fifo.exists():  # module-pipe-source makes the FIFO itself and refuses an existing path
         fifo.unlink()
-    os.mkfifo(fifo)
     subprocess.run(
         ["pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--disallow-exit",
          "--load=module-native-protocol-unix",
@@ -94,6 +96,9 @@ def start_pulse(runtime: Path, fifo: Path) -> None:
     )
     for _ in range(100):
         if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
+            subprocess.run(["pactl", "set-default-source", SOURCE_NAME], env=env, capture_output=True)
+            if not fifo.exists():
+                raise RuntimeError("the PulseAudio pipe source did not load")
             return
         time.sleep(0.05)
     raise RuntimeError("the PulseAudio server did not start")
@@ -127,6 +132,7 @@ def main() -> int:
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(fifo), str(args.seconds + warmup + 2.0), str(RATE),
          str(MARKER_PERIOD_S), str(MARKER_LEN), str(MARKER_LEVEL), str(HEART_PEAK)],
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
     try:
         return run(args.seconds, warmup)
@@ -141,6 +147,7 @@ def main() -> int:
 def run(seconds: float, warmup: float) -> int:
     import numpy as np
     import psutil
+    from PySide6.QtCore import QEventLoop, QTimer
 
     from stethodesk.gui.app import make_app
     from stethodesk.gui.main_window import MainWindow
@@ -185,11 +192,10 @@ def run(seconds: float, warmup: float) -> int:
 
     lv.timer.timeout.connect(after_tick)
 
-    def spin(duration: float) -> None:
-        end = time.perf_counter() + duration
-        while time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.002)
+    def spin(duration: float) -> None:  # a real event loop, as in the app (no polling overhead)
+        loop = QEventLoop()
+        QTimer.singleShot(int(duration * 1000), loop.quit)
+        loop.exec()
 
     spin(warmup)
     proc = psutil.Process()

@@ -1,4 +1,7 @@
-"""The analysis panel offscreen with the real engine (real llama.cpp on the real GGUF and bundle).
+"""The analysis panel offscreen with the real engine (real llama.cpp on the real base GGUF).
+
+The bundle is the installed default one, or the runtime tests' dev bundle when none is
+installed yet (``test_engine_fixture.runtime_bundle_dir``).
 
 Also: a broken bundle leaves the app usable for recording. The screenshot for the README
 (live view + analysis panel with an answer) is written to docs/screenshots/main_window.png.
@@ -80,7 +83,15 @@ def test_broken_bundle_keeps_recording_usable(qtbot, tmp_path):
 @pytest.mark.llm
 @pytest.mark.slow
 def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
-    w = _window(qtbot, load_model=True)
+    from stethodesk.model.bundle import load_bundle
+    from stethodesk.model.engine import Engine
+    from test_engine_fixture import runtime_bundle_dir
+
+    # The installed default bundle, or the runtime tests' random-weights dev bundle until
+    # training has produced one (real llama.cpp either way; the text is meaningless with the dev one).
+    folder, kind = runtime_bundle_dir(tmp_path / "bundle")
+    print(f"GUI analysis test on the {kind} bundle {folder}")
+    w = _window(qtbot, load_model=True, engine_factory=lambda: Engine(load_bundle(folder), n_threads=1))
     ap = w.analysis_panel
     with qtbot.waitSignal(w.ctx.engineReady, timeout=LOAD_TIMEOUT_MS) as ready:
         pass
