@@ -143,6 +143,10 @@ def test_patients_tab_add_record_report_delete(env, qtbot):
     assert tab.patients.count() == 1 and "Grace Hopper" in tab.patients.item(0).text()
     pid = env.state.patient_id
     assert env.store.get_patient(pid).sex == "female"
+    tab.age.setValue(37)
+    qtbot.mouseClick(tab.save_patient_btn, Qt.LeftButton)
+    assert env.store.get_patient(pid).age_years == 37 and "37 y" in tab.patients.item(0).text()
+    assert tab.name.text() == "Grace Hopper"  # the form shows the chosen patient
     qtbot.keyClicks(tab.clinician, "Dr Z")
     qtbot.mouseClick(tab.add_exam_btn, Qt.LeftButton)
     assert tab.exams.count() == 1 and env.state.exam_id is not None
@@ -292,8 +296,11 @@ def test_quiz_flow_reveals_truth_and_model_and_keeps_history(env, qtbot):
     assert [a.truth for a in attempts] == truths and [a.correct for a in attempts] == [True, False, True]
     # import a real labelled recording into the library
     n = tab.library.count()
-    assert tab.import_file(circor_file("TV"), "Real paediatric heart (CirCor)", "heart")
+    assert tab.import_file(circor_file("TV"), "Real paediatric heart (CirCor)", "heart", description="CirCor TV site")
     assert tab.library.count() == n + 1
+    item = next(tab.library.item(i) for i in range(tab.library.count()) if "yours" in tab.library.item(i).text())
+    tab.library.setCurrentItem(item)
+    assert "CirCor TV site" in tab.about.text() and tab.wave.samples.size > 4000
 
 
 def test_guided_exam_shows_a_recording_the_model_refused(env, qtbot):

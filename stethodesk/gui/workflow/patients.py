@@ -54,7 +54,9 @@ class PatientsTab(QWidget):
         self.age.setValue(-1)
         self.sex = QComboBox()
         self.sex.addItems(["", "female", "male", "other", "unknown"])
-        self.add_patient_btn = QPushButton("Add patient")
+        self.add_patient_btn = QPushButton("Add as new patient")
+        self.save_patient_btn = QPushButton("Save changes")
+        self.clear_btn = QPushButton("Clear")
         self.delete_patient_btn = QPushButton("Delete patient…")
         form = QFormLayout()
         form.addRow("Name", self.name)
@@ -65,10 +67,14 @@ class PatientsTab(QWidget):
         left.addWidget(QLabel("<b>Patients</b>"))
         left.addWidget(self.search)
         left.addWidget(self.patients, 1)
-        box = QGroupBox("New patient")
+        box = QGroupBox("Patient details")
         bl = QVBoxLayout(box)
         bl.addLayout(form)
+        brow = QHBoxLayout()
+        brow.addWidget(self.save_patient_btn)
+        brow.addWidget(self.clear_btn)
         bl.addWidget(self.add_patient_btn)
+        bl.addLayout(brow)
         left.addWidget(box)
         left.addWidget(self.delete_patient_btn)
 
@@ -131,6 +137,8 @@ class PatientsTab(QWidget):
         self.exams.currentItemChanged.connect(self._exam_chosen)
         self.add_patient_btn.clicked.connect(self.add_patient)
         self.delete_patient_btn.clicked.connect(self.delete_patient)
+        self.save_patient_btn.clicked.connect(self.save_patient)
+        self.clear_btn.clicked.connect(self._clear_form)
         self.add_exam_btn.clicked.connect(self.add_exam)
         self.save_notes_btn.clicked.connect(self.save_notes)
         self.map.siteClicked.connect(self._site_chosen)
@@ -152,6 +160,7 @@ class PatientsTab(QWidget):
     def _update_buttons(self) -> None:
         has_p, has_e = self.state.patient_id is not None, self.state.exam_id is not None
         self.delete_patient_btn.setEnabled(has_p)
+        self.save_patient_btn.setEnabled(has_p)
         self.add_exam_btn.setEnabled(has_p)
         self.save_notes_btn.setEnabled(has_e)
         for b in (self.add_rec_btn, self.import_btn):
@@ -192,10 +201,6 @@ class PatientsTab(QWidget):
         except StoreError as exc:
             self.notify("error", str(exc))
             return None
-        self.name.clear()
-        self.mrn.clear()
-        self.age.setValue(-1)
-        self.sex.setCurrentIndex(0)
         self.state.set_patient(p.id)
         self.refresh_patients()
         self.refresh_exams()
@@ -220,7 +225,39 @@ class PatientsTab(QWidget):
 
     def _patient_chosen(self, item, _prev=None) -> None:
         self.state.set_patient(item.data(Qt.UserRole) if item else None)
+        self._fill_form()
         self.refresh_exams()
+
+    def _fill_form(self) -> None:
+        if self.state.patient_id is None:
+            self._clear_form()
+            return
+        p = self.store.get_patient(self.state.patient_id)
+        self.name.setText(p.name or "")
+        self.mrn.setText(p.mrn or "")
+        self.age.setValue(-1 if p.age_years is None else p.age_years)
+        self.sex.setCurrentText(p.sex or "")
+
+    def _clear_form(self) -> None:
+        self.name.clear()
+        self.mrn.clear()
+        self.age.setValue(-1)
+        self.sex.setCurrentIndex(0)
+
+    def save_patient(self) -> None:
+        """Write the form into the selected patient."""
+        if self.state.patient_id is None:
+            return
+        age = self.age.value()
+        try:
+            p = self.store.update_patient(self.state.patient_id, name=self.name.text().strip(),
+                                          mrn=self.mrn.text().strip(), age_years=None if age < 0 else age,
+                                          sex=self.sex.currentText() or None)
+        except StoreError as exc:
+            self.notify("error", str(exc))
+            return
+        self.refresh_patients()
+        self.notify("success", f"Saved {p.display}.")
 
     # ------------------------------------------------------------------- exams
     def refresh_exams(self) -> None:

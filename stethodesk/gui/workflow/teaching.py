@@ -44,6 +44,7 @@ class TeachingTab(QWidget):
         self.wave = WaveformPlot()
         self.play_btn = QPushButton("Play")
         self.import_title = QLineEdit(placeholderText="Title (what a student should recognise)")
+        self.import_about = QLineEdit(placeholderText="How to recognise it (optional)")
         self.import_domain = QComboBox()
         self.import_domain.addItems(["heart", "lung"])
         self.import_btn = QPushButton("Import labelled recording…")
@@ -58,6 +59,7 @@ class TeachingTab(QWidget):
         il = QFormLayout(imp)
         il.addRow("Title", self.import_title)
         il.addRow("Kind", self.import_domain)
+        il.addRow("About", self.import_about)
         il.addRow(self.import_btn)
         left.addWidget(imp)
 
@@ -163,13 +165,15 @@ class TeachingTab(QWidget):
         if item is not None:
             self._play(*self._audio(item.data(Qt.UserRole)))
 
-    def import_file(self, path: Path, title: str, domain: str, labels: dict | None = None) -> bool:
+    def import_file(self, path: Path, title: str, domain: str, labels: dict | None = None,
+                    description: str = "") -> bool:
         try:
-            import_sound(self.store, Path(path), title, domain, labels or {"title": title})
+            import_sound(self.store, Path(path), title, domain, labels or {"title": title}, description)
         except StoreError as exc:
             self.notify("error", str(exc))
             return False
         self.import_title.clear()
+        self.import_about.clear()
         self.refresh_library()
         self.notify("success", f"Added '{title}' to the library.")
         return True
@@ -180,7 +184,8 @@ class TeachingTab(QWidget):
             return
         path, _ = QFileDialog.getOpenFileName(self, "Import a labelled recording", "", "Audio (*.wav *.flac *.ogg *.mp3)")
         if path:
-            self.import_file(Path(path), self.import_title.text().strip(), self.import_domain.currentText())
+            self.import_file(Path(path), self.import_title.text().strip(), self.import_domain.currentText(),
+                             description=self.import_about.text().strip())
 
     # -------------------------------------------------------------------- quiz
     def start_quiz(self, seed: int | None = None) -> None:
