@@ -42,7 +42,7 @@ HR_RANGE = (40.0, 180.0)  # bpm
 RR_RANGE = (6.0, 40.0)  # breaths per minute
 MAX_SECONDS = 600.0  # 10 min: more is never needed for a demo and would only fill memory
 PEAK = 0.5  # output peak, leaves 6 dB headroom for the live gain and filters
-OTHER_DB = {"heart": -22.0, "lung": 6.0}  # other organ's level re the main sound's RMS
+OTHER_DB = {"heart": -22.0, "lung": 3.0}  # other organ's level re the main sound's RMS
 CONTACT_PER_S = 1 / 8  # stethoscope contact/friction events per second (on average)
 ROMAN = ("I", "II", "III", "IV", "V", "VI")
 MAX_GRADE = {"systolic": 6, "diastolic": 4}  # Levine I-VI for systolic, I-IV for diastolic murmurs
@@ -129,14 +129,14 @@ _add("aortic_stenosis", "heart", "Aortic stenosis (ejection murmur)",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
                    murmur_timing_detail="mid-systolic", murmur_shape="diamond", murmur_grade="III/VI",
                    murmur_pitch="medium", murmur_quality="harsh", lesion="AS", site="aortic"),
-     HeartParams(s2_gain=0.5, murmurs=(Murmur("systolic", "diamond", (70, 260), 3, 0.12, 0.85, 0.6),)))
+     HeartParams(s1_gain=0.8, s2_gain=0.5, murmurs=(Murmur("systolic", "diamond", (80, 280), 3, 0.12, 0.85, 0.6),)))
 _add("mitral_regurgitation", "heart", "Mitral regurgitation (holosystolic murmur)",
      "Blowing, high-pitched murmur of even loudness (plateau) filling all of systole from S1 to S2. "
      "Loudest at the apex, radiating to the left axilla; diaphragm.",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="systolic",
                    murmur_timing_detail="holosystolic", murmur_shape="plateau", murmur_grade="III/VI",
                    murmur_pitch="high", murmur_quality="blowing", lesion="MR", site="mitral"),
-     HeartParams(s1_gain=0.75, murmurs=(Murmur("systolic", "plateau", (100, 250), 3, 0.0, 1.0, 0.1),)))
+     HeartParams(s1_gain=0.75, murmurs=(Murmur("systolic", "plateau", (90, 220), 3, 0.0, 1.0, 0.1),)))
 _add("aortic_regurgitation", "heart", "Aortic regurgitation (early diastolic murmur)",
      "Soft, high-pitched, blowing decrescendo murmur starting right after S2. Easy to miss: "
      "listen at the left sternal border (3rd-4th space, Erb's point) with the diaphragm, patient "
@@ -145,7 +145,7 @@ _add("aortic_regurgitation", "heart", "Aortic regurgitation (early diastolic mur
                    murmur_timing_detail="early-diastolic", murmur_shape="decrescendo",
                    murmur_grade="II/IV", murmur_pitch="high", murmur_quality="blowing", lesion="AR",
                    site="aortic"),
-     HeartParams(murmurs=(Murmur("diastolic", "decrescendo", (120, 500), 3, 0.0, 0.65, 0.0),)))
+     HeartParams(murmurs=(Murmur("diastolic", "decrescendo", (120, 500), 3, 0.0, 0.8, 0.0),)))
 _add("mitral_stenosis", "heart", "Mitral stenosis (diastolic rumble)",
      "Loud S1, an opening snap shortly after S2, then a low rumbling mid-diastolic murmur that "
      "fades and swells again just before S1 (presystolic accentuation). Apex, bell, patient in "
@@ -154,7 +154,7 @@ _add("mitral_stenosis", "heart", "Mitral stenosis (diastolic rumble)",
                    murmur_timing_detail="mid-diastolic", murmur_shape="decrescendo",
                    murmur_grade="II/IV", murmur_pitch="low", murmur_quality=None, lesion="MS"),
      HeartParams(s1_gain=1.3, opening_snap=True,
-                 murmurs=(Murmur("diastolic", "rumble", (50, 200), 3, 0.18, 1.0, 0.4),)))
+                 murmurs=(Murmur("diastolic", "rumble", (70, 180), 3, 0.18, 1.0, 0.4),)))
 _add("mvp_click_murmur", "heart", "Mitral valve prolapse (click and late systolic murmur)",
      "A sharp mid-systolic click followed by a crescendo murmur to S2. Apex, diaphragm; standing "
      "makes the click earlier and the murmur longer, squatting the reverse.",
@@ -265,7 +265,7 @@ def render(
     seed : same seed and arguments give bit-identical output.
     grade : murmur grade overriding the preset's (murmur presets only): 1-6 systolic, 1-4 diastolic.
     mix_other : add the other organ's sound (breathing under heart presets, heart under lung).
-    other_db : its level in dB re the main sound's RMS (default -22 dB under heart, +6 dB under lung: in real lung
+    other_db : its level in dB re the main sound's RMS (default -22 dB under heart, +3 dB under lung: in real lung
         recordings most of the energy below 100 Hz is heart sound, see docs/synth.md).
     contact_noise : add sparse stethoscope handling thumps and scratches.
     noise_color : "pink" or "white".

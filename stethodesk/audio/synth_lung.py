@@ -118,7 +118,7 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
         exp_gain, gap = 1.0, 0.12
     else:
         # vesicular: rustling, energy mostly 100-400 Hz, falling off towards 1 kHz
-        src = shaped_noise(rng, n + 2 * pad, 100, 1000, 100, 10.5)
+        src = shaped_noise(rng, n + 2 * pad, 100, 1000, 80, 10.5)
         exp_gain, gap = 0.45, 0.0
     breath = np.zeros(n + 2 * pad)
     for ts, te, tend in cycles:
@@ -161,8 +161,8 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
             b = te + tex * rng.uniform(0.75, 0.95)
             m = int((b - a) * FS)
             f0 = rng.uniform(250, 450)
-            y = _tone(rng, m, f0, (1.0, 0.3, 0.02), rng.uniform(-0.15, 0.05)) * _attack_release(m)
-            _put(x, events, a, y, 0.4, "wheeze", seconds)
+            y = _tone(rng, m, f0, (1.0, 0.2, 0.02), rng.uniform(-0.15, 0.05)) * _attack_release(m)
+            _put(x, events, a, y, 0.35, "wheeze", seconds)
         if p.rhonchi:
             # low, snoring-like continuous sound in expiration and late inspiration
             for a, b in ((ts + 0.4 * ti, te), (te + 0.02 * tex, te + 0.9 * tex)):
@@ -180,7 +180,7 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
                 events_added = False
                 while t < b:
                     m = int(rng.uniform(0.004, 0.012) * FS)
-                    y = bandpass_noise(rng, m, 300, 700, order=4) * np.hanning(m)
+                    y = bandpass_noise(rng, m, 300, 600, order=4) * np.hanning(m)
                     add_at(x, int(round(t * FS)), 1.6 * rng.uniform(0.5, 1.0) * y)
                     if not events_added and 0 <= t < seconds:
                         events.append((round(t, 4), "rub"))
