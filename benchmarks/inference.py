@@ -220,7 +220,8 @@ def main() -> int:
     tasks = [t for t in args.tasks.split(",") if t]
     spec = load_tasks()["tasks"]
     max_tokens = {t: args.max_tokens or int(spec[t].get("max_tokens", 256)) for t in tasks}
-    res: dict = {"cpu_count": os.cpu_count(), "recording": args.file, "seconds": SECONDS}
+    res: dict = {"cpu_count": os.cpu_count(), "recording": args.file, "seconds": SECONDS,
+                 "loadavg_start": os.getloadavg()}
 
     x, sr = load_clip(args.file, SECONDS)
     xb, srb = load_clip(OTHER, SECONDS)
@@ -234,6 +235,8 @@ def main() -> int:
                      "path": str(bundle.root)}
     res["engine_threads"] = {"llama": engine.n_threads, "torch": engine.torch_threads}
     print(f"bundle {bundle.name} {bundle.version} ({bundle.profile}) from {bundle.root}")
+    print("load average at start (1/5/15 min): " + " ".join(f"{v:.2f}" for v in res["loadavg_start"])
+          + "  (figures are only meaningful on an otherwise idle machine)")
     print(f"cores {os.cpu_count()}, engine threads: llama.cpp {engine.n_threads}, torch {engine.torch_threads}; "
           f"load {res['load_ms']:.0f} ms")
 
@@ -282,6 +285,8 @@ def main() -> int:
         res["reference"] = run_reference(model, engine, analysis, other, tasks, max_tokens, args.beams)
         res["peak_rss_after_reference_mb"] = peak_rss_mb()
 
+    res["loadavg_end"] = os.getloadavg()
+    print("load average at end: " + " ".join(f"{v:.2f}" for v in res["loadavg_end"]))
     print_summary(res, tasks, thread_list[0], args.beams)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, default=str))

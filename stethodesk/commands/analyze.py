@@ -155,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # an unreadable comparison file fails every pair
             msg = f"comparison recording {args.compare}: {exc}"
             for f in args.files:
-                _emit(_error_obj(f, msg)) if jsonl else print(f"== {f}\nerror: {msg}", file=sys.stderr)
+                if jsonl:
+                    _emit(_error_obj(f, msg))
+                else:
+                    print(f"== {f}\nerror: {msg}", file=sys.stderr)
             return 1
 
     for f in args.files:

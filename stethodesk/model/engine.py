@@ -299,6 +299,7 @@ class Engine:
         self._tasks = load_tasks()
         self._lock = threading.Lock()  # one analysis or answer at a time
         self._cancel = threading.Event()
+        self._current: Answer | None = None  # the answer being streamed, if any
         self.load_ms: float | None = None
 
     # ------------------------------------------------------------------ loading
@@ -525,13 +526,28 @@ class Engine:
         """
         self._need_loaded()
         items, instruction, site = self._prompt(analysis, task, question, other, variant)
+        self._close_current()
         self._cancel.clear()  # at call time, so a cancel() before the first next() still counts
         session = self._session
         pieces = session.generate(items, max_tokens=max_tokens, temperature=temperature,
                                   stop_tokens=self._stop_tokens)
-        return Answer(pieces, task=task, instruction=instruction, domain=analysis.domain, site=site,
-                      model_name=self.name, model_version=self.version,
-                      stats_fn=lambda: session.stats)
+        self._current = Answer(pieces, task=task, instruction=instruction, domain=analysis.domain,
+                               site=site, model_name=self.name, model_version=self.version,
+                               stats_fn=lambda: session.stats)
+        return self._current
+
+    def _close_current(self) -> None:
+        """Finish an answer left half-read, so its hold on the model is released.
+
+        Closing it from the thread that iterated it frees the llama.cpp session at once; if
+        another thread is still streaming it, the next question simply waits for that one.
+        """
+        cur, self._current = self._current, None
+        if cur is not None and not cur.done:
+            try:
+                cur.close()
+            except ValueError:  # "generator already executing" in another thread
+                pass
 
     def first_token_logits(self, analysis: AudioAnalysis, task: str = "binary",
                            other: AudioAnalysis | None = None) -> np.ndarray:
@@ -541,6 +557,7 @@ class Engine:
         """
         self._need_loaded()
         items, _, _ = self._prompt(analysis, task, None, other, 0)
+        self._close_current()
         return self._session.prefill(items)
 
     def cancel(self) -> None:

@@ -404,7 +404,7 @@ class LlamaSession:
             stats = self.stats
             stops = set(int(t) for t in stop_tokens)
             rng = np.random.default_rng(seed)
-            utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            utf8 = Utf8Stream()
             pos = len(self._cached)
             stats.stop_reason = "max_tokens"
             for _ in range(max_tokens):
@@ -421,18 +421,37 @@ class LlamaSession:
                 stats.tokens += 1
                 if on_token is not None:
                     on_token(tok)
-                text = utf8.decode(self.piece(tok))
+                text = utf8.feed(self.piece(tok))
                 if text:
                     yield text
                 self._decode_tokens([tok], pos, True)
                 self._cached.append(tok)
                 pos += 1
                 logits = self.last_logits()
-            tail = utf8.decode(b"", final=True)
+            tail = utf8.flush()
             if tail:
                 yield tail
         finally:
             self.lock.release()
+
+
+class Utf8Stream:
+    """Bytes of token pieces in, whole characters out.
+
+    Gemma's byte-fallback tokens split a character such as "é" or an emoji over several
+    tokens; a piece that ends mid-character is held back until the rest arrives, so every
+    streamed piece is valid text and the pieces concatenate to the full answer.
+    """
+
+    def __init__(self) -> None:
+        self._dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes) -> str:
+        return self._dec.decode(data)
+
+    def flush(self) -> str:
+        """What is left at the end (an incomplete character becomes U+FFFD)."""
+        return self._dec.decode(b"", final=True)
 
 
 def _sample(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:

@@ -1,0 +1,83 @@
+"""The llama.cpp session on the real base GGUF: KV-cache reuse, embeddings, UTF-8 streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stethodesk.model.bundle import base_gguf_path
+from stethodesk.model.llm import N_BATCH, Embeddings, LlamaSession, LlmError, Utf8Stream
+
+pytestmark = pytest.mark.llm
+
+TARGET_NORM = 26.0  # row norm of Gemma's scaled token embeddings (guide section 1)
+
+
+@pytest.fixture(scope="module")
+def session():
+    s = LlamaSession(base_gguf_path(), None, n_threads=1, n_ctx=1024)
+    yield s
+    s.close()
+
+
+def _audio(seed: int, k: int = 4) -> Embeddings:
+    e = np.random.default_rng(seed).standard_normal((k, 640)).astype(np.float32)
+    return Embeddings(e * TARGET_NORM / np.linalg.norm(e, axis=1, keepdims=True))
+
+
+def test_tokenize_has_no_bos_and_parses_turn_markers(session):
+    ids = session.tokenize("<start_of_turn>user\nHello")
+    assert session.bos not in ids
+    assert len(session.tokenize("<end_of_turn>")) == 1  # a single special token
+    assert session.is_eog(session.tokenize("<end_of_turn>")[0])
+
+
+def test_prefix_cache_is_reused_and_exact(session):
+    audio = _audio(1)
+    head = ["<start_of_turn>user\nAuscultation: heart sound.\nAudio:", audio]
+    session.reset()
+    first = session.prefill(head + ["\nIs it normal?<end_of_turn>\n<start_of_turn>model\n"])
+    assert session.stats.reused_positions == 0
+    n_head = 1 + len(session.tokenize(head[0])) + 4  # BOS + intro + K audio rows
+    follow = session.prefill(head + ["\nList the murmurs.<end_of_turn>\n<start_of_turn>model\n"])
+    assert session.stats.reused_positions >= n_head  # only the new question is decoded
+    session.reset()
+    cold = session.prefill(head + ["\nList the murmurs.<end_of_turn>\n<start_of_turn>model\n"])
+    np.testing.assert_allclose(follow, cold, rtol=1e-3, atol=1e-3)
+    assert not np.allclose(first, follow)
+    # Other audio in the same place: the cache is cut at the audio, and the logits change.
+    other = session.prefill([head[0], _audio(2), "\nList the murmurs.<end_of_turn>\n<start_of_turn>model\n"])
+    assert session.stats.reused_positions == 1 + len(session.tokenize(head[0]))
+    assert float(np.max(np.abs(other - cold))) > 1e-2
+
+
+def test_long_prompt_is_decoded_in_batches_and_overflow_is_refused(session):
+    text = "The heart has four valves. " * ((N_BATCH // 6) + 10)
+    n = len(session.tokenize(text))
+    assert N_BATCH < n < session.n_ctx - 1
+    logits = session.prefill([text])
+    assert logits.shape == (session.n_vocab,) and np.isfinite(logits).all()
+    with pytest.raises(LlmError, match="exceeds the context"):
+        session.prefill([text * 3])
+
+
+def test_generation_stops_at_max_tokens_and_is_deterministic(session):
+    a = list(session.generate(["The mitral valve is"], max_tokens=10))
+    assert session.stats.tokens == 10 and session.stats.stop_reason == "max_tokens"
+    b = list(session.generate(["The mitral valve is"], max_tokens=10))
+    assert a == b and "".join(a).strip()
+
+
+def test_utf8_pieces_split_mid_character_are_held_back(session):
+    text = "Herzgeräusch über der Mitralklappe 🫀 — ça va"
+    pieces = [session.piece(t) for t in session.tokenize(text)]
+    broken = 0
+    for p in pieces:
+        try:
+            p.decode("utf-8")
+        except UnicodeDecodeError:
+            broken += 1
+    assert broken > 0  # the emoji is byte-fallback tokens: this really exercises the split case
+    stream = Utf8Stream()
+    out = [stream.feed(p) for p in pieces] + [stream.flush()]
+    assert "".join(out) == text and "\ufffd" not in "".join(out)
