@@ -196,6 +196,7 @@ def test_guided_exam_records_and_analyses_every_site(env, qtbot):
         dst = outbox / f"{site}.flac"
         shutil.copy(circor_file(CIRCOR_SITES[site]), dst)
         QTimer.singleShot(30, lambda: tab.accept_recording(SimpleNamespace(path=dst, error=None, metadata_path=None)))
+        return dst
 
     tab = GuidedExamTab(env.store, env.state, env.runner, lambda: engine, start_recording, lambda: None, env.notify)
     qtbot.addWidget(tab)
@@ -315,3 +316,40 @@ def test_guided_exam_shows_a_recording_the_model_refused(env, qtbot):
     assert "No skin contact" in tab.steps.item(0).toolTip()
     assert tab.map.status["aortic"].finding.level == "none"
     assert not [c for c in engine.calls if c[0] == "ask"]  # never asked about an unusable recording
+
+
+def test_guided_exam_when_the_recording_cannot_start(env, qtbot):
+    tab = GuidedExamTab(env.store, env.state, env.runner, lambda: None, lambda site, domain, secs: None,
+                        lambda: None, env.notify)
+    qtbot.addWidget(tab)
+    tab.start_exam("cardiac4")
+    qtbot.mouseClick(tab.record_btn, Qt.LeftButton)
+    assert not tab.recording_in_progress and "did not start" in tab.status.text()
+    assert tab.accept_recording(circor_file("AV")) is None  # a later unrelated recording is not taken
+    assert tab.step == 0 and env.store.list_recordings(tab.exam_id) == []
+
+
+def test_make_tabs_wires_the_app_context(tmp_path, qtbot, monkeypatch):
+    """make_tabs with a real AppContext: store in the user folder, recordingSaved feeds the guided exam."""
+    monkeypatch.setenv("STETHODESK_HOME", str(tmp_path / "home"))
+    from stethodesk.gui.context import AppContext
+    from stethodesk.gui.workflow import make_tabs
+
+    ctx = AppContext()
+    calls = []
+    ctx.start_recording = lambda site, domain, secs: calls.append((site, domain, secs)) or tmp_path / "x.flac"
+    tabs = dict(make_tabs(ctx))
+    assert set(tabs) == {"Patients", "Guided exam", "Compare", "Teaching"}
+    for w in tabs.values():
+        qtbot.addWidget(w)
+    assert ctx.store.root == tmp_path / "home" and ctx.store.db_path.exists()
+    guided = tabs["Guided exam"]
+    guided.start_exam("cardiac4")
+    qtbot.mouseClick(guided.record_btn, Qt.LeftButton)
+    assert calls == [("aortic", "heart", 15.0)]
+    ctx.recordingSaved.emit(SimpleNamespace(path=circor_file("AV"), error=None, metadata_path=None))
+    assert guided.step == 1
+    (rec,) = ctx.store.list_recordings(guided.exam_id)
+    assert rec.site == "aortic"
+    guided._workflow_runner.shutdown()
+    ctx.store.close()

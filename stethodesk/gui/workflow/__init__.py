@@ -6,9 +6,10 @@ compare, teaching. The main window adds ``make_tabs(ctx)`` as tabs.
 - ``store``: a :class:`stethodesk.store.Store` (default: opened in ``paths.user_home()``);
 - ``engine``: the loaded Engine or None (read at the moment of use);
 - ``selected_recording``: Path of the recording selected in the Listen tab;
-- ``start_recording(site, domain, seconds)``: asks the record panel to record a site.
-  Without it the guided exam asks the user to press Record and takes the next saved
-  recording (``ctx.recordingSaved``) for the current step;
+- ``start_recording(site, domain, seconds) -> Path | None``: asks the record panel to record
+  a site (None: it could not start and has said why). Without it the guided exam asks the
+  user to press Record and takes the next saved recording (``ctx.recordingSaved``) for the
+  current step;
 - ``recordingSaved`` signal (RecordingResult), ``show_message(level, text, key)``.
 
 Each tab is also constructible on its own with explicit arguments (see the classes).
@@ -55,8 +56,15 @@ def make_tabs(ctx) -> list[tuple[str, QWidget]]:
     state = WorkflowState()
     runner = JobRunner()
     patients = PatientsTab(store, state, runner, get_engine, selected_recording, notify)
-    guided = GuidedExamTab(store, state, runner, get_engine, getattr(ctx, "start_recording", None),
-                           selected_recording, notify)
+    def start_recording(site: str, domain: str, seconds: float):
+        fn = getattr(ctx, "start_recording", None)  # looked up at use: the window may set it later
+        if fn is None:
+            notify("info", "Record this site with the Listen tab's Record button; "
+                           "the saved recording is taken for the current step.")
+            return True  # waiting for ctx.recordingSaved
+        return fn(site, domain, seconds)
+
+    guided = GuidedExamTab(store, state, runner, get_engine, start_recording, selected_recording, notify)
     compare = CompareTab(store, state, runner, get_engine, notify)
     teaching = TeachingTab(store, runner, get_engine, notify)
     saved = getattr(ctx, "recordingSaved", None)

@@ -20,7 +20,9 @@ from stethodesk.store.summary import main_finding
 from .sitemap import SiteMapWidget, exam_site_status
 from .state import JobRunner, WorkflowState
 
-StartRecording = Callable[[str, str, float], None]  # (site, domain, seconds); the result arrives via accept_recording
+# (site, domain, seconds) -> Path being written, or None when it could not start;
+# the finished recording arrives later through GuidedExamTab.accept_recording.
+StartRecording = Callable[[str, str, float], "Path | None"]
 
 
 class GuidedExamTab(QWidget):
@@ -146,7 +148,10 @@ class GuidedExamTab(QWidget):
             return
         self.recording_in_progress = True
         self.status.setText(f"Recording {site_title(s.site)} for {s.seconds:.0f} s…")
-        self.start_recording(s.site, s.domain, s.seconds)
+        if self.start_recording(s.site, s.domain, s.seconds) is None:
+            # the app could not start (no input chosen...); it has told the user why
+            self.recording_in_progress = False
+            self.status.setText(f"The recording at {site_title(s.site)} did not start.")
 
     def use_selected(self) -> None:
         path = self.selected_recording()
