@@ -187,3 +187,14 @@ def test_source_choice_is_remembered_between_runs(qtbot):
     assert w2.source_panel.current_filter() == "diaphragm"
     assert w2.ctx.domain == "lung"  # a lung sound switches the exam to lung
     w2.close()
+
+
+def test_start_recording_for_a_site_stops_by_itself(window, qtbot):
+    """ctx.start_recording is what the guided exam calls."""
+    window.start_source(SYNTH_HEART)
+    with qtbot.waitSignal(window.ctx.recordingSaved, timeout=10000) as saved:
+        path = window.ctx.start_recording("aortic", "heart", 1.0)
+        assert path is not None
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["site"] == "aortic" and meta["domain"] == "heart"
+    assert 0.7 < saved.args[0].seconds < 1.6

@@ -15,6 +15,12 @@ to its signals. Attributes:
   recordings list, or None; ``selected_audio``: its ``(samples (n,) float32, samplerate)``
   once loaded, or None.
 - ``domain`` / ``site``: what the user is examining ("heart"/"lung", site key).
+- ``start_recording(site, domain, seconds=None) -> Path | None``: record at a site
+  (the record panel switches exam and site, stops after ``seconds``); the finished
+  recording arrives through ``recordingSaved``. None when it could not start
+  (a banner says why).
+- ``store``: set by the workflow tabs (``stethodesk.store`` records), else absent.
+- ``main_window``: the main window.
 
 Signals (all delivered on the GUI thread):
 
@@ -66,6 +72,7 @@ class AppContext(QObject):
         self.domain = self.settings.get("domain", "heart")
         self.site = self.settings.get("site", "mitral")
         self.main_window = None
+        self.start_recording = lambda site, domain, seconds=None: None  # set by the main window
 
     def save_settings(self, **values) -> None:
         """Update and persist settings (a failure to write is reported, never fatal)."""

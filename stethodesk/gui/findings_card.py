@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from stethodesk.gui import style
@@ -97,8 +98,12 @@ class FindingsCard(QGroupBox):
             bar = QProgressBar()
             bar.setRange(0, 100)
             bar.setValue(int(round(100 * p)))
-            bar.setFormat(f"{p:.0%}")
+            bar.setTextVisible(False)  # the number sits beside the bar, readable at any length
             bar.setToolTip(f"Calibrated probability of {title_of(key).lower()}: {p:.1%}")
+            pct = QLabel(f"{p:.0%}")
+            pct.setMinimumWidth(34)
+            pct.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.grid.addWidget(name, row, 0)
             self.grid.addWidget(bar, row, 1)
+            self.grid.addWidget(pct, row, 2)
             self.bars[key] = bar

@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         row.setStretchFactor(1, 1)
         row.setSizes([LEFT_WIDTH, WINDOW_SIZE[0] - LEFT_WIDTH - RIGHT_WIDTH, RIGHT_WIDTH])
         self.tabs.addTab(listen, "Listen")
+        self.ctx.start_recording = self.record_panel.record_site  # for the guided exam
         self._add_workflow_tabs()
 
         c = self.ctx

@@ -125,6 +125,25 @@ class RecordPanel(QWidget):
         else:
             self.stop_recording()
 
+    def record_site(self, site: str, domain: str, seconds: float | None = None) -> Path | None:
+        """Record at ``site`` (switching the exam to ``domain``), stopping after ``seconds`` if given.
+
+        This is ``ctx.start_recording`` for the workflow tabs (guided exam); the result
+        arrives through ``ctx.recordingSaved``.
+        """
+        if self.is_recording:
+            self.ctx.show_message("warning", "A recording is already running; stop it first.", "record")
+            return None
+        self.set_domain(domain)
+        i = self.site_combo.findData(site)
+        if i >= 0:
+            self.site_combo.setCurrentIndex(i)
+        path = self.start_recording()
+        if path is not None and seconds:
+            rec = self.recorder
+            QTimer.singleShot(int(seconds * 1000), lambda: self.recorder is rec and self.stop_recording())
+        return path
+
     def start_recording(self) -> Path | None:
         src = self.ctx.current_source
         if src is None or not getattr(src, "running", True):

@@ -175,6 +175,15 @@ class ReviewPanel(QWidget):
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
 
+    def _select_in_list(self, path: Path) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if Path(item.data(Qt.ItemDataRole.UserRole)[0]) == Path(path):
+                self.list.blockSignals(True)
+                self.list.setCurrentItem(item)
+                self.list.blockSignals(False)
+                return
+
     def recording_paths(self) -> list[Path]:
         return [Path(self.list.item(i).data(Qt.ItemDataRole.UserRole)[0]) for i in range(self.list.count())]
 
@@ -228,10 +237,12 @@ class ReviewPanel(QWidget):
         self.loaded = la
         self.ctx.selected_recording = la.path
         self.ctx.selected_audio = (la.samples, la.samplerate)
-        if la.meta.get("imported") and la.path not in self._imported:
-            self._imported.insert(0, la.path)
+        if la.meta.get("imported"):
             self.ctx.clear_message("import")
-            self.refresh()
+            if la.path not in self._imported:
+                self._imported.insert(0, la.path)
+                self.refresh()  # the list is rebuilt with this file selected
+        self._select_in_list(la.path)
         self._draw()
         secs = la.samples.size / la.samplerate
         self.title_label.setText(f"{la.path.name}  \u00b7  {secs:.1f} s  \u00b7  {la.samplerate / 1000:g} kHz")
