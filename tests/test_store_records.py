@@ -207,3 +207,22 @@ def test_failed_transaction_rolls_back_everything(store):
             raise RuntimeError("power cut simulation")
     assert store.list_exams(p.id) == []
     assert store._query("SELECT COUNT(*) FROM recordings")[0][0] == 0
+
+
+def test_full_disk_leaves_no_partial_copy_and_a_clear_message(store, monkeypatch):
+    import errno
+    import shutil as _shutil
+
+    src = real_recordings(1)[0]
+    e = store.add_exam(store.add_patient("Disk").id)
+
+    def full(fin, fout, length=0):
+        fout.write(fin.read(1000))  # some bytes land, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_shutil, "copyfileobj", full)
+    with pytest.raises(StoreError, match="Not enough disk space"):
+        store.add_recording(e.id, src, "aortic")
+    assert store.list_recordings(e.id) == []
+    assert [p for p in (store.root / "recordings").rglob("*") if p.is_file()] == []
+    assert src.exists()

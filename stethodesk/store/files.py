@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 from pathlib import Path
 
 CHUNK_BYTES = 1 << 20  # 1 MiB read size for hashing and copying
+
+
+class CopyError(OSError):
+    """A copy into the store failed; ``str(err)`` is the user-facing reason."""
 
 
 def sha256_file(path: Path) -> str:
@@ -26,12 +31,21 @@ def durable_copy(src: Path, dst: Path) -> None:
     (rename is atomic within a folder), then fsyncs the folder entry.
     """
     tmp = dst.with_name(f".{dst.name}.part")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        shutil.copyfileobj(fin, fout, CHUNK_BYTES)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, dst)
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, CHUNK_BYTES)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)  # never leave half a copy; the source is untouched
+        if exc.errno == errno.ENOSPC:
+            raise CopyError(
+                f"Not enough disk space to store {src.name} in the records folder. "
+                "Free some space and add it again; the original file is kept."
+            ) from None
+        raise CopyError(f"Could not copy {src.name} into the records folder: {exc.strerror or exc}") from None
     fsync_dir(dst.parent)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from ..audio.fileio import AudioFileError, probe, read_audio
 from . import db as _db
 from .db import StoreError
-from .files import durable_copy, safe_stem, sha256_file, unique_path
+from .files import CopyError, durable_copy, safe_stem, sha256_file, unique_path
 from .records import (
     Analysis, Exam, LibraryItem, Patient, QuizAttempt, Recording, row_to_analysis,
     row_to_attempt, row_to_exam, row_to_library_item, row_to_patient, row_to_recording,
@@ -273,7 +273,10 @@ class Store:
         folder = self._exam_dir(exam.patient_id, exam_id)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         dst = unique_path(folder, safe_stem(f"{site}-{stamp}"), source.suffix.lower() or ".flac")
-        durable_copy(source, dst)
+        try:
+            durable_copy(source, dst)
+        except CopyError as exc:
+            raise StoreError(str(exc)) from None
         digest = sha256_file(dst)
         level, score, reason = _quality_fields(quality)
         rel = dst.relative_to(self.root).as_posix()
@@ -410,7 +413,10 @@ class Store:
             raise StoreError(f"Cannot import the teaching sound: {exc}") from None
         folder = _db.secure_dir(self.root / LIBRARY)
         dst = unique_path(folder, safe_stem(title)[:60], Path(source).suffix.lower() or ".flac")
-        durable_copy(Path(source), dst)
+        try:
+            durable_copy(Path(source), dst)
+        except CopyError as exc:
+            raise StoreError(str(exc)) from None
         digest = sha256_file(dst)
         try:
             with self.transaction() as con:
