@@ -34,6 +34,13 @@ CONCEPTS = {
     "av_block": r"\b(?:atrioventricular|AV|A-V)\s+block|\bheart block",
     "tachycardia": r"\btachycardi\w*|\bfast heart rate|\brapid heart rate",
 }
+# group words: a *negated* mention negates every member ("no adventitious sounds")
+GROUPS = {
+    "adventitious": (r"\badventitious (?:lung |breath )?sounds?\b|\badded (?:lung|breath) sounds?\b",
+                     ("crackle", "wheeze", "rhonchi", "stridor", "pleural_rub")),
+    "arrhythmia": (r"\barrhythmi\w*|\bdysrhythmi\w*", ("atrial_fibrillation", "av_block")),
+    "extra_heart": (r"\bextra heart sounds?\b|\bgallops?\b", ("s3", "s4")),
+}
 # abbreviations matched case-sensitively (so "af" in running text is not atrial fibrillation)
 ABBREVIATIONS = {"atrial_fibrillation": r"\bAF\b|\bAFib\b"}
 # murmur mentions that name a candidate diagnosis, not a finding of this recording
@@ -272,6 +279,9 @@ def parse_fact(name: str, text: str):
         pols = _polarities(text, CONCEPTS[name], re.I)
         if name in ABBREVIATIONS:
             pols += _polarities(text, ABBREVIATIONS[name], 0)
+        for pat, members in GROUPS.values():
+            if name in members:
+                pols += [p for p in _polarities(text, pat) if p is False]
         return _bool_value(pols)
     raise KeyError(f"checker does not know fact {name!r}")
 

@@ -293,15 +293,32 @@ def crackle_phrase(f: dict) -> str:
 
 
 def present_absent(f: dict, ctx: dict, rng: random.Random, detail: bool = True):
-    """(present phrases, absent short names) of the facts' events, heart then lung."""
+    """(present phrases, absent short names) of the facts' events, heart then lung.
+
+    To keep answers short, absent rhythm findings collapse to "arrhythmia" (atrial fibrillation
+    and AV block) and a full set of absent lung sounds to "adventitious sounds"; the checker reads
+    both group words as negating their members.
+    """
     pres, absn = [], []
     if f.get("murmur") == "present":
         pres.append(murmur_phrase(f, ctx, rng, detail))
     elif f.get("murmur") == "absent":
         absn.append("murmur")
+    rhythm_absent = f.get("atrial_fibrillation") is False and f.get("av_block") is False
     for k in HEART_EVENTS:
         if k in f:
-            (pres if f[k] else absn).append(EVENT_NAMES[k][0] if f[k] else EVENT_NAMES[k][1])
+            if f[k]:
+                pres.append(EVENT_NAMES[k][0])
+            elif k == "atrial_fibrillation" and rhythm_absent:
+                absn.append("arrhythmia")
+            elif k == "av_block" and rhythm_absent:
+                continue
+            else:
+                absn.append(EVENT_NAMES[k][1])
+    lung_known = [k for k in LUNG_EVENTS if k in f]
+    if len(lung_known) >= 4 and not any(f[k] for k in lung_known):
+        absn.append("adventitious sounds")
+        return pres, absn
     if "crackle" in f:
         (pres if f["crackle"] else absn).append(crackle_phrase(f) if f["crackle"] else "crackles")
     for k in LUNG_EVENTS[1:]:
@@ -615,8 +632,9 @@ def answer_reasoning(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
     pat = _lung_pattern(f, ctx)
     if pat:
         lp = kb["lung_patterns"][pat]
-        why += (f" {_cap(lp['name'])} ({lp['meaning']}) suggest "
-                f"{_join(lp['candidates'][:2], 'or')}.")
+        meaning = "" if why else f" ({lp['meaning']})"
+        verb = "suggests" if lp["name"] in ("stridor", "pleural friction rub") else "suggest"
+        why += f" {_cap(lp['name'])}{meaning} {verb} {_join(lp['candidates'][:2], 'or')}."
     if not why:
         if f.get("abnormal") is False:
             why = ("Only the normal heart sounds without added sounds." if ctx["domain"] == "heart"
@@ -637,10 +655,15 @@ def answer_reasoning(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
 
 def answer_location(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
     s = knowledge()["sites"][ctx["site"]]
-    typical = s["typical"][0] if rng.random() < 0.6 or len(s["typical"]) < 2 else s["typical"][1]
+    # keep the site part short (a 270M model, ~80 tokens per answer): one of where / what / typical
+    typical = min(s["typical"], key=len) if rng.random() < 0.5 else s["typical"][0]
+    if len(typical) > 60:
+        typical = typical.split(",")[0]
+    listens = s["listens_to"].split(";")[0]
     intro = rng.choice([
-        f"The {s['title']} ({s['where']}) listens to {s['listens_to'].split(';')[0]}; typically heard here: {typical}.",
-        f"At the {s['title']} you hear {s['listens_to'].split(';')[0]}. Typical finding here: {typical}.",
+        f"The {s['title']} ({s['where']}) listens to {listens}.",
+        f"The {s['title']} listens to {listens}; typically heard here: {typical}.",
+        f"At the {s['title']} you hear {listens}. Typical finding here: {typical}.",
     ])
     if only_poor(f):
         return f"{intro} In this recording: quality too poor to assess.", {"poor_quality"}
@@ -712,10 +735,15 @@ RENDER = {"binary": answer_binary, "detection": answer_detection, "report": answ
 
 
 def approx_tokens(text: str) -> int:
-    """Rough Gemma token count (words and punctuation, +10%); used only for the length budget."""
+    """Rough Gemma 3 token count for the length budget: a token per 7 letters of each word, one
+    per digit or punctuation mark, +15%. Against the real tokenizer on generated answers it is
+    within about 1.0x (median) of the true count; ``--tokenizer-gguf`` prints real counts."""
+    import math
     import re
 
-    return int(len(re.findall(r"[A-Za-z]+|\d|[^\sA-Za-z\d]", text)) * 1.1) + 1
+    n = sum(math.ceil(len(w) / 7) for w in re.findall(r"[A-Za-z]+", text))
+    n += len(re.findall(r"\d|[^\sA-Za-z\d]", text))
+    return int(n * 1.15) + 2
 
 
 def _questions(task: str, domain: str, has_site: bool, has_site_b: bool) -> list[str]:
@@ -766,6 +794,7 @@ def make_example(task: str, rec: Record, split: str, rng: random.Random, idx: in
         qs = _questions(task, rec.domain, bool(ctx["site_title"]), bool(cb["site_title"]))
         q = _fill(rng.choice(qs), rec.domain, ctx["site_title"], cb["site_title"])
         audio = [rec.path, partner.path]
+        keys = [rec.key, partner.key]
         segs = [_seg(rec), _seg(partner)]
         site_b = partner.site
     else:
@@ -790,11 +819,13 @@ def make_example(task: str, rec: Record, split: str, rng: random.Random, idx: in
         qs = _questions(task, rec.domain, bool(ctx["site_title"]), False)
         q = _fill(rng.choice(qs), rec.domain, ctx["site_title"])
         audio = [rec.path]
+        keys = [rec.key]
         segs = [_seg(rec)]
         site_b = None
     return {
         "id": f"{split}-{rec.dataset}-{rec.record_id}-{task}-{idx}",
         "task": task, "dataset": rec.dataset, "split": split, "audio": audio, "segments": segs,
+        "record_keys": keys,
         "domain": rec.domain, "site": rec.site, "site_title": ctx["site_title"],
         "site_b": site_b, "site_b_title": site_title(site_b),
         "instruction": q, "answer": answer, "facts": facts,
@@ -870,6 +901,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-record", type=int, default=3)
     ap.add_argument("--datasets", nargs="*", default=None)
+    ap.add_argument("--tokenizer-gguf", type=Path, default=None,
+                    help="GGUF whose tokenizer measures real answer lengths (slow to load, ~50 s)")
     args = ap.parse_args(argv)
     from training.data import DATASETS
     from training.splits import load_split
@@ -884,7 +917,24 @@ def main(argv=None) -> int:
                 fh.write(json.dumps(e, ensure_ascii=False) + "\n")
         print(f"== {split}: {len(ex)} examples -> {path}")
         print(count_table(ex))
+        if split == "train" and args.tokenizer_gguf:
+            print(length_table(ex, args.tokenizer_gguf))
     return 0
+
+
+def length_table(examples: list[dict], gguf: Path) -> str:
+    """Real Gemma token counts of the answers per task (median / 95th percentile / max)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    by: dict[str, list[int]] = defaultdict(list)
+    for e in examples:
+        by[e["task"]].append(len(tok(e["answer"], add_special_tokens=False)["input_ids"]))
+    lines = ["answer tokens (Gemma 3 tokenizer): task median p95 max"]
+    for t in TASKS:
+        v = sorted(by.get(t, [0]))
+        lines.append(f"  {t:12s} {v[len(v) // 2]:4d} {v[int(len(v) * 0.95)]:4d} {v[-1]:4d}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
