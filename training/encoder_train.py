@@ -35,6 +35,7 @@ import random
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,17 @@ def cached_features(r, frontend: FrontendConfig, feature_dir: Path = DEFAULT_FEA
     return f
 
 
+@contextmanager
+def one_thread():
+    """Run the block with one torch thread, restoring the previous count afterwards."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def load_features(records, frontend, feature_dir, log=print, what="") -> list[np.ndarray]:
     """Cached log-mel windows of every record (computing the missing ones single-threaded).
 
@@ -168,15 +180,11 @@ def load_features(records, frontend, feature_dir, log=print, what="") -> list[np
     count (tests/test_encoder_stage.py checks the cache against the app's path bit for bit).
     """
     out, t0 = [], time.time()
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         for i, r in enumerate(records):
             out.append(cached_features(r, frontend, feature_dir))
             if (i + 1) % 500 == 0:
                 log(f"  features {what}: {i + 1}/{len(records)} recordings ({time.time() - t0:.0f} s)")
-    finally:
-        torch.set_num_threads(prev)
     log(f"  features {what}: {len(records)} recordings, {sum(len(f) for f in out)} windows "
         f"({time.time() - t0:.0f} s)")
     return out
@@ -641,7 +649,9 @@ def encode_records(encoder: AudioEncoder, records, frontend: FrontendConfig = Fr
     out = {}
     t0 = time.time()
     for i, r in enumerate(records):
-        out[r.key] = encode_features(encoder, cached_features(r, frontend, feature_dir))
+        with one_thread():  # see load_features: the frontend is fastest single-threaded
+            mel = cached_features(r, frontend, feature_dir)
+        out[r.key] = encode_features(encoder, mel)
         if (i + 1) % 500 == 0:
             log(f"  encoded {i + 1}/{len(records)} recordings ({time.time() - t0:.0f} s)")
     return out
