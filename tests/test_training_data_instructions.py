@@ -126,3 +126,14 @@ def test_cli_writes_jsonl_per_split_and_prints_counts(tmp_path, capsys):
         assert lines and all(json.loads(x)["dataset"] == "hls_cmds" for x in lines)
         assert f"== {split}:" in out
     assert "hls_cmds" in out and "TOTAL" in out
+
+
+def test_every_dataset_site_and_app_site_has_knowledge():
+    from stethodesk.store.sites import SITES as APP_SITES
+    from training.data import SITES
+
+    sites = knowledge()["sites"]
+    missing = [s for s in list(SITES) + list(APP_SITES) if s not in sites]
+    assert missing == []
+    for entry in sites.values():
+        assert entry["title"] and entry["listens_to"] and entry["typical"]

@@ -26,9 +26,9 @@ from .record import Record, audio_info, find_audio, make_labels, sex_of
 DATASET = "hls_cmds"
 HEART_SITE = {"RUSB": "aortic", "LUSB": "pulmonic", "LLSB": "tricuspid", "Apex": "mitral",
               "A": "mitral", "LC": None, "RC": None}
-LUNG_SITE = {"RUA": "anterior_right_upper", "RMA": "anterior_right_middle",
-             "RLA": "anterior_right_lower", "LUA": "anterior_left_upper",
-             "LMA": "anterior_left_middle", "LLA": "anterior_left_lower"}
+LUNG_SITE = {"RUA": "anterior_upper_right", "RMA": "anterior_middle_right",
+             "RLA": "anterior_lower_right", "LUA": "anterior_upper_left",
+             "LMA": "anterior_middle_left", "LLA": "anterior_lower_left"}
 HEART_TYPES = {
     "Normal": dict(abnormal=False, murmur="absent", s3=False, s4=False, atrial_fibrillation=False,
                    av_block=False, tachycardia=False),

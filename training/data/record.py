@@ -16,14 +16,13 @@ DOMAINS = ("heart", "lung")
 
 # Normalised auscultation sites. Heart: the four classic valve areas + Erb's point.
 HEART_SITES = ("aortic", "pulmonic", "tricuspid", "mitral", "erb", "other_heart")
-# Lung: side x surface (x level where the source says it). ICBHI and SPRSound give no level.
-LUNG_SITES = (
-    "trachea",
-    "anterior_left", "anterior_right", "posterior_left", "posterior_right",
-    "lateral_left", "lateral_right",
-    "anterior_left_upper", "anterior_left_middle", "anterior_left_lower",
-    "anterior_right_upper", "anterior_right_middle", "anterior_right_lower",
-)
+# Lung: surface x side, and surface x level x side where the source says the level (the same
+# keys as the app's site map, stethodesk/store/sites.py). ICBHI and SPRSound give no level.
+LUNG_SITES = ("trachea",
+              "anterior_left", "anterior_right", "posterior_left", "posterior_right",
+              "lateral_left", "lateral_right") + tuple(
+    f"{surface}_{level}_{side}" for surface in ("anterior", "lateral", "posterior")
+    for level in ("upper", "middle", "lower") for side in ("left", "right"))
 SITES = HEART_SITES + LUNG_SITES
 
 # Label vocabulary shared by all sets. Value domains (None = unknown / not annotated):
