@@ -162,6 +162,7 @@ def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
         ap.run_task("report")
     qtbot.wait(7000)  # let the live trace fill the window and the heart rate settle
     w.banners.clear()  # e.g. "no audio input" on a machine without a sound card
+    qtbot.wait(200)  # let the dismissed banners go before the grab
     ap.answer_view.verticalScrollBar().setValue(0)  # the question heading at the top
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert w.grab().save(str(SCREENSHOT))

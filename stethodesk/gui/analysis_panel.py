@@ -220,7 +220,12 @@ class AnalysisPanel(QWidget):
 
     # ------------------------------------------------------------------ asking
     def _chosen_audio(self):
-        """(samples, samplerate, label, site) of the chosen audio, or None with a banner."""
+        """(samples, samplerate, label, domain, site) of the chosen audio, or None with a banner.
+
+        Live input uses the exam and site chosen in the record panel; a recording uses its
+        own metadata, and an imported file with none lets the engine detect the domain and
+        predict the site.
+        """
         if self.source_combo.currentData() == SOURCE_LIVE:
             got = self.ctx.live_samples(self.seconds_spin.value())
             if got is None:
@@ -228,12 +233,15 @@ class AnalysisPanel(QWidget):
                              "\u201cSelected recording\u201d.")
                 return None
             x, sr = got
-            return x, sr, f"last {x.size / sr:.0f} s of live input", self.ctx.site
+            domain = self.ctx.domain if self.ctx.domain in ("heart", "lung") else "auto"
+            return x, sr, f"last {x.size / sr:.0f} s of live input", domain, self.ctx.site
         if self.ctx.selected_audio is None:
             self._banner("warning", "Select a recording in the list first.")
             return None
         x, sr = self.ctx.selected_audio
-        return x, sr, self.ctx.selected_recording.name, self.ctx.site
+        meta = getattr(self.ctx, "selected_meta", None) or {}
+        domain = meta.get("domain") if meta.get("domain") in ("heart", "lung") else "auto"
+        return x, sr, self.ctx.selected_recording.name, domain, meta.get("site")
 
     def _banner(self, level: str, text: str) -> None:
         self.banners.show_message(level, text, "analysis")
@@ -246,7 +254,7 @@ class AnalysisPanel(QWidget):
         audio = self._chosen_audio()
         if audio is None:
             return None
-        x, sr, label, site = audio
+        x, sr, label, domain, site = audio
         if x.size < MIN_ANALYSIS_S * sr:
             self._banner("warning", f"Only {x.size / sr:.1f} s of sound: at least {MIN_ANALYSIS_S:.0f} s are "
                          "needed for an analysis. Listen or record a little longer.")
@@ -263,8 +271,8 @@ class AnalysisPanel(QWidget):
             question=question,
             samples=x,
             samplerate=int(sr),
-            domain=self.ctx.domain if self.ctx.domain in ("heart", "lung") else "auto",
-            site=self.ctx.site,
+            domain=domain,
+            site=site,
             label=label,
             other_path=other_path,
             max_tokens=int(self._spec(task).get("max_tokens", 256)),
@@ -330,8 +338,7 @@ class AnalysisPanel(QWidget):
         self.card.show_analysis(analysis)
         if analysis.usable:
             self.analysis = analysis
-            site = analysis.site or self.ctx.site
-            self.analysis_label += f" \u00b7 {analysis.domain}, {site_title(site)}"
+            self.analysis_label += f" \u00b7 {analysis.domain}, {site_title(analysis.site)}"
         else:
             self.analysis = None
             self._banner("warning", f"No answer: {analysis.unusable_reason}")

@@ -13,7 +13,8 @@ to its signals. Attributes:
   source (display-rate histories), or None.
 - ``selected_recording``: :class:`pathlib.Path` of the recording selected in the
   recordings list, or None; ``selected_audio``: its ``(samples (n,) float32, samplerate)``
-  once loaded, or None.
+  once loaded, or None; ``selected_meta``: its sidecar metadata (site, domain, ...; empty
+  for imported files).
 - ``domain`` / ``site``: what the user is examining ("heart"/"lung", site key).
 - ``start_recording(site, domain, seconds=None) -> Path | None``: record at a site
   (the record panel switches exam and site, stops after ``seconds``); the finished
@@ -69,6 +70,7 @@ class AppContext(QObject):
         self.pipeline = None
         self.selected_recording: Path | None = None
         self.selected_audio: tuple[np.ndarray, int] | None = None
+        self.selected_meta: dict = {}
         self.domain = self.settings.get("domain", "heart")
         self.site = self.settings.get("site", "mitral")
         self.main_window = None

@@ -237,6 +237,7 @@ class ReviewPanel(QWidget):
         self.loaded = la
         self.ctx.selected_recording = la.path
         self.ctx.selected_audio = (la.samples, la.samplerate)
+        self.ctx.selected_meta = la.meta
         if la.meta.get("imported"):
             self.ctx.clear_message("import")
             if la.path not in self._imported:
