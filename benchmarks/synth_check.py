@@ -7,7 +7,7 @@ compared with the CirCor ``.tsv`` segmentations, breathing cycle length with
 the ICBHI cycle annotations. A row is flagged ``OUT`` when the synth median
 falls outside the real inter-quartile range.
 
-Run (about a minute on 2 cores)::
+Run (under a minute on 2 cores)::
 
     . .venv/bin/activate && python benchmarks/synth_check.py [--markdown docs-table.md]
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -261,6 +262,12 @@ def main(argv=None) -> int:
                f"FLAGGED (outside the IQR of every reference compared): {len(flagged)} of {n_feat}\n"
                + "".join(f"  - {k}\n" for k in flagged))
     print("\n" + summary)
+    for sr in (4000, 48000):
+        t0 = time.perf_counter()
+        for name in synth.SOUNDS:
+            synth.render(name, 10.0, sr)
+        ms = (time.perf_counter() - t0) * 1000 / len(synth.SOUNDS)
+        print(f"render speed: {ms:.0f} ms per 10 s preset at {sr} Hz (mean of {len(synth.SOUNDS)} presets)")
     if args.markdown:
         args.markdown.write_text("\n".join(lines) + "\n\n```\n" + summary + "```\n")
     return 0

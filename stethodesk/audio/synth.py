@@ -143,7 +143,7 @@ _add("aortic_regurgitation", "heart", "Aortic regurgitation (early diastolic mur
      "sitting up, leaning forward, breath held in expiration.",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="diastolic",
                    murmur_timing_detail="early-diastolic", murmur_shape="decrescendo",
-                   murmur_grade="II/IV", murmur_pitch="high", murmur_quality="blowing", lesion="AR",
+                   murmur_grade="III/IV", murmur_pitch="high", murmur_quality="blowing", lesion="AR",
                    site="aortic"),
      HeartParams(murmurs=(Murmur("diastolic", "decrescendo", (120, 500), 3, 0.0, 0.8, 0.0),)))
 _add("mitral_stenosis", "heart", "Mitral stenosis (diastolic rumble)",
@@ -152,7 +152,7 @@ _add("mitral_stenosis", "heart", "Mitral stenosis (diastolic rumble)",
      "left lateral decubitus; easily missed with the diaphragm.",
      _heart_labels(abnormal=True, murmur="present", murmur_timing="diastolic",
                    murmur_timing_detail="mid-diastolic", murmur_shape="decrescendo",
-                   murmur_grade="II/IV", murmur_pitch="low", murmur_quality=None, lesion="MS"),
+                   murmur_grade="III/IV", murmur_pitch="low", murmur_quality=None, lesion="MS"),
      HeartParams(s1_gain=1.3, opening_snap=True,
                  murmurs=(Murmur("diastolic", "rumble", (70, 180), 3, 0.18, 1.0, 0.4),)))
 _add("mvp_click_murmur", "heart", "Mitral valve prolapse (click and late systolic murmur)",
