@@ -152,7 +152,7 @@ def run(seconds: float, warmup: float) -> int:
     from stethodesk.gui.app import make_app
     from stethodesk.gui.main_window import MainWindow
 
-    app = make_app([])
+    make_app([])
     win = MainWindow(autostart=False, load_model=False)
     win.show()
     sp = win.source_panel

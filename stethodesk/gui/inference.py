@@ -182,7 +182,7 @@ class InferenceClient(QObject):
         if engine is not None:
             engine.cancel()
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = 30000) -> None:
         """Stop any answer and end the thread (called when the window closes)."""
         self.cancel()
         self.thread.quit()
