@@ -220,7 +220,8 @@ def run(seconds: float, warmup: float) -> int:
 
     print(f"StethoDesk live benchmark: {wall:.1f} s of {RATE} Hz input via PulseAudio, window offscreen")
     print(f"frames per second : {fps:.1f} painted ({tick_rate:.1f} timer ticks/s)")
-    print(f"overflows         : {lv.overflows() - over0} input overflows, {lv.lost_samples() - lost0} samples lost by the display")
+    print(f"overflows         : {lv.overflows() - over0} input overflows, "
+          f"{lv.lost_samples() - lost0} samples lost by the display")
     print(f"CPU               : {cpu:.1f} % of one core (this process: capture + GUI + drawing)")
     print(f"markers           : {len(arrivals) - n_arr0} arrived, {len(delays)} seen drawn")
     print(f"delay arrival->drawn: median {percentile(delays, 50):.1f} ms, p95 {percentile(delays, 95):.1f} ms, "

@@ -368,7 +368,8 @@ class AnalysisPanel(QWidget):
             note = " (stopped)" if info.get("cancelled") else ""
             timing = ""
             if info.get("first_token_ms") is not None and info.get("total_ms") is not None:
-                timing = f" \u00b7 first word {info['first_token_ms'] / 1000:.2f} s, total {info['total_ms'] / 1000:.1f} s"
+                first_s, total_s = info["first_token_ms"] / 1000, info["total_ms"] / 1000
+                timing = f" \u00b7 first word {first_s:.2f} s, total {total_s:.1f} s"
             cur = self.answer_view.textCursor()
             cur.movePosition(QTextCursor.MoveOperation.End)
             cur.insertHtml(
