@@ -128,8 +128,12 @@ def test_official_layouts_physionet_yaseen_pascal_hls(tmp_path, sets):
         _link(Path(r.path), tmp_path / "pn" / tset / Path(r.path).name)
         with open(tmp_path / "pn" / tset / "REFERENCE.csv", "a") as fh:
             fh.write(f"{r.record_id},{1 if r.labels['abnormal'] else -1}\n")
-    got = {r.record_id: r.labels["abnormal"] for r in load_physionet2016(tmp_path / "pn")}
+    (tmp_path / "pn" / "REFERENCE_withSQI.csv").write_text(f"{pn[0].record_id},-1,0\n")
+    loaded = load_physionet2016(tmp_path / "pn")
+    got = {r.record_id: r.labels["abnormal"] for r in loaded}
     assert got == {r.record_id: r.labels["abnormal"] for r in pn}
+    quality = {r.record_id: r.labels["poor_quality"] for r in loaded}
+    assert quality[pn[0].record_id] is True and quality[pn[1].record_id] is None
     # Yaseen: class folders only (official folder names carry a suffix)
     for cls in ("N", "MVP"):
         src = sorted((DATA / "yaseen2018" / cls).iterdir())[:2]

@@ -79,3 +79,15 @@ def test_count_table_lists_every_set_and_label(records):
     for name in DATASETS:
         assert name in table
     assert "murmur_present" in table and "Poor Quality" in table
+
+
+def test_cli_check_passes_and_prints_counts(capsys, tmp_path):
+    from training.splits import main
+
+    assert main(["--check"]) == 0
+    out = capsys.readouterr().out
+    assert "manifest matches" in out and "DIFFERS" not in out and "groups(tr/va/te)" in out
+    # writing elsewhere leaves the committed manifests alone and reproduces them
+    assert main(["--manifests", str(tmp_path)]) == 0
+    for name in DATASETS:
+        assert (tmp_path / f"{name}.csv").read_text() == manifest_path(name).read_text()

@@ -23,7 +23,7 @@ import random
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from training.data import DATASETS, LOADERS, Record, load_all, load_dataset
+from training.data import DATASETS, Record, dataset_folder, load_dataset
 
 SPLITS = ("train", "val", "test")
 FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
@@ -145,14 +145,6 @@ def physionet_by_source(records: list[Record], test_sources=("training-e",),
     return out
 
 
-def _dataset_root(name: str, root: Path | None) -> Path:
-    if root is None:
-        from stethodesk.paths import shared_data_dir
-
-        root = shared_data_dir()
-    return Path(root) / LOADERS[name][1]
-
-
 def write_manifest(records: list[Record], mapping: dict[str, str], path: Path, root: Path) -> None:
     """CSV manifest with paths relative to the set's folder (portable between machines)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,12 +173,15 @@ def manifest_path(name: str) -> Path:
     return MANIFEST_DIR / f"{name}.csv"
 
 
-def load_split(split: str | None = None, datasets=DATASETS, root=None) -> list[Record]:
-    """Records with ``.split`` set from the committed manifests (a fresh seeded split for sets
-    without a manifest, e.g. a user's full release); ``split=None`` returns all splits."""
+def load_split(split: str | None = None, datasets=DATASETS, root=None,
+               roots: dict | None = None) -> list[Record]:
+    """Records with ``.split`` set from the committed manifests; a set whose records are not all
+    in its manifest (e.g. a user's full official release, see ``roots`` in
+    :func:`training.data.dataset_folder`) gets a fresh seeded patient-level split.
+    ``split=None`` returns all splits."""
     out = []
     for name in datasets:
-        folder = _dataset_root(name, Path(root) if root else None)
+        folder = dataset_folder(name, root, roots)
         if not folder.exists():
             continue
         recs = load_dataset(name, folder)
@@ -225,27 +220,30 @@ def main(argv=None) -> int:
     ap.add_argument("--root", type=Path, default=None, help="data folder (default: shared data)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--check", action="store_true", help="only compare with committed manifests")
+    ap.add_argument("--manifests", type=Path, default=MANIFEST_DIR,
+                    help="where to write the manifests (default: the committed training/manifests)")
     args = ap.parse_args(argv)
     everything: list[Record] = []
     status = 0
     for name in DATASETS:
-        folder = _dataset_root(name, args.root)
+        folder = dataset_folder(name, args.root)
         if not folder.exists():
             print(f"{name}: {folder} missing, skipped")
             continue
         recs = load_dataset(name, folder)
         mapping = assign_splits(recs, args.seed)
         if args.check:
-            old = read_manifest(manifest_path(name)) if manifest_path(name).exists() else {}
+            mp = args.manifests / f"{name}.csv"
+            old = read_manifest(mp) if mp.exists() else {}
             same = all(old.get(r.record_id) == mapping[r.key] for r in recs)
             print(f"{name}: manifest {'matches' if same else 'DIFFERS'}")
             status |= not same
         else:
-            write_manifest(recs, mapping, manifest_path(name), folder)
+            write_manifest(recs, mapping, args.manifests / f"{name}.csv", folder)
         everything.extend(apply_splits(recs, mapping))
         if name == "physionet2016" and not args.check:
             by_src = physionet_by_source(recs, seed=args.seed)
-            write_manifest(recs, by_src, MANIFEST_DIR / "physionet2016_by_source.csv", folder)
+            write_manifest(recs, by_src, args.manifests / "physionet2016_by_source.csv", folder)
     print(count_table(everything))
     for name, why in NO_PATIENT_IDS.items():
         print(f"note: {name}: {why}")

@@ -49,22 +49,31 @@ def load_dataset(name: str, root=None) -> list[Record]:
     return list(_CACHE[key])
 
 
-def load_all(root=None, datasets=DATASETS) -> list[Record]:
-    """Records of every set under ``root`` (default ``stethodesk.paths.shared_data_dir()``), which
-    holds one folder per set named as in :data:`LOADERS`. Missing folders are skipped."""
+def dataset_folder(name: str, root=None, roots: dict | None = None) -> Path:
+    """Folder of set ``name``: ``roots[name]`` if given (e.g. a full official release unpacked
+    anywhere), else ``<root>/<folder name from LOADERS>`` (root defaults to the shared data)."""
+    if roots and roots.get(name):
+        return Path(roots[name])
     if root is None:
         from stethodesk.paths import shared_data_dir
 
         root = shared_data_dir()
-    root = Path(root)
+    return Path(root) / LOADERS[name][1]
+
+
+def load_all(root=None, datasets=DATASETS, roots: dict | None = None) -> list[Record]:
+    """Records of every set under ``root`` (default ``stethodesk.paths.shared_data_dir()``), which
+    holds one folder per set named as in :data:`LOADERS`; ``roots`` overrides single sets'
+    folders (``{"circor2022": "/data/the-circor-digiscope-phonocardiogram-dataset-1.0.3"}``).
+    Missing folders are skipped."""
     out: list[Record] = []
     for name in datasets:
-        folder = root / LOADERS[name][1]
+        folder = dataset_folder(name, root, roots)
         if folder.exists():
             out.extend(load_dataset(name, folder))
     return out
 
 
 __all__ = ["Record", "LABEL_KEYS", "LABEL_VALUES", "SITES", "HEART_SITES", "LUNG_SITES", "LOADERS",
-           "DATASETS", "load_all", "load_dataset", "load_circor", "load_physionet2016",
+           "DATASETS", "dataset_folder", "load_all", "load_dataset", "load_circor", "load_physionet2016",
            "load_yaseen", "load_pascal", "load_hls_cmds", "load_icbhi", "load_sprsound"]

@@ -21,10 +21,11 @@ from .record import Record, audio_info, find_audio, make_labels
 DATASET = "physionet2016"
 
 
-def _rec(root: Path, audio: Path, name: str, tset: str, code: int) -> Record:
+def _rec(root: Path, audio: Path, name: str, tset: str, code: int, sqi: int | None = None) -> Record:
     sr, dur = audio_info(audio)
-    labels = make_labels(abnormal=code == 1, abnormal_scope="recording", source_kind="patient")
-    labels["orig"] = {"training_set": tset, "label_code": code}
+    labels = make_labels(abnormal=code == 1, abnormal_scope="recording", source_kind="patient",
+                         poor_quality=None if sqi is None else sqi == 0)
+    labels["orig"] = {"training_set": tset, "label_code": code, "sqi": sqi}
     return Record(DATASET, name, str(audio.resolve()), name, "heart", None, sr, dur, labels)
 
 
@@ -43,6 +44,14 @@ def load_physionet2016(root) -> list[Record]:
                 out.append(_rec(root, audio, row["record"], row["training_set"],
                                 int(row["label_code"])))
         return out
+    # the official annotations also give a signal quality index (1 good, 0 unusable) in
+    # REFERENCE_withSQI.csv files; use it where present
+    sqi: dict[str, int] = {}
+    for p in root.rglob("REFERENCE_withSQI.csv"):
+        with open(p, newline="") as fh:
+            for row in csv.reader(fh):
+                if len(row) >= 3 and row[2].strip().lstrip("-").isdigit():
+                    sqi[row[0].strip()] = int(row[2])
     refs = sorted(root.glob("training-*/REFERENCE.csv")) + sorted(root.glob("validation/REFERENCE.csv"))
     if not refs:
         raise FileNotFoundError(f"PhysioNet 2016: neither labels.csv nor training-*/REFERENCE.csv in {root}")
@@ -54,5 +63,6 @@ def load_physionet2016(root) -> list[Record]:
                 audio = find_audio(ref.parent, row[0].strip())
                 if audio is None:
                     continue
-                out.append(_rec(root, audio, row[0].strip(), ref.parent.name, int(row[1])))
+                out.append(_rec(root, audio, row[0].strip(), ref.parent.name, int(row[1]),
+                                sqi.get(row[0].strip())))
     return out
