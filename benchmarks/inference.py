@@ -213,6 +213,9 @@ def main() -> int:
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--max-tokens", type=int, default=None, help="override every task's max_tokens")
     ap.add_argument("--beams", type=int, default=5)
+    ap.add_argument("--ref-threads", type=int, default=None,
+                    help="torch threads for the reference (default: the same as llama.cpp, so both "
+                         "paths get the same cores; on 2 busy cores more threads collapse)")
     ap.add_argument("--no-reference", action="store_true", help="skip the transformers path")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
@@ -273,8 +276,11 @@ def main() -> int:
     if not args.no_reference:
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)  # the reference gets every core
-        print("\nreference: transformers generate, LoRA merged, same prompt embeddings")
+        ref_threads = args.ref_threads or thread_list[0]
+        torch.set_num_threads(ref_threads)
+        res["reference_threads"] = ref_threads
+        print(f"\nreference: transformers generate, LoRA merged, same prompt embeddings, "
+              f"{ref_threads} torch thread(s)")
         t0 = time.perf_counter()
         model, n_merged = merged_reference_model(bundle)
         res["reference_load_ms"] = (time.perf_counter() - t0) * 1000.0
@@ -298,7 +304,8 @@ def main() -> int:
 def print_summary(res: dict, tasks, threads: int, beams: int) -> None:
     ll = res["llama"][str(threads)]
     ref = res.get("reference")
-    print(f"\nSummary ({threads} llama.cpp thread(s); reference on {res['cpu_count']} torch threads)")
+    print(f"\nSummary ({threads} llama.cpp thread(s); reference on {res.get('reference_threads', '-')} "
+          f"torch thread(s); {res['cpu_count']} cores)")
     head = f"  {'task':<13}{'llama first':>12}{'llama total':>12}"
     if ref:
         head += f"{'tf first':>10}{'tf greedy':>11}{f'tf {beams}-beam':>12}{'x greedy':>9}{'x beam':>8}"
