@@ -2,8 +2,9 @@
 
 The full figure comes from ``python benchmarks/heart_rate_circor.py`` (all 481
 recordings). On this subset the algorithm scored 37/41 (90.2%) on the
-annotated stretches when this test was written; the floor leaves room for one
-or two recordings of tuning noise, not for a regression.
+annotated stretches and 34/41 (82.9%) on whole files when this test was
+written; the floors leave room for one or two recordings of tuning noise, not
+for a regression.
 """
 
 from __future__ import annotations

@@ -352,8 +352,8 @@ def _is_locked(path: Path) -> bool:
         os.close(fd)
 
 
-def recover_incomplete(folder: Path) -> list[Path]:
-    """Repair recordings left incomplete by a crash or kill in ``folder`` (recursively).
+def recover_incomplete(folder: Path, recursive: bool = True) -> list[Path]:
+    """Repair recordings left incomplete by a crash or kill in ``folder`` (and sub-folders).
 
     A recording is incomplete when its sidecar JSON says ``complete: false`` and
     it is neither marked ``recovered`` nor still being written. Its complete FLAC
@@ -366,7 +366,7 @@ def recover_incomplete(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return done
-    for meta_path in sorted(folder.rglob("*.json")):
+    for meta_path in sorted(folder.rglob("*.json") if recursive else folder.glob("*.json")):
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):

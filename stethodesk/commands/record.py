@@ -117,6 +117,11 @@ def run(args) -> int:
         print(f"Cannot record: {exc}", file=sys.stderr)
         return EXIT_NO_DEVICE
     out = _out_path(args.out, args.site)
+    # "Recovered at next start": finish recordings a crash left behind in the same folder.
+    from stethodesk.audio.recorder import recover_incomplete
+
+    for fixed in recover_incomplete(out.parent, recursive=False):
+        print(f"Recovered an interrupted recording: {fixed}")
     meta = {
         "site": args.site,
         "domain": args.domain,
