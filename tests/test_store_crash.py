@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 from stethodesk import paths
 from stethodesk.store import Store

@@ -3,7 +3,6 @@ migration from schema v1, tamper detection, deletion of files."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import stat
 from pathlib import Path

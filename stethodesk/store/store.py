@@ -16,7 +16,6 @@ committed, so a crash can leave an unreferenced file (cleaned by
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -37,7 +36,7 @@ from .records import (
     Analysis, Exam, LibraryItem, Patient, QuizAttempt, Recording, row_to_analysis,
     row_to_attempt, row_to_exam, row_to_library_item, row_to_patient, row_to_recording,
 )
-from .sites import SITES, domain_of
+from .sites import domain_of
 
 RECORDINGS = "recordings"
 LIBRARY = "library"
