@@ -20,6 +20,7 @@ from stethodesk.audio import dsp
 
 SPEEDS = (1.0, 0.75, 0.5)
 PLAYHEAD_MS = 30  # playhead refresh
+OUTPUT_STALL_S = 2.0  # s without a single output callback = the output does not work
 HEADROOM = 0.9  # peak level after normalisation, avoids clipping on the way out
 
 
@@ -138,6 +139,11 @@ class Player(QObject):
         return min(self._duration, elapsed * self._speed)
 
     def _tick(self) -> None:
+        if not self.headless and self._frames_played == 0 and time.monotonic() - self._t0 > OUTPUT_STALL_S:
+            # The device opened but never asked for audio (e.g. a sound server without a sink).
+            self.headless = True
+            self._t0 = time.monotonic()
+            self.message.emit("warning", "The sound output is not playing; the playhead runs silently.")
         pos = self.current_position()
         self.last_position = pos
         self.position.emit(pos)
