@@ -198,3 +198,47 @@ def test_start_recording_for_a_site_stops_by_itself(window, qtbot):
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["site"] == "aortic" and meta["domain"] == "heart"
     assert 0.7 < saved.args[0].seconds < 1.6
+
+
+CRASHING_RECORDER = """
+import sys, time
+import numpy as np
+from pathlib import Path
+from stethodesk.audio.recorder import Recorder
+rec = Recorder(Path(sys.argv[1]), 4000, {"site": "mitral", "domain": "heart"})
+rec.start()
+x = (np.sin(np.arange(4000) / 4000 * 2 * np.pi * 100) * 0.3).astype(np.float32)
+for i in range(30):  # 3 s in 100 ms blocks, then hang until killed
+    rec.feed(x[:400])
+    time.sleep(0.1)
+    if i == 15:
+        print("recording", flush=True)
+time.sleep(60)
+"""
+
+
+def test_start_up_recovers_a_recording_left_by_a_crash(qtbot, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    path = paths.recordings_dir() / "20260101-120000_heart_mitral.flac"
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_RECORDER, str(path)], stdout=subprocess.PIPE,
+                             text=True, env=dict(os.environ, PYTHONPATH=str(paths.REPO_ROOT)))
+    assert child.stdout.readline().strip() == "recording"
+    time.sleep(1.2)  # past the recorder's 1 s flush
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    make_app([])
+    w = MainWindow(autostart=False, load_model=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: any("Recovered 1 recording" in t for t in _banner_texts(w)), timeout=10000)
+    assert path.name in " ".join(_banner_texts(w))
+    qtbot.waitUntil(lambda: path in w.review_panel.recording_paths(), timeout=5000)
+    data, sr = sf.read(str(path))
+    assert sr == 4000 and data.shape[0] / sr > 1.0
+    w.close()
