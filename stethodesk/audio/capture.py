@@ -125,9 +125,13 @@ class DeviceSource(Source):
             raise CaptureError(problem)
         info = devmod.find_device(device)
         if info is None:
-            names = ", ".join(d.name for d in devmod.list_input_devices(probe=False)) or "none"
-            what = "no input device" if device is None else f"no input device matches {device!r}"
-            raise CaptureError(f"There is {what}. Input devices found: {names}.")
+            names = ", ".join(d.name for d in devmod.list_input_devices(probe=False))
+            if not names:
+                raise CaptureError(
+                    "No audio input device was found: plug in the stethoscope or a microphone "
+                    "(or check that the sound system is running), or use the simulated stethoscope."
+                )
+            raise CaptureError(f"No input device matches {device!r}. Input devices: {names}.")
         rate = int(samplerate) if samplerate else int(info.default_samplerate)
         if channel is not None and not 0 <= int(channel) < info.max_input_channels:
             raise CaptureError(

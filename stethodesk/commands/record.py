@@ -37,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
         epilog=f"Sites: {SITES_HELP}. Example: stethodesk record --seconds 15 --site MV --domain heart mv.flac",
     )
-    p.add_argument("out", metavar="OUT", type=Path, help="output .flac file, or a folder (a name is made up)")
+    p.add_argument("out", metavar="OUT", help="output .flac file, or a folder ending in / (a name is made up)")
     p.add_argument("--seconds", type=float, required=True, help="how long to record, in seconds")
     p.add_argument("--site", required=True, help="chest site, e.g. MV or RUL")
     p.add_argument("--domain", required=True, choices=("heart", "lung"), help="heart or lung sounds")
@@ -59,8 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _out_path(out: Path, site: str) -> Path:
-    if out.is_dir() or str(out).endswith("/"):
+def _out_path(raw: str, site: str) -> Path:
+    out = Path(raw)
+    if out.is_dir() or raw.endswith(("/", "\\")):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return out / f"{stamp}_{site}.flac"
     return out if out.suffix.lower() == ".flac" else out.with_suffix(".flac")

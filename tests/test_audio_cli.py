@@ -1,0 +1,73 @@
+"""``stethodesk devices`` / ``record`` without a usable device, and headless simulated recording.
+
+"No device" is real here, not mocked: pointing ALSA at its bare configuration
+(``/usr/share/alsa/alsa.conf`` without the PulseAudio plugin) leaves PortAudio
+with no devices at all, which is what a laptop without a sound card sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from stethodesk.audio.capture import CaptureError, DeviceSource
+
+BARE_ALSA = "/usr/share/alsa/alsa.conf"
+
+
+def _cli(args: list[str], tmp_path: Path, **env) -> subprocess.CompletedProcess:
+    e = {**os.environ, "STETHODESK_HOME": str(tmp_path / "home"), **env}
+    return subprocess.run([sys.executable, "-m", "stethodesk", *args], env=e, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_devices_says_clearly_when_there_is_none(tmp_path):
+    p = _cli(["devices"], tmp_path, ALSA_CONFIG_PATH=BARE_ALSA)
+    assert p.returncode == 1
+    assert "No audio input device found" in p.stdout
+
+
+def test_record_without_device_fails_clearly_and_leaves_no_file(tmp_path):
+    out = tmp_path / "x.flac"
+    p = _cli(["record", "--seconds", "1", "--site", "MV", "--domain", "heart", str(out)], tmp_path,
+             ALSA_CONFIG_PATH=BARE_ALSA)
+    assert p.returncode == 2
+    assert "No audio input device was found" in p.stderr
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_unknown_device_name_is_refused(tmp_path):
+    try:
+        DeviceSource("no-such-stethoscope-xyz")
+    except CaptureError as exc:
+        assert "no-such-stethoscope-xyz" in str(exc) or "No audio input device" in str(exc)
+    else:
+        raise AssertionError("a missing device must raise CaptureError")
+
+
+def test_record_help_is_useful(tmp_path):
+    p = _cli(["record", "--help"], tmp_path)
+    assert p.returncode == 0
+    for word in ("--seconds", "--site", "--domain", "--device", "--rate", "--channel", "--filter", "--notes",
+                 "unplugged", "FLAC"):
+        assert word in p.stdout
+
+
+def test_record_simulated_heart_into_a_folder(tmp_path):
+    folder = tmp_path / "recs"
+    p = _cli(["record", "--seconds", "1.5", "--site", "AV", "--domain", "heart", "--simulate", "normal_heart",
+              "--notes", "demo", str(folder) + "/"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    files = list(folder.glob("*.flac"))
+    assert len(files) == 1 and files[0].name.endswith("_AV.flac")
+    x, sr = sf.read(files[0])
+    assert len(x) == int(1.5 * sr) and np.std(x) > 0.001
+    meta = json.loads(files[0].with_suffix(".json").read_text())
+    assert meta["device"].startswith("Simulated") and meta["notes"] == "demo" and meta["complete"] is True
+    assert "Saved 1.50 s" in p.stdout
