@@ -352,3 +352,25 @@ def test_make_tabs_wires_the_app_context(tmp_path, qtbot, monkeypatch):
     assert rec.site == "aortic"
     guided._workflow_runner.shutdown()
     ctx.store.close()
+
+
+def test_patients_tab_analyses_the_rest_when_the_model_arrives(env, qtbot):
+    p = env.store.add_patient("Later")
+    e = env.store.add_exam(p.id)
+    done = env.store.add_recording(e.id, circor_file("AV"), "aortic")
+    env.store.add_analysis(done.id, "binary", "old", model_name="m", model_version="1")
+    todo = [env.store.add_recording(e.id, circor_file(c), s) for c, s in (("PV", "pulmonic"), ("MV", "mitral"))]
+    engine = None
+    tab = PatientsTab(env.store, env.state, env.runner, lambda: engine, lambda: None, env.notify)
+    qtbot.addWidget(tab)
+    env.state.set_patient(p.id)
+    env.state.set_exam(e.id)
+    tab.refresh_exams()
+    assert tab.analyse_all_btn.isEnabled() and tab.pending() == [r.id for r in todo]
+    assert tab.analyse_pending() == 0 and "not loaded" in env.messages[-1][1]
+    engine = ScriptedEngine()
+    assert tab.analyse_pending() == 2
+    wait_jobs(qtbot, env.runner)
+    assert tab.pending() == [] and not tab.analyse_all_btn.isEnabled()
+    assert len(env.store.list_analyses(done.id)) == 1  # not analysed twice
+    assert tab.recordings.item(2, 3).text() == "Murmur 90%"

@@ -106,6 +106,8 @@ class PatientsTab(QWidget):
         self.add_rec_btn = QPushButton("Add selected recording at this site")
         self.import_btn = QPushButton("Import file at this site…")
         self.analyse_btn = QPushButton("Analyse")
+        self.analyse_all_btn = QPushButton("Analyse the rest")
+        self.analyse_all_btn.setToolTip("Analyse every recording of this exam that has no analysis yet")
         self.report_btn = QPushButton("PDF report…")
         self.export_btn = QPushButton("Export folder…")
         self.strip = QCheckBox("Remove identifying fields")
@@ -114,7 +116,7 @@ class PatientsTab(QWidget):
         right.addWidget(self.site_label)
         right.addWidget(self.recordings, 2)
         r1 = QHBoxLayout()
-        for b in (self.add_rec_btn, self.import_btn, self.analyse_btn):
+        for b in (self.add_rec_btn, self.import_btn, self.analyse_btn, self.analyse_all_btn):
             r1.addWidget(b)
         r2 = QHBoxLayout()
         for b in (self.report_btn, self.export_btn):
@@ -145,6 +147,7 @@ class PatientsTab(QWidget):
         self.add_rec_btn.clicked.connect(self.add_selected_recording)
         self.import_btn.clicked.connect(self._import_dialog)
         self.analyse_btn.clicked.connect(self.analyse_selected)
+        self.analyse_all_btn.clicked.connect(self.analyse_pending)
         self.report_btn.clicked.connect(self._report_dialog)
         self.export_btn.clicked.connect(self._export_dialog)
         self.recordings.itemSelectionChanged.connect(self._recording_chosen)
@@ -168,6 +171,7 @@ class PatientsTab(QWidget):
         for b in (self.report_btn, self.export_btn):
             b.setEnabled(has_e)
         self.analyse_btn.setEnabled(bool(self.recordings.selectedItems()))
+        self.analyse_all_btn.setEnabled(has_e and bool(self.pending()))
 
     def selected_recording_id(self) -> int | None:
         rows = {i.row() for i in self.recordings.selectedItems()}
@@ -408,6 +412,25 @@ class PatientsTab(QWidget):
         self.analyse_btn.setEnabled(False)
         self.runner.submit(lambda: analyse_recording(self.store, engine, rid),
                            self._analysed, self._failed)
+
+    def pending(self) -> list[int]:
+        """Recordings of the current exam without any analysis."""
+        if self.state.exam_id is None:
+            return []
+        return [r.id for r in self.store.list_recordings(self.state.exam_id) if not self.store.list_analyses(r.id)]
+
+    def analyse_pending(self) -> int:
+        """Queue every not-yet-analysed recording of the exam; returns how many."""
+        engine = self.get_engine()
+        if engine is None:
+            self.notify("warning", "The model is not loaded yet; try again when it is ready.")
+            return 0
+        todo = self.pending()
+        for rid in todo:
+            self.runner.submit(lambda rid=rid: analyse_recording(self.store, engine, rid),
+                               self._analysed, self._failed)
+        self.analyse_all_btn.setEnabled(False)
+        return len(todo)
 
     def _analysed(self, _analysis) -> None:
         self.state.recordsChanged.emit()
