@@ -374,3 +374,25 @@ def test_patients_tab_analyses_the_rest_when_the_model_arrives(env, qtbot):
     assert tab.pending() == [] and not tab.analyse_all_btn.isEnabled()
     assert len(env.store.list_analyses(done.id)) == 1  # not analysed twice
     assert tab.recordings.item(2, 3).text() == "Murmur 90%"
+
+
+def test_a_broken_tab_does_not_take_the_others_down(tmp_path, qtbot, monkeypatch):
+    monkeypatch.setenv("STETHODESK_HOME", str(tmp_path / "home"))
+    import stethodesk.gui.workflow as wf
+    from stethodesk.gui.context import AppContext
+
+    def broken(*a, **k):
+        raise ImportError("cannot import name 'render' from 'stethodesk.audio.synth'")
+
+    monkeypatch.setattr(wf, "TeachingTab", broken)
+    ctx = AppContext()
+    shown = []
+    ctx.message.connect(lambda level, text, key: shown.append((level, text)))
+    tabs = dict(wf.make_tabs(ctx))
+    for w in tabs.values():
+        qtbot.addWidget(w)
+    assert isinstance(tabs["Patients"], PatientsTab) and isinstance(tabs["Guided exam"], GuidedExamTab)
+    assert "could not be opened" in tabs["Teaching"].text() and "render" in tabs["Teaching"].text()
+    assert shown and shown[-1][0] == "error"
+    tabs["Patients"]._workflow_runner.shutdown()
+    ctx.store.close()

@@ -64,13 +64,32 @@ def make_tabs(ctx) -> list[tuple[str, QWidget]]:
             return True  # waiting for ctx.recordingSaved
         return fn(site, domain, seconds)
 
-    guided = GuidedExamTab(store, state, runner, get_engine, start_recording, selected_recording, notify)
-    compare = CompareTab(store, state, runner, get_engine, notify)
-    teaching = TeachingTab(store, runner, get_engine, notify)
+    tabs = [("Patients", patients)]
+    builders = [
+        ("Guided exam", lambda: GuidedExamTab(store, state, runner, get_engine, start_recording,
+                                              selected_recording, notify)),
+        ("Compare", lambda: CompareTab(store, state, runner, get_engine, notify)),
+        ("Teaching", lambda: TeachingTab(store, runner, get_engine, notify)),
+    ]
+    for title, build in builders:
+        try:
+            tabs.append((title, build()))
+        except Exception as exc:  # one broken tab must not take the records with it
+            tabs.append((title, _broken_tab(title, exc)))
+            notify("error", f"The {title} tab could not be opened: {exc}")
+    guided = dict(tabs)["Guided exam"]
     saved = getattr(ctx, "recordingSaved", None)
-    if saved is not None:
+    if saved is not None and isinstance(guided, GuidedExamTab):
         saved.connect(guided.accept_recording)
     # keep the shared objects alive as long as the tabs
-    for w in (patients, guided, compare, teaching):
+    for _, w in tabs:
         w._workflow_state, w._workflow_runner = state, runner
-    return [("Patients", patients), ("Guided exam", guided), ("Compare", compare), ("Teaching", teaching)]
+    return tabs
+
+
+def _broken_tab(title: str, exc: Exception) -> QWidget:
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel(f"The {title} tab could not be opened:\n{exc}\n\nThe other tabs and your records are unaffected.")
+    label.setWordWrap(True)
+    return label
