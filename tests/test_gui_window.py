@@ -242,3 +242,16 @@ def test_start_up_recovers_a_recording_left_by_a_crash(qtbot, tmp_path):
     data, sr = sf.read(str(path))
     assert sr == 4000 and data.shape[0] / sr > 1.0
     w.close()
+
+
+def test_ctrl_r_starts_and_stops_a_recording(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    window.start_source(SYNTH_HEART)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert window.record_panel.is_recording
+    qtbot.wait(500)
+    with qtbot.waitSignal(window.ctx.recordingSaved, timeout=10000):
+        qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert not window.record_panel.is_recording

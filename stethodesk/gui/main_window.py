@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from stethodesk.gui import sources
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.review_panel.list.model().rowsInserted.connect(self._recordings_changed)
         self.review_panel.list.model().modelReset.connect(self._recordings_changed)
 
+        self._add_shortcuts()
         self.source_panel.refresh()
         self._announce_devices()
         self._recover()
@@ -126,6 +128,18 @@ class MainWindow(QMainWindow):
             app.aboutToQuit.connect(self.analysis_panel.shutdown)
 
     # ------------------------------------------------------------------ start-up
+    def _add_shortcuts(self) -> None:
+        """Keyboard shortcuts for hands busy with a stethoscope (also shown in tooltips)."""
+        keys = (
+            ("Ctrl+R", self.record_panel.record_button.click, self.record_panel.record_button),
+            ("Ctrl+L", self.source_panel.start_button.click, self.source_panel.start_button),
+            ("Ctrl+P", self.review_panel.play_button.click, self.review_panel.play_button),
+            ("Esc", self.analysis_panel.stop, self.analysis_panel.stop_button),
+        )
+        for seq, slot, button in keys:
+            QShortcut(QKeySequence(seq), self, activated=slot)
+            button.setToolTip((button.toolTip() + f" ({seq})").strip())
+
     def _add_workflow_tabs(self) -> None:
         try:
             from stethodesk.gui import workflow
