@@ -48,6 +48,10 @@ def test_generated_answers_pass_and_flipped_ones_fail(pairs):
     ("The patient's recorded diagnosis is COPD.", {"diagnosis": "COPD"}, True),
     ("Differential: asthma, COPD. Recorded diagnosis: pneumonia.", {"diagnosis": "COPD"}, False),
     ("", {"murmur": "absent"}, False),
+    ("Heart sounds without murmurs, normal rhythm.", {"murmur": "absent", "abnormal": False}, True),
+    ("No adventitious sounds.", {"crackle": False, "wheeze": False, "stridor": False}, True),
+    ("No arrhythmia; a fast heart rate (tachycardia).",
+     {"atrial_fibrillation": False, "av_block": False, "tachycardia": True}, True),
 ])
 def test_hand_written_answers(text, facts, ok):
     assert check(text, facts).correct is ok, check(text, facts).parsed

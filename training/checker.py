@@ -106,13 +106,21 @@ def _clauses(text: str) -> list[str]:
 NEG_LABEL = re.compile(r"^\W*(?:not detected|not heard|not present|absent|none|negative|no)\W*$", re.I)
 
 
-def _negated_before(pre: str) -> bool:
+# a comma chunk that starts a new phrase ends a negation's scope ("without murmurs, the normal
+# pattern"; "no murmur, normal rhythm"); bare list items ("no crackles, wheezes or rhonchi") do not
+SCOPE_BREAK = re.compile(r"\b(?:the|a|an|this|that|is|are|was|were|has|have|with|which)\b|"
+                         r"^\s*(?:normal|regular|clear)\b", re.I)
+
+
+def _negated_before(pre: str, mention: str = "") -> bool:
     """Is a mention negated by the text before it in its clause? A colon ends the negation scope
     ("No abnormal sounds: this is normal") unless the part before it is only a negative label
-    ("Not detected: crackles", "Absent: murmur")."""
+    ("Not detected: crackles", "Absent: murmur"); so does a comma that starts a new phrase."""
     parts = pre.split(":")
-    if NEG_PRE.search(parts[-1]):
-        return True
+    cues = list(NEG_PRE.finditer(parts[-1]))
+    if cues:
+        between = parts[-1][cues[-1].end():] + mention
+        return not any(SCOPE_BREAK.search(chunk) for chunk in between.split(",")[1:])
     return len(parts) > 1 and bool(NEG_LABEL.match(parts[-2].split(".")[-1]))
 
 
@@ -129,7 +137,7 @@ def _polarities(text: str, pattern: str, flags=re.I, mask: str | None = None,
             if UNKNOWN_CUE.search(c):
                 continue
             pre, rest = c[: m.start()], c[m.end():]
-            neg = _negated_before(pre) or (post and bool(NEG_POST.match(rest)))
+            neg = _negated_before(pre, m.group(0)) or (post and bool(NEG_POST.match(rest)))
             out.append(not neg)
     return out
 

@@ -454,6 +454,9 @@ def answer_detection(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
 
 
 def answer_report(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
+    """A structured report (field per line) or, one time in three, a compact prose report."""
+    if not only_poor(f) and rng.random() < 1 / 3:
+        return _report_prose(f, ctx, rng)
     dom = ctx["domain"]
     lines = []
     sep = rng.choice(["\n", " "])
@@ -520,6 +523,35 @@ def answer_report(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
         imp.append(f"normal or abnormal {UNKNOWN[0]}")
     lines.append(f"{rng.choice(['Impression', 'Conclusion', 'Summary'])}: {', '.join(imp)}.")
     return sep.join(lines), used
+
+
+def _impression(f: dict, ctx: dict) -> list[str]:
+    imp = []
+    if "abnormal" in f:
+        imp.append(("abnormal" if f["abnormal"] else "normal") + _scope_note(f, ctx))
+    if "lesion" in f:
+        imp.append("consistent with " + knowledge()["lesions"][f["lesion"]]["name"])
+    return imp
+
+
+def _report_prose(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
+    site = f"{ctx['domain'].capitalize()} sounds at the {ctx['site_title']}. " if ctx.get("site_title") \
+        else f"{ctx['domain'].capitalize()} sounds. "
+    findings = findings_sentence(f, ctx, rng, detail=True, labelled=False)
+    used = {k for k in f if k != "poor_quality" and k != "diagnosis"}
+    if "crackle_type" in f and not f.get("crackle"):
+        used.discard("crackle_type")
+    extra = ""
+    if "poor_quality" in f:
+        extra += " Recording quality is poor (noisy)." if f["poor_quality"] else " Recording quality is adequate."
+        used.add("poor_quality")
+    if "diagnosis" in f:
+        extra += f" Recorded diagnosis: {f['diagnosis']}."
+        used.add("diagnosis")
+    imp = _impression(f, ctx) or [f"normal or abnormal {UNKNOWN[0]}"]
+    if not _impression(f, ctx):
+        used.discard("abnormal")
+    return f"{site}{findings}{extra} {rng.choice(['Impression', 'Conclusion'])}: {', '.join(imp)}.".strip(), used
 
 
 def _heart_candidates(f: dict, ctx: dict) -> list[str]:
@@ -637,8 +669,11 @@ def answer_reasoning(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
         why += f" {_cap(lp['name'])}{meaning} {verb} {_join(lp['candidates'][:2], 'or')}."
     if not why:
         if f.get("abnormal") is False:
-            why = ("Only the normal heart sounds without added sounds." if ctx["domain"] == "heart"
+            why = ("Only S1 and S2 with no added sounds: the normal pattern." if ctx["domain"] == "heart"
                    else "Breath sounds without added sounds.")
+        elif f.get("abnormal") and ctx.get("abnormal_scope") == "patient" and f.get("murmur") == "absent":
+            why = ("The abnormal outcome is a patient-level label; this site has no murmur, so the "
+                   "reason lies elsewhere.")
         elif f.get("abnormal"):
             why = f"The specific abnormal sound {UNKNOWN[0]}."
     concl = []
@@ -649,7 +684,14 @@ def answer_reasoning(f: dict, ctx: dict, rng: random.Random) -> tuple[str, set]:
     conclusion = f" Conclusion: {', '.join(concl)}." if concl else ""
     if not concl and "extrasystole" in f:
         conclusion = f" Conclusion: whether this is abnormal {UNKNOWN[0]}."
-    text = f"Heard: {heard} Reasoning: {why.strip()}{conclusion}" if heard else f"Reasoning: {why.strip()}{conclusion}"
+    style = rng.randrange(3)
+    if style == 0 or not heard:
+        text = f"Heard: {heard} Reasoning: {why.strip()}{conclusion}" if heard else \
+            f"Reasoning: {why.strip()}{conclusion}"
+    elif style == 1:
+        text = f"{heard} {why.strip()}{conclusion.replace(' Conclusion:', ' Therefore:')}"
+    else:
+        text = f"Findings: {_lc(heard)} Interpretation: {why.strip()}{conclusion}"
     return text.strip(), used
 
 
