@@ -255,3 +255,22 @@ def test_ctrl_r_starts_and_stops_a_recording(window, qtbot):
     with qtbot.waitSignal(window.ctx.recordingSaved, timeout=10000):
         qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert not window.record_panel.is_recording
+
+
+def test_lung_sounds_hide_the_heart_rate_and_make_the_lung_screenshot(window, qtbot):
+    """Crackles through the diaphragm: no bpm for lung sounds; saved for the README."""
+    window.source_panel.filter_buttons["diaphragm"].click()
+    window.start_source({"kind": "synth", "name": "coarse_crackles"})
+    assert window.source_panel.current_choice() == {"kind": "synth", "name": "coarse_crackles"}
+    assert window.ctx.domain == "lung" and window.record_panel.site_combo.currentData() in dict(
+        __import__("stethodesk.gui.sites", fromlist=["sites_for"]).sites_for("lung"))
+    lv = window.live_view
+    qtbot.waitUntil(lambda: lv.quality is not None, timeout=8000)
+    qtbot.wait(5000)  # fill the 8 s window
+    assert lv.heart_rate is None and "bpm" not in lv.hr_label.text()
+    assert lv.quality.reason and lv.reason_label.text() == lv.quality.reason
+    window.banners.clear()
+    qtbot.wait(200)
+    shot = paths.REPO_ROOT / "docs" / "screenshots" / "live_lung.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    assert window.grab().save(str(shot))

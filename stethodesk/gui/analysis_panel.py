@@ -84,12 +84,13 @@ class AnalysisPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         box = QGroupBox("Analysis")
         v = QVBoxLayout(box)
-        self.model_label = QLabel("Loading the analysis model\u2026")
+        self.model_label = QLabel("The analysis model is not loaded.")
         self.model_label.setObjectName("muted")
         self.model_label.setWordWrap(True)
         v.addWidget(self.model_label)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
+        self.progress.setVisible(False)
         v.addWidget(self.progress)
 
         row = QHBoxLayout()
@@ -192,6 +193,7 @@ class AnalysisPanel(QWidget):
 
     # ------------------------------------------------------------------ model loading
     def start_loading(self) -> None:
+        self.model_label.setText("Loading the analysis model\u2026")
         self.progress.setVisible(True)
         self.client.load()
 

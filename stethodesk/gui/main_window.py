@@ -235,6 +235,8 @@ class MainWindow(QMainWindow):
         self.live_view.set_source(src)
         self.ctx.pipeline = self.live_view.pipeline
         if choice is not None:
+            if self.source_panel.current_choice() != choice:
+                self.source_panel.select_choice(choice)  # the picker shows what is playing
             if choice.get("kind") == "synth":
                 offer = next((o for o in self.source_panel.offers if o.choice == choice), None)
                 if offer is not None and offer.domain:
