@@ -193,3 +193,27 @@ def test_location_task_without_site_uses_a_predicted_site(engine):
     ans.read()
     assert ans.site in ("aortic area", "pulmonic area", "tricuspid area", "mitral area")
     assert ans.site in ans.instruction
+
+
+def test_weights_that_do_not_fit_are_a_bundle_error(tmp_path):
+    """A bundle whose manifest settings do not match its weights: BundleError with the fix."""
+    import json
+    import hashlib
+
+    from stethodesk.model.bundle import BundleError
+    from test_engine_fixture import make_dev_bundle
+
+    d = make_dev_bundle(tmp_path / "b")
+    m = json.loads((d / "bundle.json").read_text())
+    m["projector"]["hidden"] = 128  # the file holds hidden=256 weights
+    (d / "bundle.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError) as err:
+        Engine(load_bundle(d), n_threads=1).load()
+    assert "projector.safetensors" in str(err.value) and "training.build" in str(err.value)
+    # A LoRA GGUF that llama.cpp refuses (not an adapter): named, with the fix.
+    m["projector"]["hidden"] = 256
+    (d / "lora.gguf").write_bytes(b"GGUF" + b"\0" * 64)
+    m["files"]["lora"]["sha256"] = hashlib.sha256((d / "lora.gguf").read_bytes()).hexdigest()
+    (d / "bundle.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match=r"lora\.gguf.*training\.build"):
+        Engine(load_bundle(d), n_threads=1).load()

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from stethodesk import DISCLAIMER, paths
-from stethodesk.model.bundle import Bundle, base_gguf_path, load_bundle
+from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
 from stethodesk.model.prompts import AudioSlot, build_prompt
 
 TASKS = ("binary", "detection", "report", "reasoning", "differential", "comparison", "location")
@@ -341,16 +341,18 @@ class Engine:
         from stethodesk.model.encoder import load_encoder
         from stethodesk.model.features import FrontendConfig
 
-        self._frontend = FrontendConfig.from_dict(self.bundle.frontend)
-        self._encoder = load_encoder(self.bundle.encoder_path, self.bundle.encoder_config)
-        self._projector = _load_projector(self.bundle)
+        from stethodesk.model.llm import LlamaSession, LlmError
 
-        say("Loading the language model", 0.6)
-        from stethodesk.model.llm import LlamaSession
-
-        self._session = LlamaSession(
-            gguf, self.bundle.lora_path, self.bundle.lora_scale, n_threads=self.n_threads
-        )
+        try:  # weights that do not fit their settings are a bundle problem: say how to fix it
+            self._frontend = FrontendConfig.from_dict(self.bundle.frontend)
+            self._encoder = load_encoder(self.bundle.encoder_path, self.bundle.encoder_config)
+            self._projector = _load_projector(self.bundle)
+            say("Loading the language model", 0.6)
+            self._session = LlamaSession(
+                gguf, self.bundle.lora_path, self.bundle.lora_scale, n_threads=self.n_threads
+            )
+        except (ValueError, TypeError, KeyError, LlmError) as exc:
+            raise BundleError(f"{exc}; {REBUILD_HINT}") from exc
         self._session.cancel_event = self._cancel
         self._stop_tokens = tuple(self._session.tokenize("<end_of_turn>"))
         self.load_ms = (time.perf_counter() - t0) * 1000.0
@@ -386,7 +388,12 @@ class Engine:
             raise ValueError(f"domain must be auto, heart or lung, not {domain!r}")
         from stethodesk.audio.dsp import Quality, heart_rate_bpm, signal_quality
 
-        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim == 2:  # (frames, channels) or (channels, frames): mix down to mono
+            x = x.mean(axis=int(np.argmin(x.shape)))
+        x = np.nan_to_num(x.reshape(-1), nan=0.0, posinf=1.0, neginf=-1.0)
+        if not sr or sr <= 0:
+            raise ValueError(f"invalid sample rate {sr!r}")
         duration = x.size / float(sr) if sr else 0.0
         common = dict(site=site, model_name=self.name, model_version=self.version)
         if duration < MIN_ANALYSIS_S:
