@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from training.data import DATASETS, load_dataset
-from training.splits import (SPLITS, apply_splits, assign_splits, count_table, load_split,
+from training.splits import (SPLITS, assign_splits, count_table, load_split,
                              manifest_path, physionet_by_source, read_manifest)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .record import Record, age_group_from_years, audio_info, clean, find_audio, make_labels, sex_of
+from .record import Record, audio_info, clean, find_audio, make_labels, sex_of
 
 DATASET = "circor2022"
 SITE_MAP = {"AV": "aortic", "PV": "pulmonic", "TV": "tricuspid", "MV": "mitral", "Phc": "other_heart"}
