@@ -156,3 +156,19 @@ def test_devices_cli_lists_pulse(pulse_mic):
     proc = subprocess.run([sys.executable, "-m", "stethodesk", "devices"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "pulse" in proc.stdout and "48" in proc.stdout
+
+
+def test_device_source_at_another_rate_with_mixdown(pulse_mic):
+    # 8 kHz from a 48 kHz source: PulseAudio resamples; the tone must arrive at its pitch.
+    src = DeviceSource("pulse", samplerate=8000, channel=None)
+    assert src.samplerate == 8000 and src.channels == 2  # mixdown opens two channels at most
+    src.start()
+    t = np.arange(RATE * 2) / RATE
+    pulse_mic.feed_float(0.5 * np.sin(2 * np.pi * 200 * t)).wait(10)
+    time.sleep(0.3)
+    src.stop()
+    x = src.ring.latest(8000)
+    assert src.error is None and x.size == 8000
+    f = np.fft.rfftfreq(x.size, 1 / 8000)
+    assert abs(f[np.argmax(np.abs(np.fft.rfft(x)))] - 200) < 3
+    assert 0.3 < np.max(np.abs(x)) < 0.6

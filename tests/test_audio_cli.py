@@ -1,8 +1,8 @@
 """``stethodesk devices`` / ``record`` without a usable device, and headless simulated recording.
 
-"No device" is real here, not mocked: pointing ALSA at its bare configuration
-(``/usr/share/alsa/alsa.conf`` without the PulseAudio plugin) leaves PortAudio
-with no devices at all, which is what a laptop without a sound card sees.
+"No device" is real here, not mocked: this machine has no sound card, so with
+no PulseAudio server reachable (an empty ``XDG_RUNTIME_DIR``) PortAudio finds
+no input at all, which is what a laptop without a usable input sees.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ from stethodesk.audio.capture import CaptureError, DeviceSource
 BARE_ALSA = "/usr/share/alsa/alsa.conf"
 
 
+def _no_sound_env(tmp_path: Path) -> dict:
+    xdg = tmp_path / "xdg-empty"
+    xdg.mkdir(mode=0o700, exist_ok=True)
+    return {"XDG_RUNTIME_DIR": str(xdg), "ALSA_CONFIG_PATH": BARE_ALSA, "PULSE_SERVER": str(xdg / "none")}
+
+
 def _cli(args: list[str], tmp_path: Path, **env) -> subprocess.CompletedProcess:
     e = {**os.environ, "STETHODESK_HOME": str(tmp_path / "home"), **env}
     return subprocess.run([sys.executable, "-m", "stethodesk", *args], env=e, capture_output=True,
@@ -28,7 +34,7 @@ def _cli(args: list[str], tmp_path: Path, **env) -> subprocess.CompletedProcess:
 
 
 def test_devices_says_clearly_when_there_is_none(tmp_path):
-    p = _cli(["devices"], tmp_path, ALSA_CONFIG_PATH=BARE_ALSA)
+    p = _cli(["devices"], tmp_path, **_no_sound_env(tmp_path))
     assert p.returncode == 1
     assert "No audio input device found" in p.stdout
 
@@ -36,7 +42,7 @@ def test_devices_says_clearly_when_there_is_none(tmp_path):
 def test_record_without_device_fails_clearly_and_leaves_no_file(tmp_path):
     out = tmp_path / "x.flac"
     p = _cli(["record", "--seconds", "1", "--site", "MV", "--domain", "heart", str(out)], tmp_path,
-             ALSA_CONFIG_PATH=BARE_ALSA)
+             **_no_sound_env(tmp_path))
     assert p.returncode == 2
     assert "No audio input device was found" in p.stderr
     assert not out.exists() and not out.with_suffix(".json").exists()
