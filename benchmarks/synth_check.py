@@ -29,7 +29,7 @@ from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stethodesk.audio import synth  # noqa: E402
+from stethodesk.audio import synth, synth_heart  # noqa: E402
 from stethodesk.audio.fileio import read_audio  # noqa: E402
 from stethodesk.audio.synth_common import FS  # noqa: E402
 from stethodesk.audio.synth_heart import HeartParams, render_heart  # noqa: E402
@@ -235,6 +235,10 @@ def main(argv=None) -> int:
 
     tim = circor_timing(root)
     hr_med = float(np.median(tim["hr_bpm"]))
+    slope, icpt = np.polyfit(tim["hr_bpm"], tim["S1S2_s"], 1)
+    fit_line = (f"CirCor S1-S2 onset interval vs heart rate, least squares over {len(tim['hr_bpm'])} recordings: "
+                f"{icpt:.3f} s {slope:+.5f} s/bpm x HR (synth: {synth_heart.SYS_A_S} s "
+                f"-{synth_heart.SYS_B_S_PER_BPM} s/bpm x HR)")
     st = synth_timing(hr_med)
     for key in ("S1_dur_s", "S2_dur_s", "S1S2_s", "rr_cv"):
         rows.append(_row(f"normal_heart {key} @ {hr_med:.0f} bpm", "circor_tsv", st[key], tim[key]))
@@ -262,6 +266,7 @@ def main(argv=None) -> int:
                f"FLAGGED (outside the IQR of every reference compared): {len(flagged)} of {n_feat}\n"
                + "".join(f"  - {k}\n" for k in flagged))
     print("\n" + summary)
+    print(fit_line)
     for sr in (4000, 48000):
         t0 = time.perf_counter()
         for name in synth.SOUNDS:
@@ -269,7 +274,7 @@ def main(argv=None) -> int:
         ms = (time.perf_counter() - t0) * 1000 / len(synth.SOUNDS)
         print(f"render speed: {ms:.0f} ms per 10 s preset at {sr} Hz (mean of {len(synth.SOUNDS)} presets)")
     if args.markdown:
-        args.markdown.write_text("\n".join(lines) + "\n\n```\n" + summary + "```\n")
+        args.markdown.write_text("\n".join(lines) + "\n\n```\n" + summary + fit_line + "\n```\n")
     return 0
 
 

@@ -127,3 +127,29 @@ def test_wheeze_is_expiratory_and_long():
         last_in = ins[ins <= w].max(initial=-1)
         last_ex = exs[exs <= w].max(initial=-1)
         assert last_ex > last_in  # started after the latest expiration onset
+
+
+@pytest.mark.parametrize("name", ["mitral_regurgitation", "pleural_rub", "wheeze"])
+@pytest.mark.parametrize("sr", [4000, 44100])
+def test_renderings_loop_without_a_seam(name, sr):
+    """The simulated stethoscope loops a rendering: no step and no odd beat/breath at the seam."""
+    seconds = 10.0
+    r = render(name, seconds=seconds, samplerate=sr, seed=5)
+    x = r.samples.astype(float)
+    step = abs(x[0] - x[-1])
+    assert step <= np.percentile(np.abs(np.diff(x)), 99.5)
+    key = "S1" if r.domain == "heart" else "inspiration"
+    t = _times(r, key)
+    mean = seconds / len(t)  # whole cycles tile the rendering
+    across = t[0] + seconds - t[-1]
+    assert 0.7 * mean <= across <= 1.3 * mean  # an ordinary cycle, not a pause or a double beat
+    assert np.all((np.diff(t) >= 0.7 * mean) & (np.diff(t) <= 1.3 * mean))
+
+
+def test_realised_rates_are_in_the_labels():
+    r = render("normal_heart", seconds=10, heart_rate=75, resp_rate=16)
+    n_s1 = len(_times(r, "S1"))
+    assert r.labels["heart_rate_bpm"] == pytest.approx(60 * n_s1 / 10)
+    assert abs(r.labels["heart_rate_bpm"] - 75) <= 0.5 * 60 / 10  # within half a beat per rendering
+    r = render("normal_lung", seconds=15, resp_rate=16)
+    assert len(_times(r, "inspiration")) == 4 and r.labels["resp_rate"] == 16.0

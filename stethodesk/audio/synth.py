@@ -33,7 +33,7 @@ from math import gcd
 import numpy as np
 from scipy import signal
 
-from .synth_common import FS, add_at, bandpass_noise, lowpass, pink_noise
+from .synth_common import FS, add_wrap, bandpass_noise, lowpass, pink_noise
 from .synth_heart import HeartParams, Murmur, render_heart
 from .synth_lung import LungParams, render_lung
 
@@ -223,15 +223,22 @@ def _contact_noise(rng: np.random.Generator, n: int, level: float, seconds: floa
         else:  # friction of skin/hair/clothing on the diaphragm: broadband scratch
             y = bandpass_noise(rng, m, 150, 1000, order=2)
         y = y * np.hanning(m)
-        add_at(out, int(rng.integers(0, max(n - m, 1))), level * y / (np.max(np.abs(y)) or 1.0))
+        add_wrap(out, int(rng.integers(0, max(n, 1))), level * y / (np.max(np.abs(y)) or 1.0))
     return out
 
 
 def _to_rate(x: np.ndarray, sr: int, n_out: int) -> np.ndarray:
-    """Resample from FS to ``sr`` (polyphase, anti-aliased) and fix the length to ``n_out``."""
+    """Resample the periodic signal x from FS to ``sr`` (polyphase, anti-aliased, circular:
+    the filter sees the wrapped-round signal at both ends) and fix the length to ``n_out``."""
     if sr != FS:
         g = gcd(int(sr), FS)
-        x = signal.resample_poly(x, int(sr) // g, FS // g)
+        up, down = int(sr) // g, FS // g
+        k = down * int(np.ceil(256 / down))  # input samples of wrap padding, a multiple of down
+        k = min(k, down * (x.size // down)) if x.size >= down else 0
+        xp = np.concatenate([x[x.size - k :], x, x[:k]]) if k else x
+        y = signal.resample_poly(xp, up, down)
+        k_out = k * up // down
+        x = y[k_out : k_out + n_out]
     if x.size < n_out:
         x = np.concatenate([x, np.zeros(n_out - x.size)])
     return x[:n_out]
@@ -260,7 +267,10 @@ def render(
     seconds : length, 0 < seconds <= 600.
     samplerate : output rate in Hz, 2000-48000.
     heart_rate : bpm (40-180); also the rate of the heart sounds bleeding into lung presets.
+        The rendering holds a whole number of beats so that it loops without a seam: the
+        realised rate (``labels["heart_rate_bpm"]``) is within half a beat per rendering.
     resp_rate : breaths per minute (6-40); also modulates S2 splitting and heart-rate variability.
+        Also a whole number of breaths (``labels["resp_rate"]``).
     noise_db : background noise level in dB re the clean sound's RMS; None for none.
     seed : same seed and arguments give bit-identical output.
     grade : murmur grade overriding the preset's (murmur presets only): 1-6 systolic, 1-4 diastolic.
@@ -272,13 +282,19 @@ def render(
 
     Returns
     -------
-    Rendering with samples of shape (round(seconds * samplerate),), float32, peak 0.5.
+    Rendering with samples of shape (round(seconds * samplerate),), float32, peak 0.5;
+    ``np.tile(samples, k)`` plays on seamlessly (the simulated stethoscope loops it).
     """
     _check(name, seconds, samplerate, heart_rate, resp_rate)
     if noise_color not in ("pink", "white"):
         raise ValueError(f"noise_color must be 'pink' or 'white' (got {noise_color!r}).")
     spec, params = _PRESETS[name]
-    labels = dict(spec.labels, heart_rate_bpm=float(heart_rate), resp_rate=float(resp_rate))
+    # a whole number of beats and breaths tiles the rendering so it loops seamlessly: the realised
+    # rates (in the labels) differ from the requested ones by at most half a cycle per rendering
+    beats = max(1, int(round(seconds * heart_rate / 60.0)))
+    breaths = max(1, int(round(seconds * resp_rate / 60.0)))
+    labels = dict(spec.labels, heart_rate_bpm=round(60.0 * beats / seconds, 2),
+                  resp_rate=round(60.0 * breaths / seconds, 2))
     rng = np.random.default_rng([int(seed), list(_PRESETS).index(name)])
     n = int(round(seconds * FS))
     if spec.domain == "heart":

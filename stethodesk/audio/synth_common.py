@@ -3,6 +3,10 @@
 Everything is rendered at one internal rate, :data:`FS`, and resampled to the
 caller's rate at the very end, so a preset sounds the same at 4 kHz and 48 kHz
 and timing never depends on the output rate.
+
+Renderings are *circular*: noise is made in the frequency domain and every sound
+that runs past the end wraps round to the start, so the simulated stethoscope can
+loop a rendering without a click or a missing beat at the seam.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ FS = 8000  # Hz, internal synthesis rate: every heart/lung component lies below 
 
 
 def bandpass_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order: int = 4) -> np.ndarray:
-    """White noise band-limited to ``[lo, hi]`` Hz, unit RMS.
+    """White noise band-limited to ``[lo, hi]`` Hz, unit RMS, periodic in n.
+
+    The magnitude response is that of a Butterworth band-pass of ``order``
+    (so 2*order poles), applied in the frequency domain so the noise wraps
+    round seamlessly.
 
     Returns
     -------
@@ -22,10 +30,11 @@ def bandpass_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order
     """
     if n <= 0:
         return np.zeros(0)
-    pad = 512  # samples discarded at the start so the filter transient is not heard
-    x = rng.standard_normal(n + pad)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / FS)
     sos = signal.butter(order, [lo, min(hi, 0.45 * FS)], btype="bandpass", fs=FS, output="sos")
-    y = signal.sosfilt(sos, x)[pad:]
+    _, h = signal.sosfreqz(sos, worN=f, fs=FS)
+    y = np.fft.irfft(spec * np.abs(h), n)
     rms = np.sqrt(np.mean(y**2)) or 1.0
     return y / rms
 
@@ -57,8 +66,13 @@ def shaped_noise(
 
 
 def lowpass(x: np.ndarray, hi: float, order: int = 2) -> np.ndarray:
+    """Circular low-pass (Butterworth magnitude, zero phase) of a periodic signal x (n,)."""
+    if x.size == 0:
+        return x
+    f = np.fft.rfftfreq(x.size, 1 / FS)
     sos = signal.butter(order, hi, btype="lowpass", fs=FS, output="sos")
-    return signal.sosfilt(sos, x)
+    _, h = signal.sosfreqz(sos, worN=f, fs=FS)
+    return np.fft.irfft(np.fft.rfft(x) * np.abs(h), x.size)
 
 
 def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -72,11 +86,35 @@ def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     return y / (np.sqrt(np.mean(y**2)) or 1.0)
 
 
-def add_at(out: np.ndarray, start: int, x: np.ndarray) -> None:
-    """Add ``x`` into ``out`` starting at sample ``start``, clipped to the bounds of ``out``."""
-    a, b = max(start, 0), min(start + x.size, out.size)
-    if b > a:
-        out[a:b] += x[a - start : b - start]
+def add_wrap(out: np.ndarray, start: int, x: np.ndarray) -> None:
+    """Add ``x`` into ``out`` from sample ``start``, wrapping round the end (circular)."""
+    if x.size == 0 or out.size == 0:
+        return
+    idx = (start + np.arange(x.size)) % out.size
+    np.add.at(out, idx, x)
+
+
+def circular_times(rng: np.random.Generator, seconds: float, rate_per_min: float, jitter) -> np.ndarray:
+    """Onsets of a whole number of cycles that exactly tile ``seconds`` (so a loop has no seam).
+
+    ``jitter(t, mean_period) -> float`` gives each cycle's fractional deviation. The
+    count is the nearest whole number to ``seconds * rate / 60`` (at least 1), so the
+    realised rate differs from the requested one by at most half a cycle per rendering.
+
+    Returns
+    -------
+    np.ndarray, shape (k,), onsets in [t0, t0 + seconds) with t0 in [0, mean period)
+    """
+    k = max(1, int(round(seconds * rate_per_min / 60.0)))
+    mean = seconds / k
+    t0 = rng.uniform(0.0, mean)
+    periods, t = [], t0
+    for _ in range(k):
+        p = mean * float(np.clip(1 + jitter(t, mean), 0.7, 1.3))
+        periods.append(p)
+        t += p
+    periods = np.asarray(periods) * (seconds / np.sum(periods))
+    return t0 + np.concatenate([[0.0], np.cumsum(periods)[:-1]])
 
 
 def transient(

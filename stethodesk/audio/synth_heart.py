@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .synth_common import FS, add_at, bandpass_noise, smooth_env, transient
+from .synth_common import FS, add_wrap, bandpass_noise, circular_times, smooth_env, transient
 
 SYS_A_S = 0.40  # s, systole intercept
 SYS_B_S_PER_BPM = 0.0014  # s per bpm
@@ -92,16 +92,21 @@ def inspiring(t: float, resp_period: float) -> float:
     return float(np.sin(np.pi * ph / (1 / 3))) if ph < 1 / 3 else 0.0
 
 
+def resp_period_s(seconds: float, resp_rate: float) -> float:
+    """Breathing period that fits a whole number of breaths into ``seconds`` (loops seamlessly)."""
+    return seconds / max(1, int(round(seconds * resp_rate / 60.0)))
+
+
 def beat_times(rng: np.random.Generator, seconds: float, hr: float, resp_period: float) -> np.ndarray:
-    """S1 onsets (s) covering ``[0, seconds]`` plus one beat after, for S4 look-ahead."""
-    rr0 = 60.0 / hr
-    t = rng.uniform(0.05, 0.6) * rr0
-    out = []
-    while t < seconds + rr0:
-        out.append(t)
-        rr = rr0 * (1 - RSA_DEPTH * (inspiring(t, resp_period) - 0.33) + RR_JITTER * rng.standard_normal())
-        t += float(np.clip(rr, 0.7 * rr0, 1.3 * rr0))
-    return np.asarray(out)
+    """S1 onsets (s) of a whole number of beats tiling ``seconds``, plus the first one again
+    shifted by ``seconds`` (the next beat after the last, for look-ahead across the seam)."""
+
+    def jitter(t: float, mean: float) -> float:
+        # sinus arrhythmia: shorter RR in inspiration; plus random beat-to-beat jitter
+        return -RSA_DEPTH * (inspiring(t, resp_period) - 0.33) + RR_JITTER * rng.standard_normal()
+
+    t = circular_times(rng, seconds, hr, jitter)
+    return np.append(t, t[0] + seconds)
 
 
 def _murmur_env(m: Murmur, n: int) -> np.ndarray:
@@ -136,14 +141,17 @@ def render_heart(
     n = int(round(seconds * FS))
     x = np.zeros(n)
     murmur_track = np.zeros(n)
-    resp_period = 60.0 / resp_rate
+    resp_period = resp_period_s(seconds, resp_rate)
     beats = beat_times(rng, seconds, hr, resp_period)
     events: list[tuple[float, str]] = []
     segs: list[tuple[float, float, int]] = []
     noise_cache: dict[tuple, np.ndarray] = {}
 
     def place(t0: float, y: np.ndarray, gain: float) -> None:
-        add_at(x, int(round(t0 * FS)), gain * y)
+        add_wrap(x, int(round(t0 * FS)), gain * y)
+
+    def mark(t: float, name: str) -> None:
+        events.append((round(t % seconds, 4), name))
 
     for i in range(len(beats) - 1):
         t1, t_next = beats[i], beats[i + 1]
@@ -168,34 +176,28 @@ def render_heart(
         p2 = transient(rng, P2_DUR_S * rng.uniform(0.9, 1.1), 80, 50, (40, 180), 0.3)
         place(t2, a2, p.s2_gain * g)
         place(t2 + split, p2, 0.6 * p.s2_gain * g)
-        if t1 < seconds:
-            events.append((round(t1, 4), "S1"))
-            segs.append((t1, t1 + T1_DELAY_S + S1_DUR_S * 0.95, 1))
-        if t2 < seconds:
-            events.append((round(t2, 4), "S2"))
-            segs.append((t2, t2 + max(A2_DUR_S, split + P2_DUR_S) * 0.95, 3))
+        mark(t1, "S1")
+        segs.append((t1 % seconds, t1 % seconds + T1_DELAY_S + S1_DUR_S * 0.95, 1))
+        mark(t2, "S2")
+        segs.append((t2 % seconds, t2 % seconds + max(A2_DUR_S, split + P2_DUR_S) * 0.95, 3))
         if p.s3:
             t3 = t2 + S3_DELAY_S + 0.01 * rng.standard_normal()
             if t3 + S3_DUR_S < t_next - 0.05:
                 place(t3, transient(rng, S3_DUR_S, 55, 35, (30, 90), 0.3), 0.55 * g)
-                if t3 < seconds:
-                    events.append((round(t3, 4), "S3"))
+                mark(t3, "S3")
         if p.s4:
             t4 = t_next - S4_LEAD_S
             if t4 > t2 + 0.12:
                 place(t4, transient(rng, S4_DUR_S, 55, 35, (30, 90), 0.3), 0.5 * g)
-                if t4 < seconds:
-                    events.append((round(t4, 4), "S4"))
+                mark(t4, "S4")
         t_click = t1 + 0.5 * sys
         if p.click:
             place(t_click, transient(rng, CLICK_DUR_S, 260, 180, (120, 500), 0.3), 0.7 * g)
-            if t_click < seconds:
-                events.append((round(t_click, 4), "click"))
+            mark(t_click, "click")
         if p.opening_snap:
             t_os = t2 + OPENING_SNAP_DELAY_S
             place(t_os, transient(rng, 0.03, 160, 110, (80, 300), 0.3), 0.45 * g)
-            if t_os < seconds:
-                events.append((round(t_os, 4), "opening_snap"))
+            mark(t_os, "opening_snap")
         for m in p.murmurs:
             if m.phase == "systolic":
                 a, b = t1 + 0.02, t2 + 0.01
@@ -212,20 +214,18 @@ def render_heart(
                 continue
             key = (m.band, m.harsh)
             if key not in noise_cache:
-                # one long noise per murmur band so beats differ but share one spectrum; 3 s spare
-                # covers the beats rendered past the end for look-ahead at 40 bpm
-                noise_cache[key] = bandpass_noise(rng, n + 3 * FS, *m.band, order=3)
+                # one circular noise per murmur band: beats differ but share one spectrum
+                noise_cache[key] = bandpass_noise(rng, n, *m.band, order=3)
             src = noise_cache[key]
-            seg = src[max(i0, 0) : max(i0, 0) + (i1 - i0)]
+            seg = src[np.arange(i0, i1) % n]
             env = _murmur_env(m, seg.size)
             if m.harsh > 0:  # rough, irregular amplitude: harsh ejection murmur
                 am = smooth_env(np.abs(rng.standard_normal(seg.size)), 0.012)
                 env = env * ((1 - m.harsh) + m.harsh * am / (am.mean() or 1))
             amp = GRADE_RMS * GRADE_STEP ** (m.grade - 1) * g
-            add_at(murmur_track, i0, amp * env * seg)
-            if a < seconds:
-                events.append((round(a, 4), f"{m.phase}_murmur"))
+            add_wrap(murmur_track, i0, amp * env * seg)
+            mark(a, f"{m.phase}_murmur")
     x += murmur_track
     events.sort()
-    segs = [s for s in segs if s[0] < seconds]
+    segs.sort()
     return HeartRender(x=x, events=events, segments=segs)

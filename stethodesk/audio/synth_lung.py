@@ -2,7 +2,8 @@
 
 Rendered at :data:`synth_common.FS`; :mod:`stethodesk.audio.synth` is the public entry.
 
-Breathing model: each cycle lasts ``60 / resp_rate`` s (+-8 % per cycle),
+Breathing model: a whole number of cycles tiles the rendering (so it loops
+seamlessly); each lasts about ``60 / resp_rate`` s (+-8 % per cycle),
 inspiration first, I:E = 1:2. Airflow is a half-sine in inspiration and a
 faster-peaking, decaying curve in the active part of expiration (the last
 quarter of expiration is a pause). Breath-sound amplitude follows airflow;
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .synth_common import FS, add_at, bandpass_noise, shaped_noise, smooth_env
+from .synth_common import FS, add_wrap, bandpass_noise, circular_times, shaped_noise, smooth_env
 
 IE_INSP_FRACTION = 1 / 3  # I:E = 1:2
 EXP_ACTIVE_FRACTION = 0.75  # of expiration with airflow; the rest is the end-expiratory pause
@@ -44,15 +45,17 @@ class LungRender:
 
 
 def breath_cycles(rng: np.random.Generator, seconds: float, resp_rate: float) -> list[tuple[float, float, float]]:
-    """Cycle boundaries covering ``[0, seconds]``; the first starts inside the first cycle."""
-    period = 60.0 / resp_rate
-    t = -rng.uniform(0.0, 0.5) * period
+    """(insp_start, exp_start, cycle_end) in s of a whole number of cycles tiling ``seconds``.
+
+    Times run from t0 (in the first cycle) to t0 + seconds; they wrap round the end.
+    """
+    starts = circular_times(rng, seconds, resp_rate,
+                            lambda t, mean: float(np.clip(CYCLE_JITTER * rng.standard_normal(), -0.2, 0.2)))
+    ends = np.append(starts[1:], starts[0] + seconds)
     out = []
-    while t < seconds:
-        T = period * float(np.clip(1 + CYCLE_JITTER * rng.standard_normal(), 0.8, 1.2))
-        ti = T * IE_INSP_FRACTION * float(np.clip(1 + 0.05 * rng.standard_normal(), 0.85, 1.15))
-        out.append((t, t + ti, t + T))
-        t += T
+    for t, e in zip(starts, ends):
+        ti = (e - t) * IE_INSP_FRACTION * float(np.clip(1 + 0.05 * rng.standard_normal(), 0.85, 1.15))
+        out.append((float(t), float(t + ti), float(e)))
     return out
 
 
@@ -109,18 +112,15 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
     x = np.zeros(n)
     events: list[tuple[float, str]] = []
     cycles = breath_cycles(rng, seconds, resp_rate)
-    # the first cycle starts up to half a period before 0 and the last ends up to 1.2 periods
-    # after the end: pad both sides by more than one longest period
-    pad = int(np.ceil(1.3 * 60.0 / resp_rate + 1)) * FS
     if p.breath == "bronchial":
         # tubular: louder high-frequency content, flatter spectrum up to ~1 kHz
-        src = shaped_noise(rng, n + 2 * pad, 150, 1200, 400, 10.0)
+        src = shaped_noise(rng, n, 150, 1200, 400, 10.0)
         exp_gain, gap = 1.0, 0.12
     else:
-        # vesicular: rustling, energy mostly 100-400 Hz, falling off towards 1 kHz
-        src = shaped_noise(rng, n + 2 * pad, 100, 1000, 80, 10.5)
+        # vesicular: rustling, energy mostly just above 100 Hz, ~10 dB/octave towards 1 kHz
+        src = shaped_noise(rng, n, 100, 1000, 80, 10.5)
         exp_gain, gap = 0.45, 0.0
-    breath = np.zeros(n + 2 * pad)
+    breath = np.zeros(n)
     for ts, te, tend in cycles:
         i0, i1, i2 = int(round(ts * FS)), int(round(te * FS)), int(round(tend * FS))
         ni = i1 - i0
@@ -133,12 +133,10 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
         else:
             fi, fe = _flow(ni, ne, "vesicular")
         env = np.concatenate([fi, exp_gain * fe]) * float(np.clip(1 + 0.1 * rng.standard_normal(), 0.75, 1.25))
-        a = i0 + pad
-        add_at(breath, a, env)
+        add_wrap(breath, i0, env)
         for t, name in ((ts, "inspiration"), (te, "expiration")):
-            if 0 <= t < seconds:
-                events.append((round(t, 4), name))
-    x += 0.25 * (breath * src)[pad : pad + n]
+            events.append((round(t % seconds, 4), name))
+    x += 0.25 * breath * src
 
     for ts, te, tend in cycles:
         ti, tex = te - ts, (tend - te) * EXP_ACTIVE_FRACTION
@@ -181,16 +179,15 @@ def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: L
                 while t < b:
                     m = int(rng.uniform(0.004, 0.012) * FS)
                     y = bandpass_noise(rng, m, 300, 600, order=4) * np.hanning(m)
-                    add_at(x, int(round(t * FS)), 1.6 * rng.uniform(0.5, 1.0) * y)
-                    if not events_added and 0 <= t < seconds:
-                        events.append((round(t, 4), "rub"))
+                    add_wrap(x, int(round(t * FS)), 1.6 * rng.uniform(0.5, 1.0) * y)
+                    if not events_added:
+                        events.append((round(t % seconds, 4), "rub"))
                         events_added = True
                     t += rng.uniform(0.012, 0.035)
     events.sort()
-    return LungRender(x=x, events=events, cycles=[c for c in cycles if c[0] < seconds])
+    return LungRender(x=x, events=events, cycles=cycles)
 
 
 def _put(x: np.ndarray, events: list, t: float, y: np.ndarray, gain: float, name: str, seconds: float) -> None:
-    add_at(x, int(round(t * FS)), gain * y)
-    if 0 <= t < seconds:
-        events.append((round(t, 4), name))
+    add_wrap(x, int(round(t * FS)), gain * y)
+    events.append((round(t % seconds, 4), name))
