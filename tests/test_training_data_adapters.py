@@ -189,3 +189,12 @@ def test_missing_layout_gives_a_clear_error(tmp_path):
         load_physionet2016(tmp_path)
     with pytest.raises(FileNotFoundError, match="ICBHI"):
         load_icbhi(tmp_path)
+
+
+def test_data_cli_prints_label_counts(capsys):
+    from training.data.__main__ import main
+
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "== circor2022: 481 records, 147 patients" in out
+    assert "crackle_type" in out and "'Pneumonia'" in out

@@ -171,8 +171,9 @@ def parse_murmur(text: str):
 
 def parse_murmur_timing(text: str):
     t = re.sub(MURMUR_NAMES, " ", text, flags=re.I)
-    sys_ = any(_polarities(t, r"\b(?:holo|pan|early[- ]?|mid[- ]?|late[- ]?)?systol(?:ic|e)\b"))
-    dia = any(_polarities(t, r"\b(?:holo|early[- ]?|mid[- ]?|late[- ]?)?diastol(?:ic|e)\b"))
+    sys_ = any(_polarities(t, r"\b(?:holo|pan|early[- ]?|mid[- ]?|late[- ]?)?systol(?:ic|e)\b|"
+                              r"\bejection murmur"))
+    dia = any(_polarities(t, r"\b(?:holo|early[- ]?|mid[- ]?|late[- ]?)?diastol(?:ic|e)\b|\brumble\b"))
     cont = any(_polarities(t, r"\bcontinuous murmur"))
     if cont or (sys_ and dia):
         return "both"
