@@ -51,6 +51,24 @@ def test_training_cache_equals_runtime_features_bit_for_bit(tmp_path, sample_rec
     assert len(list(tmp_path.rglob("*.npy"))) == 3
 
 
+def test_unreadable_file_is_skipped_and_named(tmp_path, sample_records):
+    from dataclasses import replace
+
+    from training.encoder_train import encode_records, load_features
+    from stethodesk.model.encoder import AudioEncoder, EncoderConfig
+
+    bad_file = tmp_path / "broken.flac"
+    bad_file.write_bytes(b"fLaC" + b"\x00" * 200)  # a FLAC magic number and nothing decodable
+    bad = replace(sample_records[1], record_id="broken", path=str(bad_file))
+    logs = []
+    kept, feats = load_features([sample_records[0], bad, sample_records[2]], FRONT, tmp_path / "f", logs.append)
+    assert [r.key for r in kept] == [sample_records[0].key, sample_records[2].key] and len(feats) == 2
+    assert any("skipping circor2022/broken" in line for line in logs)
+    small = AudioEncoder(EncoderConfig(stem_channels=4, channels=(4, 4, 4, 4), depth=(1, 1, 1, 1), embed_dim=8))
+    enc = encode_records(small, [bad, sample_records[0]], FRONT, tmp_path / "f", log=logs.append)
+    assert list(enc) == [sample_records[0].key]
+
+
 def test_targets_follow_the_labels():
     circor_present = next(r for r in load_dataset("circor2022") if r.labels["murmur"] == "present"
                           and r.labels["murmur_timing"] == "systolic")

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stethodesk.audio.fileio import read_audio
+from stethodesk.audio.fileio import AudioFileError, read_audio
 from stethodesk.model import calibration as cal
 from stethodesk.model.encode import EncodedAudio, encode_features
 from stethodesk.model.encoder import HEADS, SITES, AudioEncoder, EncoderConfig, normalise_site, save_encoder
@@ -172,22 +172,31 @@ def one_thread():
         torch.set_num_threads(prev)
 
 
-def load_features(records, frontend, feature_dir, log=print, what="") -> list[np.ndarray]:
-    """Cached log-mel windows of every record (computing the missing ones single-threaded).
+def load_features(records, frontend, feature_dir, log=print, what="") -> tuple[list, list[np.ndarray]]:
+    """Cached log-mel windows of every readable record: ``(records kept, [W, n_mels, T] each)``.
+
+    An unreadable file (``AudioFileError``: damaged, empty, missing) is skipped with a log line
+    naming it, so one bad file in a user's dataset does not stop the stage.
 
     One torch thread: these small STFT/matmul ops gain nothing from a second thread and lose
     up to 8x when the other core is busy (measured). The values do not depend on the thread
     count (tests/test_encoder_stage.py checks the cache against the app's path bit for bit).
     """
-    out, t0 = [], time.time()
+    kept, out, t0 = [], [], time.time()
     with one_thread():
         for i, r in enumerate(records):
-            out.append(cached_features(r, frontend, feature_dir))
+            try:
+                f = cached_features(r, frontend, feature_dir)
+            except AudioFileError as exc:
+                log(f"  skipping {r.key}: {exc}")
+                continue
+            kept.append(r)
+            out.append(f)
             if (i + 1) % 500 == 0:
                 log(f"  features {what}: {i + 1}/{len(records)} recordings ({time.time() - t0:.0f} s)")
-    log(f"  features {what}: {len(records)} recordings, {sum(len(f) for f in out)} windows "
+    log(f"  features {what}: {len(kept)} recordings, {sum(len(f) for f in out)} windows "
         f"({time.time() - t0:.0f} s)")
-    return out
+    return kept, out
 
 
 # ----------------------------------------------------------------------------- targets
@@ -458,12 +467,14 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
 
     # features: rank 0 fills the cache, the others read it after the barrier
     if rank == 0:
-        train_feats = load_features(train_recs, frontend, feature_dir, say, "train")
-        val_feats = load_features(val_recs, frontend, feature_dir, say, "val")
+        train_recs, train_feats = load_features(train_recs, frontend, feature_dir, say, "train")
+        val_recs, val_feats = load_features(val_recs, frontend, feature_dir, say, "val")
     _barrier(world)
     if rank != 0:
-        train_feats = load_features(train_recs, frontend, feature_dir, lambda *_: None)
-        val_feats = load_features(val_recs, frontend, feature_dir, lambda *_: None)
+        train_recs, train_feats = load_features(train_recs, frontend, feature_dir, lambda *_: None)
+        val_recs, val_feats = load_features(val_recs, frontend, feature_dir, lambda *_: None)
+    if not train_recs:
+        raise ValueError("encoder stage: none of the training recordings could be read")
     t_feat = time.time() - t_start
     # training windows kept as float16 in memory (halves RAM; rounding is far below augmentation)
     train_windows = [torch.from_numpy(f).to(torch.float16) for f in train_feats]
@@ -644,13 +655,19 @@ def encode_records(encoder: AudioEncoder, records, frontend: FrontendConfig = Fr
                    feature_dir: Path = DEFAULT_FEATURE_DIR, log=print) -> dict[str, EncodedAudio]:
     """``{record.key: EncodedAudio}`` for ``records`` through the feature cache (for the SFT stage).
 
+    Unreadable files are skipped with a log line (their keys are absent from the result).
+
     ``projector_features(enc, heads)`` turns one result into the projector input ``[d_in]``.
     """
     out = {}
     t0 = time.time()
     for i, r in enumerate(records):
-        with one_thread():  # see load_features: the frontend is fastest single-threaded
-            mel = cached_features(r, frontend, feature_dir)
+        try:
+            with one_thread():  # see load_features: the frontend is fastest single-threaded
+                mel = cached_features(r, frontend, feature_dir)
+        except AudioFileError as exc:
+            log(f"  skipping {r.key}: {exc}")
+            continue
         out[r.key] = encode_features(encoder, mel)
         if (i + 1) % 500 == 0:
             log(f"  encoded {i + 1}/{len(records)} recordings ({time.time() - t0:.0f} s)")
