@@ -49,6 +49,8 @@ def test_generated_answers_pass_and_flipped_ones_fail(pairs):
     ("Differential: asthma, COPD. Recorded diagnosis: pneumonia.", {"diagnosis": "COPD"}, False),
     ("", {"murmur": "absent"}, False),
     ("Heart sounds without murmurs, normal rhythm.", {"murmur": "absent", "abnormal": False}, True),
+    ("I cannot hear any murmur, and S2 doesn't split abnormally.", {"murmur": "absent"}, True),
+    ("A murmur is not heard.", {"murmur": "absent"}, True),
     ("No adventitious sounds.", {"crackle": False, "wheeze": False, "stridor": False}, True),
     ("No arrhythmia; a fast heart rate (tachycardia).",
      {"atrial_fibrillation": False, "av_block": False, "tachycardia": True}, True),

@@ -67,7 +67,8 @@ SHAPES = [("diamond", r"\bdiamond\b|crescendo-decrescendo"), ("plateau", r"\bpla
 ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI"}
 
 NEG_PRE = re.compile(r"\b(?:no|not|without|absent|absence of|neither|nor|none|nothing|free of|"
-                     r"negative for|lack of|lacks|rules? out|ruled out|denies)\b", re.I)
+                     r"negative for|lack of|lacks|rules? out|ruled out|denies|cannot hear|"
+                     r"can't hear|never)\b|n't\b", re.I)
 NEG_POST = re.compile(r"^\W{0,3}(?:is |are |was |were )?(?:absent|none|not\b|no\b|negative)", re.I)
 UNKNOWN_CUE = re.compile(r"cannot be (?:determined|assessed|judged)|can't be determined|"
                          r"\bunknown\b|not assessed|not annotated|\bunclear\b|\buncertain\b|"
@@ -330,3 +331,40 @@ def check(answer_text: str, facts: dict) -> CheckResult:
         parsed[name] = got
         per_fact[name] = got is not None and got != "conflict" and _norm(got) == _norm(expected)
     return CheckResult(all(per_fact.values()) if per_fact else False, per_fact, parsed)
+
+
+def main(argv=None) -> int:
+    """``python -m training.checker runs/instructions``: checker agreement on generated data.
+
+    Prints, per task, how many chosen answers pass and how many rejected (flipped) answers fail.
+    """
+    import argparse
+    import json
+    from collections import Counter
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description="Check generated instruction data with the checker.")
+    ap.add_argument("folder", type=Path, help="folder with train/val/test.jsonl")
+    args = ap.parse_args(argv)
+    ok, n, rok, rn = Counter(), Counter(), Counter(), Counter()
+    for path in sorted(args.folder.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            e = json.loads(line)
+            t = e["task"]
+            n[t] += 1
+            ok[t] += check(e["answer"], e["facts"]).correct
+            for r in e.get("rejected", []):
+                rn[t] += 1
+                rok[t] += not check(r, e["facts"]).correct
+    print(f"{'task':14s} {'chosen pass':>18s} {'rejected fail':>20s}")
+    for t in sorted(n):
+        print(f"{t:14s} {ok[t]:7d}/{n[t]:<7d} {ok[t] / n[t]:6.2%}  {rok[t]:7d}/{rn[t]:<7d} "
+              f"{rok[t] / max(rn[t], 1):6.2%}")
+    tn, tr = sum(n.values()), sum(rn.values())
+    print(f"{'ALL':14s} {sum(ok.values()):7d}/{tn:<7d} {sum(ok.values()) / max(tn, 1):6.2%}  "
+          f"{sum(rok.values()):7d}/{tr:<7d} {sum(rok.values()) / max(tr, 1):6.2%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
