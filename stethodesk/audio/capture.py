@@ -28,9 +28,9 @@ from stethodesk.audio.ringbuffer import RingBuffer
 RING_SECONDS = 30.0  # s of newest audio kept for the live view and heart rate
 SIM_BLOCK_S = 0.01  # s: simulator block (~10 ms, like a typical audio callback)
 WATCHDOG_PERIOD_S = 0.1  # s between watchdog checks
-STALL_S = 1.5  # s without a callback while running = the device is gone
+STALL_S = 3.0  # s without a callback while running = the device is gone (long enough to ride out a busy machine)
 START_GRACE_S = 4.0  # s allowed for the first callback after start (slow USB/pulse start)
-ABORT_WAIT_S = 1.0  # s stop() waits for PortAudio's abort before leaving it to a daemon thread
+ABORT_WAIT_S = 0.25  # s stop() waits for PortAudio's abort (ms normally) before leaving it to a daemon thread
 
 Listener = Callable[[np.ndarray], None]
 
@@ -224,7 +224,7 @@ class DeviceSource(Source):
         self._shutdown()
 
     def stop(self) -> None:
-        """Stop capturing. Uses ``abort()``; returns within ~``ABORT_WAIT_S`` at worst."""
+        """Stop capturing. Uses ``abort()``; returns within ``ABORT_WAIT_S`` (0.25 s) at worst."""
         self._shutdown()
 
     def _shutdown(self) -> None:
