@@ -155,7 +155,19 @@ def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
     assert any("No answer" in b.text or "silent" in b.text.lower() or "flat" in b.text.lower()
                for b in ap.banners.banners())
 
+    # 6. The last N seconds of live input (the simulated heart has been playing meanwhile).
+    ap.source_combo.setCurrentIndex(ap.source_combo.findData("live"))
+    ap.seconds_spin.setValue(4)
+    analyses: list = []
+    ap.client.worker.analysisReady.connect(lambda _i, a: analyses.append(a))
+    with qtbot.waitSignal(ap.answerFinished, timeout=ANSWER_TIMEOUT_MS) as done5:
+        assert ap.run_task("binary") is not None
+    assert "error" not in done5.args[0] and done5.args[0]["text"].strip()
+    assert analyses and analyses[-1].domain == "heart" and 3.5 < analyses[-1].duration_s < 4.5
+    assert "live input" in ap.answer_view.toPlainText()
+
     # Screenshot for the README: live view of the simulated heart + an answer about a real recording.
+    ap.source_combo.setCurrentIndex(ap.source_combo.findData("recording"))
     w.review_panel.import_file(rec)
     qtbot.waitUntil(lambda: w.ctx.selected_recording == rec, timeout=10_000)
     with qtbot.waitSignal(ap.answerFinished, timeout=ANSWER_TIMEOUT_MS):

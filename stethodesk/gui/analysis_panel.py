@@ -225,8 +225,8 @@ class AnalysisPanel(QWidget):
         """(samples, samplerate, label, domain, site) of the chosen audio, or None with a banner.
 
         Live input uses the exam and site chosen in the record panel; a recording uses its
-        own metadata, and an imported file with none lets the engine detect the domain and
-        predict the site.
+        own metadata; an imported file without any takes the exam chosen in the record panel
+        (heart or lung) and no site (the engine predicts one where a task needs it).
         """
         if self.source_combo.currentData() == SOURCE_LIVE:
             got = self.ctx.live_samples(self.seconds_spin.value())
@@ -242,7 +242,8 @@ class AnalysisPanel(QWidget):
             return None
         x, sr = self.ctx.selected_audio
         meta = getattr(self.ctx, "selected_meta", None) or {}
-        domain = meta.get("domain") if meta.get("domain") in ("heart", "lung") else "auto"
+        domain = meta.get("domain") or self.ctx.domain
+        domain = domain if domain in ("heart", "lung") else "auto"
         return x, sr, self.ctx.selected_recording.name, domain, meta.get("site")
 
     def _banner(self, level: str, text: str) -> None:
