@@ -145,6 +145,7 @@ def test_grade_and_labels_follow_arguments():
         (dict(name="normal_lung", resp_rate=2), "Breathing rate"),
         (dict(name="normal_lung", seconds=0), "Length"),
         (dict(name="normal_heart", grade=3), "no murmur"),
+        (dict(name="wheeze", grade=3), "no murmur"),
         (dict(name="aortic_stenosis", grade=7), "grade"),
         (dict(name="aortic_regurgitation", grade=5), "1-4"),
         (dict(name="normal_heart", noise_color="blue"), "noise_color"),

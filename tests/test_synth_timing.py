@@ -153,3 +153,26 @@ def test_realised_rates_are_in_the_labels():
     assert abs(r.labels["heart_rate_bpm"] - 75) <= 0.5 * 60 / 10  # within half a beat per rendering
     r = render("normal_lung", seconds=15, resp_rate=16)
     assert len(_times(r, "inspiration")) == 4 and r.labels["resp_rate"] == 16.0
+
+
+def test_s2_split_follows_the_audible_breathing():
+    """Physiological split widens in inspiration, fixed split does not, normal stays narrow."""
+    from stethodesk.audio.synth_heart import HeartParams, render_heart
+    from stethodesk.audio.synth_lung import breath_cycles
+
+    def splits(kind):
+        rng = np.random.default_rng(0)
+        cycles = breath_cycles(rng, 60.0, 15.0)
+        h = render_heart(rng, 60.0, 72.0, 15.0, HeartParams(split=kind), cycles)
+        s = np.array(h.splits)
+        # the heart's inspiration is the breathing's inspiration
+        ins = [t for t, sp, d in h.splits if d > 0]
+        assert all(any(a <= t < b or a <= t + 60 < b for a, b, _ in cycles) for t in ins)
+        return s[s[:, 2] > 0.5, 1], s[s[:, 2] == 0, 1]
+
+    insp, exp = splits("physiological")
+    assert np.median(insp) - np.median(exp) > 0.025 and np.median(exp) < 0.025
+    insp, exp = splits("fixed")
+    assert np.allclose(insp, 0.065) and np.allclose(exp, 0.065)
+    insp, exp = splits("normal")
+    assert np.max(insp) <= 0.03 and np.median(exp) < 0.015

@@ -35,7 +35,7 @@ from scipy import signal
 
 from .synth_common import FS, add_wrap, bandpass_noise, lowpass, pink_noise
 from .synth_heart import HeartParams, Murmur, render_heart
-from .synth_lung import LungParams, render_lung
+from .synth_lung import LungParams, breath_cycles, render_lung
 
 MIN_SR, MAX_SR = 2000, 48000  # Hz, supported output rates
 HR_RANGE = (40.0, 180.0)  # bpm
@@ -297,21 +297,28 @@ def render(
                   resp_rate=round(60.0 * breaths / seconds, 2))
     rng = np.random.default_rng([int(seed), list(_PRESETS).index(name)])
     n = int(round(seconds * FS))
+    if grade is not None:
+        if not getattr(params, "murmurs", ()):
+            raise ValueError(f"{name!r} has no murmur, so it has no grade to set.")
+        top = MAX_GRADE[params.murmurs[0].phase]
+        if not 1 <= int(grade) <= top:
+            raise ValueError(f"Murmur grade must be 1-{top} for this {params.murmurs[0].phase} murmur (got {grade}).")
+        params = replace(params, murmurs=tuple(replace(m, grade=int(grade)) for m in params.murmurs))
+        labels["murmur_grade"] = f"{ROMAN[int(grade) - 1]}/{'VI' if top == 6 else 'IV'}"
+    # one breathing pattern drives the breath sounds, the heart-rate variability and S2 splitting
+    cycles = breath_cycles(rng, seconds, resp_rate)
     if spec.domain == "heart":
-        if grade is not None:
-            if not params.murmurs:
-                raise ValueError(f"{name!r} has no murmur, so it has no grade to set.")
-            top = MAX_GRADE[params.murmurs[0].phase]
-            if not 1 <= int(grade) <= top:
-                raise ValueError(f"Murmur grade must be 1-{top} for this {params.murmurs[0].phase} murmur (got {grade}).")
-            params = replace(params, murmurs=tuple(replace(m, grade=int(grade)) for m in params.murmurs))
-            labels["murmur_grade"] = f"{ROMAN[int(grade) - 1]}/{'VI' if top == 6 else 'IV'}"
-        main = render_heart(rng, seconds, heart_rate, resp_rate, params)
-        other = render_lung(rng, seconds, resp_rate, LungParams()).x if mix_other else None
+        main = render_heart(rng, seconds, heart_rate, resp_rate, params, cycles)
+        other = render_lung(rng, seconds, resp_rate, LungParams(), cycles).x if mix_other else None
+        # breathing phases help to hear a split S2 widen in inspiration
+        for ts, te, _ in cycles:
+            main.events += [(round(ts % seconds, 4), "inspiration"), (round(te % seconds, 4), "expiration")]
+        main.events.sort()
     else:
-        main = render_lung(rng, seconds, resp_rate, params)
+        main = render_lung(rng, seconds, resp_rate, params, cycles)
         # heart sounds reach the lung fields low-passed by the chest wall
-        other = lowpass(render_heart(rng, seconds, heart_rate, resp_rate, HeartParams()).x, 120) if mix_other else None
+        other = (lowpass(render_heart(rng, seconds, heart_rate, resp_rate, HeartParams(), cycles).x, 120)
+                 if mix_other else None)
     x = main.x.copy()
     ref = _rms(x)
     if other is not None:

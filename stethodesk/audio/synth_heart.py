@@ -79,6 +79,7 @@ class HeartRender:
     x: np.ndarray  # (n,) float64 at FS
     events: list[tuple[float, str]]
     segments: list[tuple[float, float, int]]  # (start_s, end_s, state) CirCor style: 1=S1, 3=S2
+    splits: list[tuple[float, float, float]]  # (S2 time s, A2-P2 split s, inspiration depth 0..1)
 
 
 def systole_s(hr: float, rr: float) -> float:
@@ -97,13 +98,32 @@ def resp_period_s(seconds: float, resp_rate: float) -> float:
     return seconds / max(1, int(round(seconds * resp_rate / 60.0)))
 
 
-def beat_times(rng: np.random.Generator, seconds: float, hr: float, resp_period: float) -> np.ndarray:
+def inspiration_depth(seconds: float, resp_rate: float, cycles=None):
+    """Function t -> depth of inspiration 0..1, from breathing ``cycles`` (as made by
+    :func:`synth_lung.breath_cycles`, so the heart follows the audible breaths) or, without
+    them, from a regular breathing pattern starting with inspiration at t = 0."""
+    if not cycles:
+        period = resp_period_s(seconds, resp_rate)
+        return lambda t: inspiring(t, period)
+    t0 = cycles[0][0]
+    starts = np.array([c[0] for c in cycles])
+
+    def depth(t: float) -> float:
+        t = t0 + (t - t0) % seconds
+        ts, te, _ = cycles[int(np.searchsorted(starts, t, side="right")) - 1]
+        return float(np.sin(np.pi * (t - ts) / (te - ts))) if t < te else 0.0
+
+    return depth
+
+
+def beat_times(rng: np.random.Generator, seconds: float, hr: float, insp) -> np.ndarray:
     """S1 onsets (s) of a whole number of beats tiling ``seconds``, plus the first one again
-    shifted by ``seconds`` (the next beat after the last, for look-ahead across the seam)."""
+    shifted by ``seconds`` (the next beat after the last, for look-ahead across the seam).
+    ``insp(t)`` is the depth of inspiration 0..1."""
 
     def jitter(t: float, mean: float) -> float:
         # sinus arrhythmia: shorter RR in inspiration; plus random beat-to-beat jitter
-        return -RSA_DEPTH * (inspiring(t, resp_period) - 0.33) + RR_JITTER * rng.standard_normal()
+        return -RSA_DEPTH * (insp(t) - 0.33) + RR_JITTER * rng.standard_normal()
 
     t = circular_times(rng, seconds, hr, jitter)
     return np.append(t, t[0] + seconds)
@@ -135,14 +155,19 @@ def _murmur_env(m: Murmur, n: int) -> np.ndarray:
 
 
 def render_heart(
-    rng: np.random.Generator, seconds: float, hr: float, resp_rate: float, p: HeartParams
+    rng: np.random.Generator, seconds: float, hr: float, resp_rate: float, p: HeartParams, cycles=None
 ) -> HeartRender:
-    """Render ``seconds`` of heart sounds at FS. See module docstring for the timing model."""
+    """Render ``seconds`` of heart sounds at FS. See module docstring for the timing model.
+
+    ``cycles``: breathing cycles (insp_start, exp_start, end) the heart-rate variability and
+    S2 splitting follow; None for a regular pattern at ``resp_rate``.
+    """
     n = int(round(seconds * FS))
     x = np.zeros(n)
     murmur_track = np.zeros(n)
-    resp_period = resp_period_s(seconds, resp_rate)
-    beats = beat_times(rng, seconds, hr, resp_period)
+    insp_at = inspiration_depth(seconds, resp_rate, cycles)
+    beats = beat_times(rng, seconds, hr, insp_at)
+    splits: list[tuple[float, float, float]] = []
     events: list[tuple[float, str]] = []
     segs: list[tuple[float, float, int]] = []
     noise_cache: dict[tuple, np.ndarray] = {}
@@ -166,7 +191,7 @@ def render_heart(
         place(t1, m1, p.s1_gain * g)
         place(t1 + T1_DELAY_S, tt1, 0.6 * p.s1_gain * g)
         # S2 = A2 + P2: shorter and higher
-        insp = inspiring(t2, resp_period)
+        insp = insp_at(t2)
         if p.split == "fixed":
             split = SPLIT_FIXED_S
         else:
@@ -176,6 +201,7 @@ def render_heart(
         p2 = transient(rng, P2_DUR_S * rng.uniform(0.9, 1.1), 80, 50, (40, 180), 0.3)
         place(t2, a2, p.s2_gain * g)
         place(t2 + split, p2, 0.6 * p.s2_gain * g)
+        splits.append((t2 % seconds, split, insp))
         mark(t1, "S1")
         segs.append((t1 % seconds, t1 % seconds + T1_DELAY_S + S1_DUR_S * 0.95, 1))
         mark(t2, "S2")
@@ -228,4 +254,4 @@ def render_heart(
     x += murmur_track
     events.sort()
     segs.sort()
-    return HeartRender(x=x, events=events, segments=segs)
+    return HeartRender(x=x, events=events, segments=segs, splits=splits)

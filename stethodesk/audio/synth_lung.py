@@ -106,12 +106,18 @@ def _attack_release(n: int, r_s: float = 0.04) -> np.ndarray:
     return env
 
 
-def render_lung(rng: np.random.Generator, seconds: float, resp_rate: float, p: LungParams) -> LungRender:
-    """Render ``seconds`` of lung sounds at FS (breath RMS ~0.2 re adventitious peaks ~1)."""
+def render_lung(
+    rng: np.random.Generator, seconds: float, resp_rate: float, p: LungParams, cycles=None
+) -> LungRender:
+    """Render ``seconds`` of lung sounds at FS (breath RMS ~0.2 re adventitious peaks ~1).
+
+    ``cycles``: breathing cycles from :func:`breath_cycles` (made here when None).
+    """
     n = int(round(seconds * FS))
     x = np.zeros(n)
     events: list[tuple[float, str]] = []
-    cycles = breath_cycles(rng, seconds, resp_rate)
+    if cycles is None:
+        cycles = breath_cycles(rng, seconds, resp_rate)
     if p.breath == "bronchial":
         # tubular: louder high-frequency content, flatter spectrum up to ~1 kHz
         src = shaped_noise(rng, n, 150, 1200, 400, 10.0)
