@@ -168,3 +168,20 @@ def test_stage_trains_calibrates_saves_and_skips(tmp_path):
     assert any("resuming" in line for line in logs)
     assert not any(line.startswith("  epoch") for line in logs)  # no epoch was trained again
     assert resumed["metrics"] == res["metrics"]
+
+
+def test_budget_stopped_run_resumes_without_extra_steps(tmp_path):
+    recs = load_split(None)
+    by_split = {sp: [r for r in recs if r.split == sp] for sp in ("train", "val")}
+    profile = {"name": "smoke", "encoder": {"max_records_per_dataset": {"train": 2, "val": 2},
+                                             "epochs": 3, "max_minutes": 1e-4, "threads": 1}}
+    logs = []
+    res = train_encoder(by_split, tmp_path / "enc", profile, log=logs.append, feature_dir=tmp_path / "f")
+    assert res["training"]["stopped_by_time_budget"] and res["training"]["epochs_done"] == 1
+    assert res["training"]["steps"] == 1
+    (tmp_path / "enc" / "encoder_result.json").unlink()
+    logs.clear()
+    again = train_encoder(by_split, tmp_path / "enc", profile, log=logs.append, feature_dir=tmp_path / "f")
+    assert any("resuming" in line for line in logs)
+    assert again["training"]["steps"] == 1 and again["training"]["epochs_done"] == 1
+    assert again["metrics"] == res["metrics"]

@@ -492,7 +492,7 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
     warmup = max(1, min(100, total_steps // 10))
 
     ckpt_path = out_dir / "encoder_ckpt.pt"
-    start_epoch, step, trained_s = 0, 0, 0.0
+    start_epoch, step, trained_s, stopped_early, epochs_done = 0, 0, 0.0, False, 0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ck.get("config_hash") == cfg_hash:
@@ -500,7 +500,11 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
             opt.load_state_dict(ck["opt"])
             trained_s = float(ck.get("trained_s", 0.0))
             start_epoch, step = int(ck["epoch"]), int(ck["step"])
-            say(f"  resuming from {ckpt_path.name} at epoch {start_epoch}")
+            epochs_done = start_epoch
+            stopped_early = bool(ck.get("stopped_early", False))
+            if stopped_early:  # the budget was spent: evaluate what was trained, add no steps
+                start_epoch = s["epochs"]
+            say(f"  resuming from {ckpt_path.name} after epoch {int(ck['epoch'])}")
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -510,8 +514,6 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
     use_bf16 = bool(s["bf16"])
     max_s = float(s["max_minutes"]) * 60.0
     t_train = time.time()
-    stopped_early = False
-    epochs_done = start_epoch
     for epoch in range(start_epoch, s["epochs"]):
         pairs = epoch_pairs(n_windows, s["max_windows_per_record"], s["seed"], epoch)
         sampler = torch.utils.data.distributed.DistributedSampler(
@@ -555,7 +557,8 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
         if rank == 0:
             tmp = ckpt_path.with_suffix(".tmp")
             torch.save({"config_hash": cfg_hash, "epoch": epoch + 1, "step": step, "model": model.state_dict(),
-                        "opt": opt.state_dict(), "trained_s": trained_s + time.time() - t_train}, tmp)
+                        "opt": opt.state_dict(), "trained_s": trained_s + time.time() - t_train,
+                        "stopped_early": stopped_early}, tmp)
             os.replace(tmp, ckpt_path)
         if stopped_early:
             say(f"  stopping: the {s['max_minutes']} min training budget is spent")
