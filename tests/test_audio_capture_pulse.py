@@ -44,7 +44,8 @@ def _wait_recording(proc: subprocess.Popen) -> str:
     return line
 
 
-def _find(recorded: np.ndarray, pattern: np.ndarray) -> int:
+def _find(recorded: np.ndarray) -> int:
+    """Index of the first fed sample: the feeder writes exact zeros while idle."""
     nz = np.flatnonzero(recorded)
     assert nz.size, "the recording holds only silence: the fed pattern never arrived"
     return int(nz[0])
@@ -64,7 +65,7 @@ def test_record_cli_is_bit_exact(pulse_mic, tmp_path):
     y, sr = sf.read(out, dtype="int16")
     assert sr == RATE
     assert abs(len(y) - 5 * RATE) == 0  # exactly the seconds asked for
-    start = _find(y, pat)
+    start = _find(y)
     got = y[start : start + pat.size]
     assert got.size == pat.size, "the pattern was cut off at the end of the recording"
     assert np.array_equal(got, pat), f"{np.count_nonzero(got != pat)} samples differ"
@@ -95,7 +96,7 @@ def test_kill9_during_record_leaves_readable_file_then_recovered(pulse_mic, tmp_
     x, sr = read_audio(out)
     assert sr == RATE and len(x) > 1.5 * RATE
     pcm = np.rint(x * 32768).astype(np.int16)
-    start = _find(pcm, pat)
+    start = _find(pcm)
     n = len(pcm) - start
     assert n > RATE  # more than a second of the pattern survived
     assert np.array_equal(pcm[start:], pat[:n])  # and it is exactly what was fed
@@ -145,7 +146,7 @@ def test_device_source_feeds_ring_and_listener(pulse_mic, tmp_path):
     assert src.error is None and not src.running
     assert src.ring.total == res.frames > RATE
     y, _ = sf.read(res.path, dtype="int16")
-    s = _find(y, pat)
+    s = _find(y)
     assert np.array_equal(y[s : s + pat.size], pat)
     # the ring holds the newest samples: the same as the file's tail
     tail = np.rint(src.ring.latest(RATE // 2) * 32768).astype(np.int16)

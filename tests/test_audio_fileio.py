@@ -119,7 +119,7 @@ def test_mp3_file(tmp_path):
         mp3.write_bytes(b"ID3" + b"\0" * 200)
         with pytest.raises(AudioFileError, match="tone.mp3"):
             read_audio(mp3)
-        warnings.warn("no ffmpeg or lame: real MP3 decoding not exercised (apt-get install -y ffmpeg)")
+        warnings.warn("no ffmpeg or lame: real MP3 decoding not exercised (apt-get install -y ffmpeg)", stacklevel=1)
         return
     x, sr = read_audio(mp3)
     assert sr == 22050 and abs(len(x) - 2 * 22050) < 3000

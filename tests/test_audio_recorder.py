@@ -94,6 +94,23 @@ def test_simulated_source_is_real_time_and_ends_without_loop():
     assert max(len(b) for b in got) == round(0.01 * SR)  # ~10 ms blocks
 
 
+def test_simulated_source_from_a_real_file_and_from_the_synthesizer():
+    from stethodesk.paths import shared_data_dir
+
+    path = shared_data_dir() / "circor2022" / "training_data" / "50111_MV.flac"
+    src = SimulatedSource.from_file(path)
+    assert src.samplerate == 4000 and "50111_MV.flac" in src.label
+    src.start()
+    time.sleep(0.3)
+    src.stop()
+    x, _ = read_audio(path)
+    n = src.ring.total
+    assert 0.15 * 4000 < n < 0.6 * 4000
+    np.testing.assert_array_equal(src.ring.latest(n), x[:n])
+    syn = SimulatedSource.from_synth("s3_gallop", seconds=3.0, samplerate=4000)
+    assert syn.label.startswith("Simulated") and syn.rendering.labels
+
+
 # --- full disk --------------------------------------------------------------------------
 _FULL_DISK_SCRIPT = textwrap.dedent(
     """

@@ -237,7 +237,7 @@ def heart_rate_bpm(x: np.ndarray, sr: int) -> float | None:
     best = int(peaks[int(np.argmax(scores))])
     if ac[best] < HR_MIN_PEAK:
         return None
-    good = [e for e, w in zip(envs, weights) if w >= 0.5 * max(weights)]
+    good = [e for e, w in zip(envs, weights, strict=True) if w >= 0.5 * max(weights)]
     lag = _refine_period(good, esr, _parabolic(ac, best))
     return float(60.0 * esr / lag)
 
@@ -255,7 +255,7 @@ REFINE_MIN_GAP_S = 0.12  # s: two heart sounds are never closer than this
 
 def _harmonic_score(ac: np.ndarray, lag: int) -> float:
     score = float(ac[lag])
-    for k, w, fallback in zip((2, 3), HARMONIC_WEIGHTS, HARMONIC_FALLBACK):
+    for k, w, fallback in zip((2, 3), HARMONIC_WEIGHTS, HARMONIC_FALLBACK, strict=True):
         lo = int(np.floor(k * lag * (1 - HARMONIC_TOL)))
         hi = int(np.ceil(k * lag * (1 + HARMONIC_TOL))) + 1
         score += w * (float(ac[lo:hi].max()) if hi <= ac.size else fallback * float(ac[lag]))
