@@ -80,6 +80,9 @@ class LiveView(QWidget):
         self.ticks = 0
         self._x_cache: np.ndarray | None = None
         self._y_half = 0.2
+        # Spectrogram colour levels (dB); they follow the signal once per second, not per
+        # frame, so the picture does not flicker.
+        self._levels = (-90.0, -30.0)
         self._build()
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -221,15 +224,9 @@ class LiveView(QWidget):
             return
         spec = pipe.spectrogram
         cols = spec.latest(self.window_s)
-        self.spec_img.setImage(cols, autoLevels=False, levels=self._spec_levels(cols))
+        self.spec_img.setImage(cols, autoLevels=False, levels=self._levels)
         self.spec_img.setRect(QRectF(-cols.shape[0] / spec.columns_per_second, 0.0,
                                      cols.shape[0] / spec.columns_per_second, spec.max_freq))
-
-    _levels = (-90.0, -30.0)
-
-    def _spec_levels(self, cols: np.ndarray) -> tuple[float, float]:
-        # Levels follow the signal slowly (updated with the stats), so the picture does not flicker.
-        return self._levels
 
     def _update_stats(self) -> None:
         pipe = self.pipeline

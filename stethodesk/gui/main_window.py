@@ -110,9 +110,7 @@ class MainWindow(QMainWindow):
         self.source_panel.gainChanged.connect(self._gain_changed)
         self.source_panel.windowChanged.connect(self._window_changed)
         self.live_view.sourceFailed.connect(self._source_failed)
-        c.recordingSaved.connect(lambda _r: None)
-        self.review_panel.list.model().rowsInserted.connect(self._recordings_changed)
-        self.review_panel.list.model().modelReset.connect(self._recordings_changed)
+        self.review_panel.listChanged.connect(self.analysis_panel.set_recordings)
 
         self._add_shortcuts()
         self.source_panel.refresh()
@@ -277,9 +275,6 @@ class MainWindow(QMainWindow):
     def _window_changed(self, seconds: float) -> None:
         self.live_view.set_window(seconds)
         self.ctx.save_settings(window_s=seconds)
-
-    def _recordings_changed(self, *_a) -> None:
-        self.analysis_panel.set_recordings(self.review_panel.recording_paths())
 
     # ------------------------------------------------------------------ shutdown
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)

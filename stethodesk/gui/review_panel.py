@@ -78,9 +78,10 @@ def _describe(path: Path) -> tuple[str, dict]:
 
 
 class ReviewPanel(QWidget):
-    """Signals: audioLoaded(object LoadedAudio)."""
+    """Signals: audioLoaded(object LoadedAudio), listChanged(list of Path)."""
 
     audioLoaded = Signal(object)
+    listChanged = Signal(list)
 
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(parent)
@@ -174,6 +175,7 @@ class ReviewPanel(QWidget):
             if current is not None and Path(path) == Path(current):
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
+        self.listChanged.emit(self.recording_paths())
 
     def _select_in_list(self, path: Path) -> None:
         for i in range(self.list.count()):
