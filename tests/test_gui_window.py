@@ -274,3 +274,17 @@ def test_lung_sounds_hide_the_heart_rate_and_make_the_lung_screenshot(window, qt
     shot = paths.REPO_ROOT / "docs" / "screenshots" / "live_lung.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     assert window.grab().save(str(shot))
+
+
+def test_a_file_streams_as_the_stethoscope(window, qtbot):
+    rec = _circor_file()
+    src = window.start_source({"kind": "file", "path": str(rec)})
+    assert src is not None and rec.name in src.label
+    lv = window.live_view
+    qtbot.waitUntil(lambda: lv.curve.getData()[1] is not None and lv.curve.getData()[1].size > 2000, timeout=5000)
+    assert window.ctx.settings["source"] == {"kind": "file", "path": str(rec)}
+    # A file that is not audio: an inline error, the window stays up without an input.
+    bad = rec.parent / "definitely-missing.flac"
+    assert window.start_source({"kind": "file", "path": str(bad)}) is None
+    assert any("not found" in t for t in _banner_texts(window))
+    assert window.ctx.current_source is None
