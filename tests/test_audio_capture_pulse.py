@@ -173,3 +173,16 @@ def test_device_source_at_another_rate_with_mixdown(pulse_mic):
     f = np.fft.rfftfreq(x.size, 1 / 8000)
     assert abs(f[np.argmax(np.abs(np.fft.rfft(x)))] - 200) < 3
     assert 0.3 < np.max(np.abs(x)) < 0.6
+
+
+def test_device_silent_from_the_start_leaves_no_empty_file(pulse_mic, tmp_path):
+    out = tmp_path / "silent.flac"
+    pulse_mic.pause()  # a device that opens but never delivers (muted, or taken by another program)
+    try:
+        proc = _start_record(tmp_path, out, 5.0)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        pulse_mic.resume()
+    assert proc.returncode == 3, stderr
+    assert "Nothing was recorded" in stderr and "no sound after starting" in stderr
+    assert not out.exists() and not out.with_suffix(".json").exists()

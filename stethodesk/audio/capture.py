@@ -195,7 +195,14 @@ class DeviceSource(Source):
             self._stream.start()
         except Exception as exc:
             self.running = False
-            self.error = f"Could not open {self.device.name} at {self.samplerate} Hz: {exc}"
+            from stethodesk.audio.devices import probe_rates
+
+            try:
+                rates = probe_rates(self.device.index, channels=self.channels)
+            except Exception:
+                rates = ()
+            hint = f" It accepts: {', '.join(str(r) for r in rates)} Hz." if rates else ""
+            self.error = f"Could not open {self.device.name} at {self.samplerate} Hz: {exc}.{hint}"
             self._close_stream()
             raise CaptureError(self.error) from None
         self._watchdog = threading.Thread(target=self._watch, name="capture-watchdog", daemon=True)
@@ -208,7 +215,11 @@ class DeviceSource(Source):
             last = self._last_callback
             if last == 0.0:
                 if now - self._started_at > START_GRACE_S:
-                    self._fail("the input device delivered no audio after starting")
+                    self.error = (
+                        f"The input {self.label} delivered no sound after starting: it may be muted, "
+                        "disconnected or in use by another program."
+                    )
+                    self._shutdown()
                     return
             elif now - last > STALL_S:
                 self._fail(f"the input device stopped delivering audio (no sound for {STALL_S:.1f} s)")

@@ -179,6 +179,12 @@ def run(args) -> int:
             save_settings(remembered)
         except OSError:
             pass
+    if result.frames == 0 and (source.error or result.error):
+        # Nothing was captured: an empty file would only clutter the recordings.
+        for f in (result.path, result.metadata_path):
+            f.unlink(missing_ok=True)
+        print(f"Nothing was recorded. {source.error or result.error}", file=sys.stderr)
+        return EXIT_DEVICE_LOST if source.error else EXIT_DISK
     print(f"Saved {result.seconds:.2f} s ({result.frames} samples) to {result.path}")
     print(f"Metadata ({result.metadata_path}):")
     print(json.dumps(result.metadata, indent=2, sort_keys=True))
