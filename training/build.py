@@ -374,7 +374,7 @@ class Build:
     # export --------------------------------------------------------------
     def stage_export(self) -> dict:
         from stethodesk.model.prompts import DEFAULT_TEMPLATE
-        from training.export import write_bundle
+        from training.export import finalize, write_bundle
         from training.llm_base import base_sha256
 
         dpo = _done(self.run, "dpo")
@@ -393,7 +393,28 @@ class Build:
             extra={"training": {"weights": which, "sft": _strip(_done(self.run, "sft")),
                                 "dpo": _strip(dpo or {}), "encoder_metrics": info.get("metrics", {})}})
         self.log(f"export: bundle written to {self.out} ({which} weights)")
-        return {"bundle": str(self.out), "weights": which, "files": list(manifest["files"])}
+        parity = self.export_parity(which, proj)
+        manifest["training"]["parity"] = parity
+        finalize(self.out, manifest)
+        return {"bundle": str(self.out), "weights": which, "files": list(manifest["files"]), "parity": parity}
+
+    def export_parity(self, which: str, proj) -> dict:
+        """llama.cpp (+ the exported lora.gguf) vs torch+peft on a real recording's prefix."""
+        from training.parity import lora_parity
+
+        peft_model, _, _ = self.policy(which)
+        feats, _ = self.feats()
+        key = sorted(k for k in feats if not k.startswith("noise:"))[0]
+        with torch.no_grad():
+            prefix = proj(torch.as_tensor(feats[key]).reshape(1, -1))[0].numpy()
+        base = self.base()
+        res = lora_parity(peft_model, base.tokenizer, prefix, base.gguf_path, self.out / "lora.gguf")
+        res["recording"] = key
+        self.log(f"export: parity llama.cpp vs torch: cos min {res['cos_min']:.4f} mean {res['cos_mean']:.4f}, "
+                 f"top-1 {res['top1_agree']}/{res['positions']} (clear {res['top1_agree_clear']}/"
+                 f"{res['positions_clear']}); LoRA effect in torch cos min {res['lora_effect']['cos_min']:.4f}; "
+                 f"{'OK' if res['ok'] else 'OUT OF TOLERANCE'}")
+        return res
 
     # evaluate ------------------------------------------------------------
     def stage_evaluate(self) -> dict:

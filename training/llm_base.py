@@ -90,6 +90,16 @@ def load_base(log=print) -> Base:
     return Base(model=model, tokenizer=tok, gguf_path=gguf, gguf_sha256=sha)
 
 
+def load_tokenizer():
+    """The base's HF tokenizer (from the GGUF; cached with the dequantized weights)."""
+    from transformers import AutoTokenizer
+
+    cached = cache_dir() / f"base-hf-{base_sha256()[:16]}"
+    if not (cached / "model.safetensors").exists():
+        _write_cache(base_gguf_path(), cached)
+    return AutoTokenizer.from_pretrained(str(cached))
+
+
 def _write_cache(gguf: Path, cached: Path) -> None:
     """Dequantize the GGUF once and keep plain safetensors + config + tokenizer beside it.
 
@@ -146,23 +156,35 @@ def embed_scale(model: torch.nn.Module) -> float:
     return float(s.item() if torch.is_tensor(s) else s)
 
 
-def tiny_gemma3(seed: int = 0, vocab_size: int = 512, hidden: int = 64, layers: int = 2):
-    """A randomly initialised Gemma 3 text model with tiny dims, for fast tests (no download)."""
+def tiny_gemma3(seed: int = 0, vocab_size: int = 512, hidden: int = 64, layers: int = 2,
+                intermediate: int | None = None, heads: int = 2, head_dim: int | None = None):
+    """A randomly initialised Gemma 3 text model with tiny dims, for fast tests (no download).
+
+    For llama.cpp's Q4_K blocks use dims that are multiples of 256 (e.g. hidden 256).
+    """
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(seed)
+    hd = head_dim or hidden // heads
     cfg = Gemma3TextConfig(
         vocab_size=vocab_size,
         hidden_size=hidden,
-        intermediate_size=hidden * 2,
+        intermediate_size=intermediate or hidden * 2,
         num_hidden_layers=layers,
-        num_attention_heads=2,
+        num_attention_heads=heads,
         num_key_value_heads=1,
-        head_dim=hidden // 2,
+        head_dim=hd,
         max_position_embeddings=512,
         sliding_window=64,
-        query_pre_attn_scalar=hidden // 2,
+        query_pre_attn_scalar=hd,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=1,
     )
     model = Gemma3ForCausalLM(cfg)
+    with torch.no_grad():  # HF initialises RMSNorm weights to 0 (= scale 1): perturb so norms are tested
+        for n, p in model.named_parameters():
+            if "norm" in n:
+                p.add_(0.1 * torch.randn_like(p))
     freeze(model)
     return model
