@@ -166,6 +166,10 @@ class Batch:
     feats: torch.Tensor  # [B, 2, d_in] float projector inputs (zeros for a missing 2nd audio)
 
 
+def batch_to(b: Batch, device) -> Batch:
+    return Batch(*(t.to(device) for t in (b.ids, b.slot, b.kpos, b.attn, b.labels, b.feats)))
+
+
 def collate(items: list[Encoded], feats: dict, d_in: int) -> Batch:
     """Right-pad a list of encoded examples into one batch. ``feats``: path -> np/tensor [d_in]."""
     B, L = len(items), max(len(e.ids) for e in items)
@@ -236,7 +240,7 @@ def answer_logprobs(lm, inputs_embeds: torch.Tensor, batch: Batch) -> tuple[torc
     if soft:
         logits = torch.tanh(logits / soft) * soft
     logp = torch.log_softmax(logits, dim=-1).gather(1, tgt[sel].unsqueeze(1)).squeeze(1)
-    row = torch.arange(tgt.shape[0]).unsqueeze(1).expand_as(tgt)[sel]
+    row = torch.arange(tgt.shape[0], device=tgt.device).unsqueeze(1).expand_as(tgt)[sel]
     return logp, row
 
 
@@ -298,7 +302,8 @@ def _save_atomic(obj, path: Path) -> None:
 
 
 def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in: int, cfg: SFTConfig,
-              ckpt_path: Path | None = None, log=print, rank: int = 0, world: int = 1) -> dict:
+              ckpt_path: Path | None = None, log=print, rank: int = 0, world: int = 1,
+              device: str | torch.device = "cpu", on_step=None) -> dict:
     """Train projector + LoRA in place; resumable from ``ckpt_path``.
 
     Parameters
@@ -308,6 +313,8 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
     examples: encoded training examples (their ``audio`` paths are keys of ``feats``).
     feats: audio path -> projector input [d_in].
     rank, world: data-parallel position (world 1 = plain single process).
+    device: where the model lives ("cpu", or "cuda:<local rank>" under torchrun on GPUs).
+    on_step: optional callback ``on_step(step_done, loss)`` (tests use it).
 
     Returns
     -------
@@ -320,7 +327,8 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        model = DDP(module, find_unused_parameters=False)
+        dev = torch.device(device)
+        model = DDP(module, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=False)
     params_lora = [p for p in peft_model.parameters() if p.requires_grad]
     params_proj = [p for p in projector.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([
@@ -346,10 +354,10 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
     for step in range(start, cfg.steps):
         j0 = step * gb + rank * cfg.batch_size
         items = [examples[order[(j0 + i) % n]] for i in range(cfg.batch_size)]
-        batch = collate(items, feats, d_in)
+        batch = batch_to(collate(items, feats, d_in), device)
         for g in opt.param_groups:
             g["lr"] = g["base"] * lr_at(step, cfg)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logp, _ = model(batch)
         loss = -logp.float().mean()
         opt.zero_grad(set_to_none=True)
@@ -358,6 +366,8 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
         opt.step()
         losses.append(float(loss.detach()))
         done = step + 1
+        if on_step is not None:
+            on_step(done, losses[-1])
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
             el = time.time() - t0
             rate = el / max(1, done - start)
