@@ -223,10 +223,13 @@ class LiveView(QWidget):
         if self.ticks % SPEC_EVERY:
             return
         spec = pipe.spectrogram
-        cols = spec.latest(self.window_s)
+        # Only the bins up to SPEC_FMAX_HZ are shown: half the image to convert and blit at 4 kHz.
+        n_bins = min(spec.n_bins, int(np.ceil(SPEC_FMAX_HZ / spec.max_freq * (spec.n_bins - 1))) + 1)
+        cols = spec.latest(self.window_s)[:, :n_bins]
+        top = (n_bins - 1) / (spec.n_bins - 1) * spec.max_freq
         self.spec_img.setImage(cols, autoLevels=False, levels=self._levels)
         self.spec_img.setRect(QRectF(-cols.shape[0] / spec.columns_per_second, 0.0,
-                                     cols.shape[0] / spec.columns_per_second, spec.max_freq))
+                                     cols.shape[0] / spec.columns_per_second, top))
 
     def _update_stats(self) -> None:
         pipe = self.pipeline
