@@ -204,6 +204,36 @@ def flag_groups(rows: list[tuple]) -> list[str]:
     return [k for k, flags in by.items() if all(flags)]
 
 
+def app_readout() -> tuple[str, str]:
+    """What the live view would show for the synthetic sounds: the app's own heart-rate
+    estimate (stethodesk.audio.dsp.heart_rate_bpm) against the rendered rate, and its
+    signal-quality verdict. The simulated stethoscope is the demo, so these must be right."""
+    from stethodesk.audio import dsp
+
+    ok = total = 0
+    misses = []
+    levels: dict[str, int] = {}
+    for hr in (50.0, 72.0, 100.0, 140.0, 170.0):
+        for name, spec in synth.SOUNDS.items():
+            if spec.domain != "heart":
+                continue
+            r = synth.render(name, 15.0, SR, heart_rate=hr, seed=1)
+            est = dsp.heart_rate_bpm(r.samples, SR)
+            total += 1
+            hit = est is not None and abs(est - r.labels["heart_rate_bpm"]) <= 5.0
+            ok += hit
+            if not hit:
+                misses.append(f"{name} at {r.labels['heart_rate_bpm']:.0f} bpm read as "
+                              + ("nothing" if est is None else f"{est:.0f} bpm"))
+    for name, spec in synth.SOUNDS.items():
+        r = synth.render(name, 15.0, SR, seed=1)
+        q = dsp.signal_quality(r.samples, SR, spec.domain)
+        levels[q.level] = levels.get(q.level, 0) + 1
+    return (f"app heart-rate estimate within 5 bpm of the rendered rate: {ok} of {total} "
+            f"(heart presets x 50/72/100/140/170 bpm, 15 s); misses: {'; '.join(misses) or 'none'}",
+            f"app signal-quality verdict on all {len(synth.SOUNDS)} presets: {levels}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
@@ -267,6 +297,9 @@ def main(argv=None) -> int:
                + "".join(f"  - {k}\n" for k in flagged))
     print("\n" + summary)
     print(fit_line)
+    hr_line, q_line = app_readout()
+    print(hr_line)
+    print(q_line)
     for sr in (4000, 48000):
         t0 = time.perf_counter()
         for name in synth.SOUNDS:
