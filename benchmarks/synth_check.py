@@ -7,7 +7,7 @@ compared with the CirCor ``.tsv`` segmentations, breathing cycle length with
 the ICBHI cycle annotations. A row is flagged ``OUT`` when the synth median
 falls outside the real inter-quartile range.
 
-Run (under a minute on 2 cores)::
+Run (about a minute on 2 cores)::
 
     . .venv/bin/activate && python benchmarks/synth_check.py [--markdown docs-table.md]
 
