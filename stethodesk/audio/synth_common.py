@@ -12,9 +12,24 @@ loop a rendering without a click or a missing beat at the seam.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 FS = 8000  # Hz, internal synthesis rate: every heart/lung component lies below 2 kHz
+
+
+def butter_mag(f: np.ndarray, order: int, lo: float | None, hi: float) -> np.ndarray:
+    """Magnitude response at ``f`` Hz of the digital Butterworth filter ``scipy.signal.butter``
+    designs (bilinear transform with pre-warping): band-pass ``[lo, hi]`` or low-pass ``hi``
+    when ``lo`` is None. Closed form, equal to ``sosfreqz`` to ~1e-13, and far cheaper for the
+    thousands of short noise bursts a long rendering needs."""
+    w = np.tan(np.pi * np.asarray(f, dtype=float) / FS)
+    wh = np.tan(np.pi * hi / FS)
+    if lo is None:
+        return 1 / np.sqrt(1 + (w / wh) ** (2 * order))
+    wl = np.tan(np.pi * lo / FS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = (w**2 - wl * wh) / (w * (wh - wl))
+        mag = 1 / np.sqrt(1 + q ** (2 * order))
+    return np.where(w > 0, mag, 0.0)
 
 
 def bandpass_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order: int = 4) -> np.ndarray:
@@ -31,10 +46,7 @@ def bandpass_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order
     if n <= 0:
         return np.zeros(0)
     spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / FS)
-    sos = signal.butter(order, [lo, min(hi, 0.45 * FS)], btype="bandpass", fs=FS, output="sos")
-    _, h = signal.sosfreqz(sos, worN=f, fs=FS)
-    y = np.fft.irfft(spec * np.abs(h), n)
+    y = np.fft.irfft(spec * butter_mag(np.fft.rfftfreq(n, 1 / FS), order, lo, min(hi, 0.45 * FS)), n)
     rms = np.sqrt(np.mean(y**2)) or 1.0
     return y / rms
 
@@ -69,10 +81,7 @@ def lowpass(x: np.ndarray, hi: float, order: int = 2) -> np.ndarray:
     """Circular low-pass (Butterworth magnitude, zero phase) of a periodic signal x (n,)."""
     if x.size == 0:
         return x
-    f = np.fft.rfftfreq(x.size, 1 / FS)
-    sos = signal.butter(order, hi, btype="lowpass", fs=FS, output="sos")
-    _, h = signal.sosfreqz(sos, worN=f, fs=FS)
-    return np.fft.irfft(np.fft.rfft(x) * np.abs(h), x.size)
+    return np.fft.irfft(np.fft.rfft(x) * butter_mag(np.fft.rfftfreq(x.size, 1 / FS), order, None, hi), x.size)
 
 
 def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
