@@ -306,6 +306,9 @@ class SimulatedSource(Source):
         """A sound of the project's synthesizer (``stethodesk.audio.synth.render(name, **kw)``)."""
         from stethodesk.audio import synth
 
+        # 15 s holds a whole number of beats at 72 bpm and breaths at 16/min, so the
+        # looped rendering has the requested rates exactly (10 s would give 18/min).
+        kw.setdefault("seconds", 15.0)
         r = synth.render(name, **kw)
         spec = getattr(synth, "SOUNDS", {}).get(name)
         title = getattr(spec, "title", name)
