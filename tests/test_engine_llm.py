@@ -89,6 +89,8 @@ def test_loop_guard_rules():
     assert is_looping([5, 7] * 4) and is_looping([1, 2, 3] + [9] * 8)
     assert not is_looping([9] * 7) and not is_looping([5, 7] * 3)
     assert is_looping(list(range(10)) * 3) and not is_looping(list(range(20)))
+    # a long cycle (e.g. a paragraph) repeated verbatim twice is already a loop
+    assert is_looping([1, 2] + list(range(30)) * 2) and not is_looping(list(range(30)) + list(range(29)))
 
 
 def test_generation_stops_when_the_answer_loops(session):

@@ -42,8 +42,20 @@ N_CTX = 1024  # tokens: intro + 2 audio prefixes + instruction + a 256-token ans
 N_BATCH = 512  # tokens per llama_decode call for prompt text
 PIECE_BUF = 64  # bytes: longest Gemma token piece is far shorter
 SEQ = 0  # the one sequence this session uses
-LOOP_MAX_PERIOD = 16  # tokens: longest repeating cycle the loop guard looks for
-LOOP_REPEATS = {1: 8, 2: 4, 3: 4, 4: 4}  # period -> repeats that mean a loop (longer periods: 3)
+LOOP_MAX_PERIOD = 64  # tokens: longest repeating cycle the loop guard looks for (~3 lines)
+
+
+def loop_repeats(period: int) -> int:
+    """Back-to-back repeats of a ``period``-token cycle that mean the answer is looping.
+
+    Short cycles can be legitimate ("- - -"), so they need more repeats; a cycle of 17+
+    tokens repeated verbatim twice in a row does not happen in a real answer.
+    """
+    if period == 1:
+        return 8
+    if period <= 4:
+        return 4
+    return 3 if period <= 16 else 2
 LOG_KEEP = 40  # llama.cpp log lines kept to explain a failure
 GGML_LOG_LEVEL_WARN = 3  # ggml_log_level: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 cont
 
@@ -443,15 +455,14 @@ class LlamaSession:
 
 
 def is_looping(tokens: Sequence[int]) -> bool:
-    """True when ``tokens`` ends with a short cycle repeated (e.g. the same line 4 times)."""
+    """True when ``tokens`` ends with a cycle repeated back to back (see :func:`loop_repeats`)."""
     n = len(tokens)
-    for period in range(1, LOOP_MAX_PERIOD + 1):
-        reps = LOOP_REPEATS.get(period, 3)
-        span = period * reps
-        if n < span:
-            break
-        tail = tokens[n - span :]
-        if all(tail[i] == tail[i % period] for i in range(period, span)):
+    last = tokens[-1] if n else None
+    for period in range(1, min(LOOP_MAX_PERIOD, n // 2) + 1):
+        if tokens[n - 1 - period] != last:  # cheap filter: most periods fail here
+            continue
+        span = period * loop_repeats(period)
+        if span <= n and list(tokens[n - span :]) == list(tokens[n - period :]) * (span // period):
             return True
     return False
 
