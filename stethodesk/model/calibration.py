@@ -15,7 +15,10 @@ from scipy.optimize import minimize_scalar
 
 from stethodesk.model.encoder import HEADS
 
-T_BOUNDS = (0.05, 20.0)  # temperatures outside this range mean the head is broken, not miscalibrated
+# Fitted temperatures are clipped to this range. Below 0.5 happens when the validation set is
+# perfectly separated (the NLL then drives T towards 0, i.e. infinite confidence); such a head is
+# sharpened at most 2x instead. Above 10 the head carries almost no information.
+T_BOUNDS = (0.5, 10.0)
 ECE_BINS = 10  # equal-width probability bins for the expected calibration error
 
 
