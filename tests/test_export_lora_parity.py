@@ -1,9 +1,10 @@
 """The exported LoRA adapter makes llama.cpp agree with torch+peft (item 6 of issue 3).
 
-Real base: the app's Q4_K_M GGUF in llama.cpp vs the same weights dequantized in torch (fp32),
-with a non-trivial LoRA and audio prefix embeddings fed through ``batch.embd``. Tolerance
-(training.parity.TOLERANCE): cos >= 0.99 at every position and the same top-1 token wherever torch's
-best token leads by >= 0.5 logits. A wrong alpha in the adapter must break it.
+Real base, a non-trivial LoRA and audio prefix embeddings fed through ``batch.embd``. Tolerance
+(training.parity.TOLERANCE): on an F16 GGUF of the very weights torch uses, cos >= 0.999 at every
+position and the same top-1 everywhere (export exactness); on the app's Q4_K_M base, mean cos >=
+0.99 and the same top-1 wherever torch's best token leads by >= 0.5 logits. A wrong alpha in the
+adapter must break it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 
 from stethodesk.model.projector import Projector, ProjectorConfig
 from training.export import write_lora_gguf
-from training.llm_base import load_base
+from training.llm_base import base_f16_path, load_base
 from training.parity import TOLERANCE, lora_parity
 from training.sft import SFTConfig, add_lora, lora_state
 
@@ -33,27 +34,30 @@ def setup():
         torch.manual_seed(0)
         proj = Projector(ProjectorConfig(d_in=205, hidden=256))
         prefix = proj(torch.randn(1, 205, generator=g))[0].numpy()
-    yield base, pm, prefix
+    f16 = base_f16_path(base)
+    yield base, pm, prefix, f16
     pm.unload()  # leave the shared base as it was
 
 
 def test_adapter_matches_torch(tmp_path, setup):
-    base, pm, prefix = setup
+    base, pm, prefix, f16 = setup
     path = tmp_path / "lora.gguf"
     write_lora_gguf(lora_state(pm), path, alpha=32.0)
-    res = lora_parity(pm, base.tokenizer, prefix, base.gguf_path, path)
+    res = lora_parity(pm, base.tokenizer, prefix, base.gguf_path, path, f16_path=f16)
     print("parity", res)
     # the adapter really changes the model (so agreement is not the base agreeing with itself)
-    assert res["lora_effect"]["cos_min"] < TOLERANCE["cos_min"]
+    assert res["lora_effect"]["cos_min"] < 0.95
     assert res["positions"] >= 40
-    assert res["cos_min"] >= TOLERANCE["cos_min"]
+    assert res["f16"]["cos_min"] >= TOLERANCE["f16_cos_min"] and res["f16"]["top1_agree"] == res["positions"]
+    assert res["cos_mean"] >= TOLERANCE["q4_cos_mean"]
     assert res["top1_agree_clear"] == res["positions_clear"] > 20
     assert res["ok"]
 
 
 def test_wrong_alpha_is_caught(tmp_path, setup):
-    base, pm, prefix = setup
+    base, pm, prefix, f16 = setup
     path = tmp_path / "lora_bad.gguf"
-    write_lora_gguf(lora_state(pm), path, alpha=2.0)  # scale 0.25 instead of 4
-    res = lora_parity(pm, base.tokenizer, prefix, base.gguf_path, path)
+    write_lora_gguf(lora_state(pm), path, alpha=16.0)  # scale 2 instead of 4
+    res = lora_parity(pm, base.tokenizer, prefix, base.gguf_path, path, f16_path=f16)
+    assert res["f16"]["cos_min"] < TOLERANCE["f16_cos_min"]
     assert not res["ok"]

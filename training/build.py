@@ -56,14 +56,23 @@ class Profile:
     eval_per_task: int = 30  # test examples per task for clinical accuracy
     max_new_tokens: int = 96
     seed: int = 0
+    # wall-clock budgets (minutes; 0 = none) so the laptop profile fits its hour on a busy machine
+    sft_minutes: float = 0.0
+    dpo_minutes: float = 0.0
+    eval_minutes: float = 0.0
+    parity_f16: bool = True  # also check the export on an F16 base (writes a 0.5 GB cache file once)
 
 
 PROFILES = {
     # smoke: every stage on a few recordings per dataset and split, short answers (CI, < 5 min)
-    "smoke": Profile("smoke", per_dataset={"train": 8, "val": 3, "test": 3}, sft_steps=8, sft_batch=2,
+    "smoke": Profile("smoke", per_dataset={"train": 8, "val": 3, "test": 3}, sft_steps=8, sft_batch=2, parity_f16=False,
                      sft_max_examples=64, dpo_pairs=4, dpo_policy_pairs=2, dpo_steps=2, dpo_batch=2,
                      val_per_task=1, eval_per_task=1, max_new_tokens=20),
-    "laptop": Profile("laptop"),
+    # laptop: everything; encoder ~16 min (its own cap), SFT <= 18 min, DPO <= 5 min of optimisation,
+    # answer generation for evaluation <= 8 min -> about 55 min on 2 cores
+    "laptop": Profile("laptop", sft_steps=700, sft_batch=4, dpo_pairs=160, dpo_policy_pairs=32, dpo_steps=60,
+                      dpo_batch=4, val_per_task=6, eval_per_task=30, max_new_tokens=96,
+                      sft_minutes=18.0, dpo_minutes=5.0, eval_minutes=8.0),
 }
 
 
@@ -244,6 +253,7 @@ class Build:
         from training.sft import SFTConfig
 
         return SFTConfig(steps=self.p.sft_steps, batch_size=self.p.sft_batch, seed=self.p.seed,
+                         max_minutes=self.p.sft_minutes,
                          ckpt_every=max(5, min(50, self.p.sft_steps // 4)), log_every=max(1, min(10, self.p.sft_steps // 4)))
 
     def trainable_examples(self, exs: list[dict], feats: dict) -> list[dict]:
@@ -354,6 +364,7 @@ class Build:
         src = dict(Counter(p.source for p in pairs))
         self.log(f"dpo: {len(pairs)} pairs {src}")
         cfg = DPOConfig(steps=self.p.dpo_steps, batch_size=self.p.dpo_batch, seed=self.p.seed,
+                        max_minutes=self.p.dpo_minutes,
                         ckpt_every=max(5, self.p.dpo_steps // 3), log_every=max(1, min(5, self.p.dpo_steps // 3)))
         module = Trainable(peft_model, proj, k)
         reference_logprobs(module, pairs, feats, d_in, cfg.bf16)
@@ -361,7 +372,7 @@ class Build:
         dpo_lora = self.write_lora("dpo")
         dpo_val = label_consistency(base.gguf_path, dpo_lora, proj, val, feats, self.p.max_new_tokens, self.log)
         keep = dpo_val["acc"] > sft_val["acc"]
-        note = (f"DPO ({len(pairs)} pairs: {src}; {cfg.steps} steps, beta {cfg.beta}, clean-vs-corrupted "
+        note = (f"DPO ({len(pairs)} pairs: {src}; {stats['steps']} steps of {cfg.batch_size}, beta {cfg.beta}, clean-vs-corrupted "
                 f"audio weight {cfg.gamma}) changed validation label-consistency from "
                 f"{sft_val['acc']:.3f} (SFT) to {dpo_val['acc']:.3f} (N={dpo_val['n']} greedy answers, "
                 f"deterministic checker). " + ("Kept: the bundle ships the SFT+DPO weights." if keep else
@@ -408,11 +419,19 @@ class Build:
         with torch.no_grad():
             prefix = proj(torch.as_tensor(feats[key]).reshape(1, -1))[0].numpy()
         base = self.base()
-        res = lora_parity(peft_model, base.tokenizer, prefix, base.gguf_path, self.out / "lora.gguf")
+        f16 = None
+        if self.p.parity_f16:
+            from training.llm_base import base_f16_path
+
+            f16 = base_f16_path(base)
+        res = lora_parity(peft_model, base.tokenizer, prefix, base.gguf_path, self.out / "lora.gguf", f16_path=f16)
         res["recording"] = key
-        self.log(f"export: parity llama.cpp vs torch: cos min {res['cos_min']:.4f} mean {res['cos_mean']:.4f}, "
-                 f"top-1 {res['top1_agree']}/{res['positions']} (clear {res['top1_agree_clear']}/"
-                 f"{res['positions_clear']}); LoRA effect in torch cos min {res['lora_effect']['cos_min']:.4f}; "
+        f16_txt = (f"F16 base + adapter: cos min {res['f16']['cos_min']:.6f}, top-1 {res['f16']['top1_agree']}/"
+                   f"{res['f16']['positions']}; " if "f16" in res else "")
+        self.log(f"export: parity llama.cpp vs torch: {f16_txt}Q4_K_M base + adapter: cos mean {res['cos_mean']:.4f} "
+                 f"min {res['cos_min']:.4f} (base alone min {res['base']['cos_min']:.4f}), top-1 {res['top1_agree']}/"
+                 f"{res['positions']} (clear positions {res['top1_agree_clear']}/{res['positions_clear']}); "
+                 f"LoRA effect in torch cos min {res['lora_effect']['cos_min']:.4f}; "
                  f"{'OK' if res['ok'] else 'OUT OF TOLERANCE'}")
         return res
 
@@ -422,7 +441,8 @@ class Build:
 
         test = by_split(self.records)["test"]
         m = evaluate_bundle(self.out, records=test, n_per_task=self.p.eval_per_task,
-                            max_new_tokens=self.p.max_new_tokens, seed=self.p.seed, log=self.log)
+                            max_new_tokens=self.p.max_new_tokens, seed=self.p.seed, log=self.log,
+                            budget_minutes=self.p.eval_minutes)
         return {"clinical_accuracy": m.get("clinical_accuracy_overall"),
                 "baseline": m.get("baseline", {}).get("clinical_accuracy_overall")}
 

@@ -47,6 +47,7 @@ class DPOConfig:
     ckpt_every: int = 20
     log_every: int = 5
     seed: int = 0
+    max_minutes: float = 0.0  # wall-clock budget for the optimisation; 0 = none (stops early, saved)
 
 
 @dataclass
@@ -114,6 +115,7 @@ def train_dpo(peft_model, projector, pairs: list[Pair], feats: dict, d_in: int, 
     t0 = time.time()
     peft_model.train()
     projector.train()
+    done = start
     for step in range(start, cfg.steps):
         idx = [order[(step * cfg.batch_size + i) % len(pairs)] for i in range(cfg.batch_size)]
         loss, st = pair_loss(module, [pairs[i] for i in idx], feats, d_in, cfg)
@@ -129,14 +131,19 @@ def train_dpo(peft_model, projector, pairs: list[Pair], feats: dict, d_in: int, 
                 f"pref-acc {np.mean([h['acc'] for h in recent]):.2f} "
                 f"audio-margin {np.mean([h['audio_margin'] for h in recent]):+.2f} "
                 f"({(time.time() - t0) / max(1, done - start):.2f} s/step)")
-        if ckpt_path is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+        over = bool(cfg.max_minutes) and time.time() - t0 > cfg.max_minutes * 60
+        if over:
+            log(f"dpo: {cfg.max_minutes:.0f}-min budget used up after {done} of {cfg.steps} steps")
+        if ckpt_path is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps or over):
             tmp = Path(str(ckpt_path) + ".tmp")
             torch.save({"lora": lora_state(peft_model), "projector": projector.state_dict(),
                         "opt": opt.state_dict(), "step": done, "hist": hist, "cfg": asdict(cfg)}, tmp)
             os.replace(tmp, ckpt_path)
+        if over:
+            break
     peft_model.eval()
     projector.eval()
     last = hist[-10:]
-    return {"steps": cfg.steps, "pairs": len(pairs), "seconds": round(time.time() - t0, 1),
+    return {"steps": done, "steps_planned": cfg.steps, "pairs": len(pairs), "seconds": round(time.time() - t0, 1),
             "loss_last": round(float(np.mean([h["loss"] for h in last])), 4) if last else None,
             "pref_acc_last": round(float(np.mean([h["acc"] for h in last])), 3) if last else None}

@@ -68,6 +68,22 @@ def sample_per_task(examples: list[dict], n: int, seed: int) -> list[dict]:
     return out
 
 
+def interleave_tasks(examples: list[dict]) -> list[dict]:
+    """Reorder so tasks alternate (binary, comparison, ..., binary, ...)."""
+    by = defaultdict(list)
+    for e in examples:
+        by[e["task"]].append(e)
+    out, i = [], 0
+    while any(by.values()):
+        for t in sorted(by):
+            if i < len(by[t]):
+                out.append(by[t][i])
+        i += 1
+        if all(i >= len(v) for v in by.values()):
+            break
+    return out
+
+
 def prompt_items(ex: dict, prefixes: list[np.ndarray] | None, template: dict | None = None) -> list:
     """The app's prompt items for an example: text segments and ``Embeddings`` blocks.
 
@@ -305,7 +321,7 @@ def load_parts(bundle_dir: Path):
 
 
 def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_new_tokens: int = 96,
-                    seed: int = 0, log=print, write: bool = True) -> dict:
+                    seed: int = 0, log=print, write: bool = True, budget_minutes: float = 0.0) -> dict:
     """Every metric of the module docstring for the bundle in ``bundle_dir``."""
     from stethodesk.model.calibration import calibrate
     from training.encoder_train import encode_records, projector_features
@@ -341,7 +357,7 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
 
     exs = with_record_keys(generate(records, "test", seed), record_index(records))
     exs = [e for e in exs if all(a in feats for a in e["audio"])]
-    sample = sample_per_task(exs, n_per_task, seed)
+    sample = interleave_tasks(sample_per_task(exs, n_per_task, seed))
     log(f"evaluate: clinical accuracy on {len(sample)} test examples (N<={n_per_task} per task)")
     gguf = base_gguf_path()
     lora = bundle_dir / m["files"]["lora"]["path"]
@@ -349,16 +365,21 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
     from stethodesk.model.llm import LlamaSession
 
     sess = LlamaSession(gguf, lora_path=lora, n_threads=LLM_THREADS)
+    t1 = time.time()
+    deadline = t1 + budget_minutes * 60 if budget_minutes else None
+    with_audio, no_audio = [], []
     try:
-        t1 = time.time()
-        with_audio = generate_answers(gguf, lora, proj, sample, feats, max_new_tokens, template=tmpl, session=sess)
-        log(f"evaluate: {len(sample)} answers with audio in {time.time() - t1:.0f} s")
-        t1 = time.time()
-        no_audio = generate_answers(gguf, lora, proj, sample, feats, max_new_tokens, no_audio=True,
-                                    template=tmpl, session=sess)
-        log(f"evaluate: {len(sample)} no-audio baseline answers in {time.time() - t1:.0f} s")
+        for ex in sample:  # round-robin over tasks, so a budget cut keeps every task represented
+            if deadline and time.time() > deadline:
+                log(f"evaluate: {budget_minutes:.0f}-min generation budget used up after {len(with_audio)} examples")
+                break
+            with_audio += generate_answers(gguf, lora, proj, [ex], feats, max_new_tokens, template=tmpl, session=sess)
+            no_audio += generate_answers(gguf, lora, proj, [ex], feats, max_new_tokens, no_audio=True,
+                                         template=tmpl, session=sess)
+        log(f"evaluate: {len(with_audio)} examples answered with and without audio in {time.time() - t1:.0f} s")
     finally:
         sess.close()
+    sample = sample[:len(with_audio)]
     sa, sb = score_answers(sample, with_audio), score_answers(sample, no_audio)
     metrics["clinical_accuracy"] = sa["by_task"]
     metrics["clinical_accuracy_overall"] = {"acc": sa["acc"], "n": sa["n"]}
@@ -401,6 +422,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-records", type=int, default=None, help="cap test recordings per dataset (quick runs)")
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--budget-minutes", type=float, default=0.0, help="cap on answer generation time (0: none)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave the bundle untouched")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -410,7 +432,8 @@ def main(argv=None) -> int:
         from training.splits import load_split
 
         records = subset(load_split("test"), {"test": args.max_records}, args.seed)
-    evaluate_bundle(args.bundle, records, args.per_task, args.max_new_tokens, args.seed, write=not args.no_write)
+    evaluate_bundle(args.bundle, records, args.per_task, args.max_new_tokens, args.seed, write=not args.no_write,
+                    budget_minutes=args.budget_minutes)
     return 0
 
 

@@ -74,8 +74,9 @@ def gguf_tensors(model) -> dict[str, np.ndarray]:
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GEMMA3, cfg.num_hidden_layers)
     out = {}
     for k, v in model.state_dict().items():
-        if k == "lm_head.weight":  # tied to token_embd in Gemma 3
+        if k == "lm_head.weight" or "lora_" in k:  # tied to token_embd; adapters are not base weights
             continue
+        k = k.replace(".base_layer", "")  # a peft-wrapped base: its frozen original weights
         base = k[: -len(".weight")] if k.endswith(".weight") else k
         name = names.get_name(base)
         if name is None:

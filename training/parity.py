@@ -1,12 +1,18 @@
-"""Parity of the exported LoRA adapter: llama.cpp (base Q4_K_M GGUF + lora.gguf) vs torch + peft.
+"""Parity of the exported LoRA adapter: llama.cpp (base GGUF + lora.gguf) vs torch + peft.
 
 Fixed input: BOS, the app's prompt intro, K audio prefix embeddings from the projector (through
 ``batch.embd`` in llama.cpp, ``inputs_embeds`` in torch), the instruction and an answer - logits
-compared at every position. Tolerance (``TOLERANCE``): cosine similarity >= 0.99 at every
-position, and the same top-1 token at every position where torch's best token leads the
-runner-up by >= 0.5 logits. Why not every position: the base alone (Q4_K_M in llama.cpp vs the
-dequantized fp32 weights in torch) already flips the argmax at near-ties - measured here on this
-input: 4 of 62 positions, all with margins below 0.3 logits.
+compared at every position. Two checks (``TOLERANCE``):
+
+- **export exactness**, on an F16 GGUF of the very weights torch uses (written once by
+  ``training.merge_quantize.write_f16_gguf`` into the cache): cos >= 0.999 at every position and
+  the same top-1 token everywhere. Measured on the smoke bundle: cos min 0.999998, 62/62.
+- **the app's path**, on the shipped Q4_K_M base: mean cos >= 0.99 and the same top-1 token at
+  every position where torch's best token leads the runner-up by >= 0.5 logits. The base alone
+  (Q4_K_M vs its dequantized fp32 weights) already flips near-ties (4 of 62 positions here, all
+  with margins < 0.3 logits) and has single sensitive positions (one early prompt token at cos
+  0.994 without the adapter, 0.95 with a trained one), so a per-position minimum on Q4_K_M would
+  measure quantization sensitivity, not the export; the figure is reported beside the base's own.
 
     python -m training.parity runs/smoke/bundle          # prints the figures for a bundle
 """
@@ -23,7 +29,7 @@ import torch
 
 from training.llama_logits import all_logits, compare
 
-TOLERANCE = {"cos_min": 0.99, "tie_margin": 0.5}
+TOLERANCE = {"f16_cos_min": 0.999, "q4_cos_mean": 0.99, "tie_margin": 0.5}
 INSTRUCTION = "Is there a murmur in this recording? Describe what you hear."
 ANSWER = "A holosystolic murmur is heard, loudest at the apex; no crackles."
 
@@ -64,19 +70,34 @@ def torch_logits(model, ids: list[int], prefix: np.ndarray) -> np.ndarray:
 
 
 def lora_parity(peft_model, tokenizer, prefix: np.ndarray, gguf_path: Path, lora_path: Path,
-                template: dict | None = None) -> dict:
-    """Compare llama.cpp (+adapter) with torch+peft; also the size of the adapter's own effect."""
+                template: dict | None = None, f16_path: Path | None = None) -> dict:
+    """Compare llama.cpp (+adapter) with torch+peft.
+
+    Returns compare() figures for the Q4_K_M base plus ``base`` (llama.cpp base alone vs torch base
+    alone: the quantization gap), ``lora_effect`` (torch base vs torch+LoRA: what the adapter
+    changes), ``f16`` (with ``f16_path``: the exactness check) and ``ok`` per :data:`TOLERANCE`.
+    """
     pieces, ids = fixed_pieces(tokenizer, prefix, template)
     ref = torch_logits(peft_model, ids, prefix)
-    got = all_logits(gguf_path, pieces, lora_path)
     with peft_model.disable_adapter():
         ref_base = torch_logits(peft_model, ids, prefix)
-    res = compare(got, ref, TOLERANCE["tie_margin"])
-    res["lora_effect"] = compare(ref_base, ref, TOLERANCE["tie_margin"])  # what the adapter changes in torch
+    m = TOLERANCE["tie_margin"]
+    res = compare(all_logits(gguf_path, pieces, lora_path), ref, m)
+    res["base"] = compare(all_logits(gguf_path, pieces), ref_base, m)
+    res["lora_effect"] = compare(ref_base, ref, m)
     res["tolerance"] = TOLERANCE
-    res["ok"] = bool(res["cos_min"] >= TOLERANCE["cos_min"]
-                     and res["top1_agree_clear"] == res["positions_clear"])
+    ok = res["cos_mean"] >= TOLERANCE["q4_cos_mean"] and res["top1_agree_clear"] == res["positions_clear"]
+    if f16_path is not None:
+        f = compare(all_logits(f16_path, pieces, lora_path), ref, m)
+        res["f16"] = f
+        ok = ok and f["cos_min"] >= TOLERANCE["f16_cos_min"] and f["top1_agree"] == f["positions"]
+    res["ok"] = bool(ok)
     return res
+
+
+def _cos(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
 def main(argv=None) -> int:
@@ -99,8 +120,10 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     with torch.no_grad():
         prefix = proj(torch.randn(1, proj.cfg.d_in))[0].numpy()
+    from training.llm_base import base_f16_path
+
     res = lora_parity(pm, base.tokenizer, prefix, base.gguf_path, args.bundle / m["files"]["lora"]["path"],
-                      m.get("prompt_template"))
+                      m.get("prompt_template"), f16_path=base_f16_path(base))
     print(json.dumps(res, indent=1))
     return 0 if res["ok"] else 1
 

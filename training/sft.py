@@ -57,6 +57,9 @@ class SFTConfig:
     ckpt_every: int = 50  # steps between checkpoints
     log_every: int = 10
     seed: int = 0
+    max_minutes: float = 0.0  # wall-clock budget; 0 = none. After `calib_steps` steps the plan is
+    # cut to what fits the budget at the measured speed (the LR schedule follows the new plan)
+    calib_steps: int = 10
 
 
 # ----------------------------------------------------------------------------- examples
@@ -287,11 +290,12 @@ def trainable_params(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
 
 
-def lr_at(step: int, cfg: SFTConfig) -> float:
-    """Multiplier: linear warm-up, cosine decay to 10 %."""
+def lr_at(step: int, cfg: SFTConfig, total: int | None = None) -> float:
+    """Multiplier: linear warm-up, cosine decay to 10 % at step ``total`` (default cfg.steps)."""
+    total = total or cfg.steps
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    t = (step - cfg.warmup) / max(1, total - cfg.warmup)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
@@ -335,15 +339,16 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
         {"params": params_lora, "lr": cfg.lr_lora, "base": cfg.lr_lora},
         {"params": params_proj, "lr": cfg.lr_projector, "base": cfg.lr_projector},
     ], weight_decay=0.0)
-    start, losses = 0, []
+    start, losses, total, spent = 0, [], cfg.steps, 0.0
     if ckpt_path is not None and Path(ckpt_path).exists():
         ck = torch.load(ckpt_path, weights_only=False)
         load_lora_state(peft_model, ck["lora"])
         projector.load_state_dict(ck["projector"])
         opt.load_state_dict(ck["opt"])
         start, losses = ck["step"], ck["losses"]
+        total, spent = ck.get("total", cfg.steps), ck.get("seconds", 0.0)
         if rank == 0:
-            log(f"sft: resumed at step {start}/{cfg.steps}")
+            log(f"sft: resumed at step {start}/{total}")
     n = len(examples)
     order = list(range(n))
     random.Random(cfg.seed).shuffle(order)
@@ -351,12 +356,13 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
     t0 = time.time()
     peft_model.train()
     projector.train()
-    for step in range(start, cfg.steps):
+    step = start
+    while step < total:
         j0 = step * gb + rank * cfg.batch_size
         items = [examples[order[(j0 + i) % n]] for i in range(cfg.batch_size)]
         batch = batch_to(collate(items, feats, d_in), device)
         for g in opt.param_groups:
-            g["lr"] = g["base"] * lr_at(step, cfg)
+            g["lr"] = g["base"] * lr_at(step, cfg, total)
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logp, _ = model(batch)
         loss = -logp.float().mean()
@@ -365,24 +371,38 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
         torch.nn.utils.clip_grad_norm_(params_lora + params_proj, cfg.grad_clip)
         opt.step()
         losses.append(float(loss.detach()))
-        done = step + 1
+        step = done = step + 1
+        el = time.time() - t0
+        rate = el / max(1, done - start)
+        if cfg.max_minutes and done == start + cfg.calib_steps and done < total:
+            left = cfg.max_minutes * 60 - spent - el
+            fit = done + max(0, int(left / rate))
+            if world > 1:  # every rank must plan the same number of steps
+                import torch.distributed as dist
+
+                t = torch.tensor([fit], dtype=torch.long)
+                dist.all_reduce(t, op=dist.ReduceOp.MIN)
+                fit = int(t.item())
+            if fit < total:
+                if rank == 0:
+                    log(f"sft: {rate:.2f} s/step; the {cfg.max_minutes:.0f}-min budget fits {fit} of {total} steps")
+                total = max(done, fit)
         if on_step is not None:
             on_step(done, losses[-1])
-        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
-            el = time.time() - t0
-            rate = el / max(1, done - start)
-            log(f"sft: step {done}/{cfg.steps} loss {np.mean(losses[-cfg.log_every:]):.3f} "
-                f"{rate:.2f} s/step, eta {rate * (cfg.steps - done) / 60:.1f} min")
-        if ckpt_path is not None and rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+        if rank == 0 and (done % cfg.log_every == 0 or done == total):
+            log(f"sft: step {done}/{total} loss {np.mean(losses[-cfg.log_every:]):.3f} "
+                f"{rate:.2f} s/step, eta {rate * (total - done) / 60:.1f} min")
+        if ckpt_path is not None and rank == 0 and (done % cfg.ckpt_every == 0 or done == total):
             _save_atomic({"lora": lora_state(peft_model), "projector": projector.state_dict(),
-                          "opt": opt.state_dict(), "step": done, "losses": losses,
-                          "cfg": asdict(cfg)}, Path(ckpt_path))
+                          "opt": opt.state_dict(), "step": done, "losses": losses, "total": total,
+                          "seconds": spent + el, "cfg": asdict(cfg)}, Path(ckpt_path))
     peft_model.eval()
     projector.eval()
     return {
-        "steps": cfg.steps,
-        "seconds": round(time.time() - t0, 1),
-        "examples_seen": cfg.steps * gb,
+        "steps": total,
+        "steps_planned": cfg.steps,
+        "seconds": round(spent + time.time() - t0, 1),
+        "examples_seen": total * gb,
         "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,
     }
