@@ -39,6 +39,7 @@ from stethodesk.paths import MODELS, REPO_ROOT
 STAGES = ("data", "instructions", "encoder", "features", "sft", "dpo", "export", "evaluate")
 SPLITS = ("train", "val", "test")
 LAPTOP_BUNDLE = MODELS / "stetholm-270m-laptop"
+PROJECTOR_HIDDEN = 512  # projector MLP width (StethoLM-style 3 layers; ~1.7 M parameters, 7 MB)
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,12 @@ PROFILES = {
     "smoke": Profile("smoke", per_dataset={"train": 8, "val": 3, "test": 3}, sft_steps=8, sft_batch=2, parity_f16=False,
                      sft_max_examples=64, dpo_pairs=4, dpo_policy_pairs=2, dpo_steps=2, dpo_batch=2,
                      val_per_task=1, eval_per_task=1, max_new_tokens=20),
-    # laptop: everything; encoder ~16 min (its own cap), SFT <= 18 min, DPO <= 5 min of optimisation,
-    # answer generation for evaluation <= 8 min -> about 55 min on 2 cores
-    "laptop": Profile("laptop", sft_steps=700, sft_batch=4, dpo_pairs=160, dpo_policy_pairs=32, dpo_steps=60,
-                      dpo_batch=4, val_per_task=6, eval_per_task=30, max_new_tokens=96,
-                      sft_minutes=18.0, dpo_minutes=5.0, eval_minutes=8.0),
+    # laptop: everything. Budgets: encoder ~16 min (its own 14-min cap + features/eval), SFT <= 15 min,
+    # DPO optimisation <= 4 min, evaluation answers <= 7 min; the rest (features, base load, DPO
+    # generations and reference pass, export + parity) ~10 min -> about 55 min on 2 cores
+    "laptop": Profile("laptop", sft_steps=700, sft_batch=4, dpo_pairs=120, dpo_policy_pairs=12, dpo_steps=60,
+                      dpo_batch=4, val_per_task=5, eval_per_task=30, max_new_tokens=96,
+                      sft_minutes=15.0, dpo_minutes=4.0, eval_minutes=7.0),
 }
 
 
@@ -247,7 +249,7 @@ class Build:
         from stethodesk.model.projector import Projector, ProjectorConfig
 
         torch.manual_seed(self.p.seed)
-        return Projector(ProjectorConfig(d_in=d_in, hidden=1024, k=4, n_embd=640))
+        return Projector(ProjectorConfig(d_in=d_in, hidden=PROJECTOR_HIDDEN, k=4, n_embd=640))
 
     def sft_cfg(self):
         from training.sft import SFTConfig
@@ -404,6 +406,8 @@ class Build:
             extra={"training": {"weights": which, "sft": _strip(_done(self.run, "sft")),
                                 "dpo": _strip(dpo or {}), "encoder_metrics": info.get("metrics", {})}})
         self.log(f"export: bundle written to {self.out} ({which} weights)")
+        if self.out.resolve().parent == MODELS.resolve():  # a bundle under models/ becomes the app's default
+            (MODELS / "default.txt").write_text(self.out.name + "\n")
         parity = self.export_parity(which, proj)
         manifest["training"]["parity"] = parity
         finalize(self.out, manifest)
