@@ -141,6 +141,8 @@ def test_stage_trains_calibrates_saves_and_skips(tmp_path):
     for h, entry in res["heads"].items():
         assert entry["calibration"]["method"] == "temperature" and entry["calibration"]["T"] > 0
         assert entry["kind"] == HEADS[h].kind
+        if res["metrics"][h]["n_val"] < 30:  # too few to fit: left at T = 1
+            assert entry["calibration"]["T"] == 1.0 and not res["metrics"][h]["fitted"]
     assert res["metrics"]["is_lung"]["n_val"] > 0 and res["metrics"]["is_lung"]["auroc"] is not None
     assert res["training"]["records"]["train"]["icbhi2017"] == 3
     stored = json.loads((out / "encoder_result.json").read_text())
@@ -185,3 +187,20 @@ def test_budget_stopped_run_resumes_without_extra_steps(tmp_path):
     assert any("resuming" in line for line in logs)
     assert again["training"]["steps"] == 1 and again["training"]["epochs_done"] == 1
     assert again["metrics"] == res["metrics"]
+
+
+def test_calibrate_heads_fits_only_with_enough_recordings():
+    from training.encoder_train import MIN_CALIBRATION_N, calibrate_heads
+
+    rng = np.random.default_rng(0)
+    true = rng.normal(scale=1.5, size=400)
+    y = (rng.random(400) < 1 / (1 + np.exp(-true))).astype(np.float32)[:, None]
+    z = (3.0 * true)[:, None]  # over-confident by 3x
+    heads, metrics = calibrate_heads({"crackle": z}, {"crackle": y}, log=lambda *_: None,
+                                     datasets=["a"] * 200 + ["b"] * 200)
+    assert metrics["crackle"]["fitted"] and 2.5 < heads["crackle"]["calibration"]["T"] < 3.5
+    assert metrics["crackle"]["ece_after"] < metrics["crackle"]["ece_before"]
+    assert set(metrics["crackle"]["auroc_by_dataset"]) == {"a", "b"}
+    few = MIN_CALIBRATION_N - 1
+    heads, metrics = calibrate_heads({"crackle": z[:few]}, {"crackle": y[:few]}, log=lambda *_: None)
+    assert not metrics["crackle"]["fitted"] and heads["crackle"]["calibration"]["T"] == 1.0

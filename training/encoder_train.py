@@ -81,6 +81,7 @@ PROFILES: dict[str, dict] = {
         "seed": 0,
     },
 }
+MIN_CALIBRATION_N = 30  # labelled validation recordings a head needs before a temperature is fitted
 HEAD_WEIGHTS = {"site": 0.5}  # site is auxiliary (it teaches device/position cues); others 1.0
 
 
@@ -363,7 +364,9 @@ def calibrate_heads(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray
         if len(zk) == 0:
             t, before, after = 1.0, {"auroc": float("nan"), "ece": float("nan"), "n": 0}, None
         else:
-            t = cal.fit_temperature(zk, yk, kind)
+            # a temperature fitted on a handful of recordings is noise (it made ECE worse on the
+            # smoke profile): below MIN_CALIBRATION_N the head keeps T = 1 and says so
+            t = cal.fit_temperature(zk, yk, kind) if len(zk) >= MIN_CALIBRATION_N else 1.0
             before = cal.head_metrics(zk, yk, kind, 1.0)
             after = cal.head_metrics(zk, yk, kind, t)
         m = {
@@ -372,6 +375,7 @@ def calibrate_heads(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray
             "ece_before": _r(before["ece"]),
             "ece_after": _r(after["ece"]) if after else None,
             "T": _r(t),
+            "fitted": bool(len(zk) >= MIN_CALIBRATION_N),
         }
         if ds_arr is not None and len(zk):
             by = {}
@@ -384,7 +388,7 @@ def calibrate_heads(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray
         metrics[h] = m
         heads[h] = cal.head_entry(h, t, m)
         log(f"  {h:14s} n={m['n_val']:5d}  AUROC={_fmt(m['auroc'])}  ECE {_fmt(m['ece_before'])} -> "
-            f"{_fmt(m['ece_after'])}  T={t:.3f}")
+            f"{_fmt(m['ece_after'])}  T={t:.3f}" + ("" if m["fitted"] else f"  (not fitted: < {MIN_CALIBRATION_N} recordings)"))
     return heads, metrics
 
 
