@@ -123,6 +123,7 @@ def test_playback_at_half_speed_advances_the_playhead_slowly(window, qtbot):
     rv = window.review_panel
     rv.import_file(_circor_file())
     qtbot.waitUntil(lambda: rv.loaded is not None, timeout=5000)
+    qtbot.waitUntil(lambda: rv.curve.getData()[1] is not None and rv.curve.getData()[1].size > 1000, timeout=5000)
     with qtbot.waitSignal(rv.player.started, timeout=20000):
         rv.play(0.5)
     t0 = time.monotonic()

@@ -49,6 +49,7 @@ class _Relay(QObject):
     listed = Signal(list)
     loaded = Signal(object, int)  # LoadedAudio, request token
     failed = Signal(str, int)
+    drawn = Signal(object, object, int)  # x, y, draw token
 
 
 def _describe(path: Path) -> tuple[str, dict]:
@@ -90,10 +91,12 @@ class ReviewPanel(QWidget):
         self.loaded: LoadedAudio | None = None
         self._imported: list[Path] = []
         self._token = 0
+        self._draw_token = 0
         self._relay = _Relay()
         self._relay.listed.connect(self._fill_list)
         self._relay.loaded.connect(self._on_loaded)
         self._relay.failed.connect(self._on_failed)
+        self._relay.drawn.connect(self._show_waveform)
 
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -254,17 +257,31 @@ class ReviewPanel(QWidget):
         self.audioLoaded.emit(la)
 
     def _draw(self) -> None:
+        """Filter and reduce the waveform for display in a helper thread (long files take a while)."""
         la = self.loaded
         if la is None:
             return
-        mode = self.ctx.settings.get("filter", "bell")
-        y = dsp.apply_filter(la.samples, la.samplerate, mode)
-        sr = la.samplerate
-        if sr > 2 * DISPLAY_RATE_HZ:
-            y = dsp.resample(y, sr, DISPLAY_RATE_HZ)
-            sr = DISPLAY_RATE_HZ
-        x = np.arange(y.size, dtype=np.float64) / sr
-        self.curve.setData(x, y.astype(np.float32), skipFiniteCheck=True)
+        self._draw_token += 1
+        token, mode = self._draw_token, self.ctx.settings.get("filter", "bell")
+
+        def work():
+            try:
+                y = dsp.apply_filter(la.samples, la.samplerate, mode)
+                sr = la.samplerate
+                if sr > 2 * DISPLAY_RATE_HZ:
+                    y = dsp.resample(y, sr, DISPLAY_RATE_HZ)
+                    sr = DISPLAY_RATE_HZ
+                x = np.arange(y.size, dtype=np.float64) / sr  # (n,) seconds
+                self._relay.drawn.emit(x, y.astype(np.float32), token)
+            except Exception as exc:
+                self._relay.failed.emit(f"{la.path.name}: could not be displayed: {exc}", self._token)
+
+        threading.Thread(target=work, name="waveform-prepare", daemon=True).start()
+
+    def _show_waveform(self, x: np.ndarray, y: np.ndarray, token: int) -> None:
+        if token != self._draw_token:
+            return  # a newer file or filter is being prepared
+        self.curve.setData(x, y, skipFiniteCheck=True)
         self.plot.setXRange(0, max(x[-1] if x.size else 1.0, 0.1), padding=0.01)
         lim = float(np.max(np.abs(y))) * 1.1 if y.size else 1.0
         self.plot.setYRange(-lim, lim, padding=0)
