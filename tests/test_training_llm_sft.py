@@ -122,3 +122,13 @@ def test_training_learns_and_resumes_exactly(tmp_path):
     s1, s2 = lora_state(pm), lora_state(pm2)
     assert all(torch.allclose(s1[k], s2[k], atol=1e-6) for k in s1)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(proj.parameters(), proj2.parameters()))
+
+
+def test_time_budget_cuts_the_plan(tmp_path):
+    exs, feats = _tiny_examples()
+    pm = add_lora(tiny_gemma3(seed=5, vocab_size=256, hidden=64), SFTConfig())
+    proj = Projector(ProjectorConfig(d_in=6, hidden=16, k=4, n_embd=64))
+    cfg = SFTConfig(steps=30, batch_size=2, warmup=1, bf16=False, max_minutes=1e-6, calib_steps=3, ckpt_every=100)
+    stats = train_sft(pm, proj, exs, feats, 6, cfg, tmp_path / "c.pt", log=lambda *_: None)
+    assert stats["steps"] == 3 and stats["steps_planned"] == 30
+    assert torch.load(tmp_path / "c.pt", weights_only=False)["step"] == 3  # the last step is checkpointed
