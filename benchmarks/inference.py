@@ -35,7 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, Python puts benchmarks/ first on sys.path, where a sibling module (e.g. a
+# benchmarks/packaging.py) would shadow an installed package transformers needs: use the repo root.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 from stethodesk.audio.fileio import read_audio  # noqa: E402
 from stethodesk.model.bundle import load_bundle  # noqa: E402
