@@ -38,7 +38,7 @@ CITATIONS = {
     "pascal_chsc2011": "PASCAL Classifying Heart Sounds Challenge 2011 (set B): Bentley et al., 2011. "
                        "No formal licence.",
     "hls_cmds": "HLS-CMDS (clinical manikin): Torabi et al., 2025; data CC BY 4.0.",
-    "icbhi2017_cycles": "ICBHI 2017 Respiratory Sound Database: Rocha et al., Physiol. Meas. 40(3):035001, "
+    "icbhi2017": "ICBHI 2017 Respiratory Sound Database: Rocha et al., Physiol. Meas. 40(3):035001, "
                         "2019. Freely available for research.",
     "sprsound2022": "SPRSound 2022: Zhang et al., IEEE TBioCAS 16(5):867-881, 2022.",
 }
@@ -167,6 +167,9 @@ def model_card(info: dict) -> str:
     ex = td.get("examples", {})
     if ex:
         lines += ["Instruction examples per task and split: " + json.dumps(ex, sort_keys=True), ""]
+    lines += ["Split caveats: PhysioNet 2016 (this subset) and Yaseen 2018 have no patient ids, so they are "
+              "split by recording (subjects may leak across splits); HLS-CMDS is split by source sound "
+              "(a manikin). Test figures below are in-domain (same datasets as training).", ""]
     lines += ["Citations (cite the dataset authors when reporting results):", ""]
     for ds in sorted(counts or CITATIONS):
         if ds in CITATIONS:
@@ -176,6 +179,23 @@ def model_card(info: dict) -> str:
         lines += _metrics_md(m)
     else:
         lines.append("Not evaluated yet (run `python -m training.evaluate <bundle>`).")
+    enc_m = (info.get("training") or {}).get("encoder_metrics") or {}
+    if enc_m:
+        lines += ["", "Encoder heads on the validation split (recording level; temperature calibration fitted "
+                  "there, so the 'after' ECE is optimistic):", "",
+                  "| head | N | AUROC | ECE before | ECE after | T |", "|---|---|---|---|---|---|"]
+        for h, v in sorted(enc_m.items()):
+            if isinstance(v, dict):
+                lines.append(f"| {h} | {v.get('n_val', '-')} | {_fmt(v.get('auroc'))} | {_fmt(v.get('ece_before'))} | "
+                             f"{_fmt(v.get('ece_after'))} | {_fmt(v.get('T'))} |")
+    par = (info.get("training") or {}).get("parity") or {}
+    if par:
+        f16 = par.get("f16")
+        lines += ["", "Export check (llama.cpp with `lora.gguf` vs torch+peft, every position of a fixed prompt "
+                  "with a real recording's prefix): " +
+                  (f"F16 base cos min {f16['cos_min']:.6f}, top-1 {f16['top1_agree']}/{f16['positions']}; " if f16 else "") +
+                  f"Q4_K_M base cos mean {par['cos_mean']:.4f}, top-1 {par['top1_agree_clear']}/"
+                  f"{par['positions_clear']} at clear positions; {'within' if par.get('ok') else 'OUTSIDE'} tolerance."]
     lines += [
         "",
         "## Intended use",
@@ -203,12 +223,17 @@ def _metrics_md(m: dict) -> list[str]:
     lines = []
     ca = m.get("clinical_accuracy", {})
     if ca:
-        lines += ["| task | N | with audio | no-audio baseline |", "|---|---|---|---|"]
+        lines += ["Clinical accuracy (the answer states every label fact correctly, deterministic checker):", "",
+                  "| task | N | with audio | no-audio baseline |", "|---|---|---|---|"]
         base = m.get("baseline", {}).get("clinical_accuracy", {})
         for task in sorted(ca):
             lines.append(f"| {task} | {ca[task].get('n')} | {_fmt(ca[task].get('acc'))} | "
                          f"{_fmt(base.get(task, {}).get('acc'))} |")
-        lines.append("")
+        ov, bo = m.get("clinical_accuracy_overall"), m.get("baseline", {}).get("clinical_accuracy_overall")
+        if ov:
+            lines.append(f"| **all** | {ov.get('n')} | {_fmt(ov.get('acc'))} | {_fmt((bo or {}).get('acc'))} |")
+        lines += ["", "Published reference: StethoLM clinical accuracy 0.478 in-domain, 0.252 out-of-domain "
+                  "(MedGemma-4B base, LLM-judged; not directly comparable).", ""]
     ch = m.get("challenge", {})
     if ch:
         lines += ["| score | value | published reference |", "|---|---|---|"]
