@@ -56,7 +56,8 @@ if [ "$(cat "$VENV/.stethodesk-stamp" 2>/dev/null)" != "$STAMP_WANT" ]; then
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -r "$REPO/packaging/requirements-build.txt"
-  "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$WHEEL"
+  # with its small dependencies (diskcache, jinja2, typing-extensions; numpy is pinned above)
+  "$VENV/bin/python" -m pip install -q "$WHEEL"
   echo "$STAMP_WANT" > "$VENV/.stethodesk-stamp"
 else
   step "packaging venv up to date"
