@@ -154,12 +154,19 @@ def prompt_embeds(model, engine: Engine, items) -> "torch.Tensor":
 
 
 def run_reference(model, engine: Engine, analysis, other, tasks, max_tokens: dict, beams: int) -> dict:
+    """Per task, llama.cpp (cold cache) and then transformers back to back on the same prompt.
+
+    Pairing the two per task keeps the ratio fair when the machine's load changes during the run.
+    """
     import torch
 
     stop_ids = [engine._session.eos] + list(engine._stop_tokens)  # EOS and <end_of_turn>
     out = {}
     for task in tasks:
         o = other if task == "comparison" else None
+        engine._session.reset()
+        ll = engine.ask(analysis, task, other=o, max_tokens=max_tokens[task])
+        ll.read()
         items, _, _ = engine._prompt(analysis, task, None, o, 0)
         x = prompt_embeds(model, engine, items)
         mask = torch.ones(x.shape[:2], dtype=torch.long)
@@ -176,7 +183,17 @@ def run_reference(model, engine: Engine, analysis, other, tasks, max_tokens: dic
             bm = model.generate(**common, max_new_tokens=max_tokens[task], num_beams=beams)
             beam_ms = (time.perf_counter() - t0) * 1000.0
         n_greedy = int(g.shape[1])
+        ids = [int(t) for t in g[0] if int(t) not in stop_ids]
+        tf_text = b"".join(engine._session.piece(t) for t in ids).decode("utf-8", "replace")
+        same = 0
+        while same < min(len(tf_text), len(ll.text)) and tf_text[same] == ll.text[same]:
+            same += 1
         out[task] = {
+            "llama_first_token_ms": ll.first_token_ms,
+            "llama_total_ms": ll.total_ms,
+            "llama_tokens": ll.tokens,
+            "greedy_same_text": tf_text == ll.text,
+            "greedy_common_prefix_chars": same,
             "first_token_ms": first,
             "greedy_total_ms": greedy_ms,
             "greedy_tokens": n_greedy,
@@ -184,8 +201,10 @@ def run_reference(model, engine: Engine, analysis, other, tasks, max_tokens: dic
             "beam_total_ms": beam_ms,
             "beam_tokens": int(bm.shape[1]),
         }
-        print(f"  [reference] {task}: first {first:.0f} ms, greedy {greedy_ms:.0f} ms "
-              f"({n_greedy} tok), {beams}-beam {beam_ms:.0f} ms", flush=True)
+        print(f"  [reference] {task}: llama.cpp first {ll.first_token_ms or 0:.0f} ms, total "
+              f"{ll.total_ms:.0f} ms ({ll.tokens} tok) | transformers first {first:.0f} ms, greedy "
+              f"{greedy_ms:.0f} ms ({n_greedy} tok), {beams}-beam {beam_ms:.0f} ms | greedy texts "
+              f"{'identical' if tf_text == ll.text else f'agree for {same} chars'}", flush=True)
     return out
 
 
@@ -314,14 +333,18 @@ def print_summary(res: dict, tasks, threads: int, beams: int) -> None:
     if ref:
         head += f"{'tf first':>10}{'tf greedy':>11}{f'tf {beams}-beam':>12}{'x greedy':>9}{'x beam':>8}"
     print(head)
+    if ref:
+        print("  (ratios: transformers time per generated token / llama.cpp's, llama.cpp re-run right "
+              "before the reference for each task)")
     speedups = []
     for t in tasks:
         v = ll[t]
         line = f"  {t:<13}{v['first_token_ms'] or 0:>10.0f}ms{v['total_ms']:>10.0f}ms"
         if ref:
             r = ref[t]
-            # Per-token time ratio, so a different answer length does not skew it.
-            ll_ms_tok = v["total_ms"] / max(1, v["tokens"])
+            # Per-token time ratio against the paired llama.cpp run (same moment, same load),
+            # so neither a different answer length nor a load change skews it.
+            ll_ms_tok = r["llama_total_ms"] / max(1, r["llama_tokens"])
             tf_ms_tok = r["greedy_total_ms"] / max(1, r["greedy_tokens"])
             xg = tf_ms_tok / ll_ms_tok
             xb = r["beam_total_ms"] / max(1, r["beam_tokens"]) / ll_ms_tok
