@@ -45,9 +45,12 @@ HEART_PEAK = 0.25
 ARRIVAL_THRESHOLD = 0.9  # raw level that marks a click in a captured block
 DRAWN_THRESHOLD = 0.5  # level of the click in the drawn (filtered, decimated) curve
 SOURCE_NAME = "stethbench"
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO))
+# Run as a script, Python puts benchmarks/ first on sys.path, where a sibling module
+# (benchmarks/packaging.py) would shadow the installed `packaging`: use the repo root instead.
+_HERE = Path(__file__).resolve().parent
+REPO = _HERE.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(REPO))
 
 WRITER = textwrap.dedent(
     """
@@ -184,10 +187,13 @@ def run(seconds: float, warmup: float) -> int:
         total = lv.drawn_total
         new = total - state["drawn"]
         state["drawn"] = total
-        y = lv.curve.getData()[1]
+        x, y = lv.curve.getData()
         if new > 0 and y is not None and y.size:
-            tail = y[-min(new, y.size):]
-            if float(np.max(tail)) > DRAWN_THRESHOLD and len(shown_ticks) < len(arrivals):
+            # The part of the drawn curve that holds this tick's new samples (plus one
+            # envelope bucket, where a click may have been folded into a min/max pair).
+            span = (new + lv._env.bucket) / lv.pipeline.rate
+            recent = y[x > -span]
+            if recent.size and float(np.max(recent)) > DRAWN_THRESHOLD and len(shown_ticks) < len(arrivals):
                 shown_ticks.append(time.perf_counter())
 
     lv.timer.timeout.connect(after_tick)

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from stethodesk.audio import dsp
 from stethodesk.gui import style
-from stethodesk.gui.livepipe import LivePipeline
+from stethodesk.gui.envelope import PeakEnvelope, bucket_for
+from stethodesk.gui.livepipe import MAX_WINDOW_S, LivePipeline
 
 TICK_MS = 25  # 40 Hz redraw: smooth scrolling, well under a quarter of a core
 SPEC_EVERY = 2  # spectrogram redrawn every 2nd tick (20 Hz): its image blit costs ~3 ms
@@ -78,7 +79,9 @@ class LiveView(QWidget):
         self.quality = None
         self.drawn_total = 0  # display samples drawn in the last frame (for latency checks)
         self.ticks = 0
-        self._x_cache: np.ndarray | None = None
+        self._env: PeakEnvelope | None = None  # min/max trace of the shown signal
+        self._env_pos = 0
+        self._env_buckets = 0
         self._y_half = 0.2
         # Spectrogram colour levels (dB); they follow the signal once per second, not per
         # frame, so the picture does not flicker.
@@ -170,7 +173,7 @@ class LiveView(QWidget):
             return
         self.pipeline = LivePipeline(source.samplerate, self.mode, self.gain_db)
         self._pos = source.ring.total
-        self._x_cache = None
+        self._env = None
         self.source_label.setText(f"{source.label}  \u00b7  {source.samplerate} Hz")
         self._show_stats()
         self.timer.start()
@@ -187,7 +190,7 @@ class LiveView(QWidget):
 
     def set_window(self, seconds: float) -> None:
         self.window_s = float(seconds)
-        self._x_cache = None
+        self._env = None
         self.pcg.setXRange(-self.window_s, 0, padding=0)
 
     # ------------------------------------------------------------------ the clock
@@ -210,14 +213,23 @@ class LiveView(QWidget):
             self._error_reported = True
             self.sourceFailed.emit(str(err))
 
+    def _new_envelope(self) -> None:
+        """(Re)build the trace's min/max envelope for the current window from the shown history."""
+        pipe = self.pipeline
+        window = int(self.window_s * pipe.rate)
+        bucket = bucket_for(window)
+        self._env = PeakEnvelope(bucket, int(np.ceil(MAX_WINDOW_S * pipe.rate / bucket)) + 2)
+        self._env_buckets = int(np.ceil(window / bucket))
+        self._env.push(pipe.latest_shown(self.window_s))
+        self._env_pos = pipe.shown.total
+
     def _draw(self) -> None:
         pipe = self.pipeline
-        y = pipe.latest_shown(self.window_s)
-        n = y.size
-        if self._x_cache is None or self._x_cache.size < int(self.window_s * pipe.rate) + 1:
-            m = int(self.window_s * pipe.rate) + 1
-            self._x_cache = (np.arange(m, dtype=np.float64) - (m - 1)) / pipe.rate  # (m,) seconds, ends at 0
-        x = self._x_cache[self._x_cache.size - n :]
+        if self._env is None:
+            self._new_envelope()
+        new, self._env_pos = pipe.shown.read_since(self._env_pos)
+        self._env.push(new)
+        x, y = self._env.trace(self._env_buckets, pipe.rate)
         self.curve.setData(x, y, skipFiniteCheck=True)
         self.drawn_total = pipe.shown.total
         if self.ticks % SPEC_EVERY:
