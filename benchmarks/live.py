@@ -209,7 +209,15 @@ def run(seconds: float, warmup: float) -> int:
     t0 = time.perf_counter()
     paints0, ticks0, over0, lost0 = lv.paints.count, lv.ticks, lv.overflows(), lv.lost_samples()
     n_arr0 = len(arrivals)
-    spin(seconds)
+    segments = []  # CPU % per 10 s, to see whether the cost drifts during the run
+    left = seconds
+    while left > 0:
+        step = min(10.0, left)
+        s0, w0 = proc.cpu_times(), time.perf_counter()
+        spin(step)
+        s1 = proc.cpu_times()
+        segments.append((s1.user - s0.user + s1.system - s0.system) / (time.perf_counter() - w0) * 100.0)
+        left -= step
     wall = time.perf_counter() - t0
     c1 = proc.cpu_times()
     cpu = (c1.user - c0.user + c1.system - c0.system) / wall * 100.0
@@ -228,7 +236,8 @@ def run(seconds: float, warmup: float) -> int:
     print(f"frames per second : {fps:.1f} painted ({tick_rate:.1f} timer ticks/s)")
     print(f"overflows         : {lv.overflows() - over0} input overflows, "
           f"{lv.lost_samples() - lost0} samples lost by the display")
-    print(f"CPU               : {cpu:.1f} % of one core (this process: capture + GUI + drawing)")
+    print(f"CPU               : {cpu:.1f} % of one core (this process: capture + GUI + drawing); "
+          f"per 10 s: {', '.join(f'{c:.0f}' for c in segments)}")
     print(f"markers           : {len(arrivals) - n_arr0} arrived, {len(delays)} seen drawn")
     print(f"delay arrival->drawn: median {percentile(delays, 50):.1f} ms, p95 {percentile(delays, 95):.1f} ms, "
           f"max {max(delays) if delays else float('nan'):.1f} ms")
