@@ -222,9 +222,27 @@ def test_frozen_record_captures_the_virtual_microphone(frozen_app, pulse_mic, fr
     assert float(np.sqrt(np.mean(y**2))) > 0.01, "recording is silent"
 
 
-def test_frozen_analyze_runs_on_an_emulated_2008_cpu(frozen_app, frozen_env):
-    # qemu's Nehalem has SSE4.2 and no AVX: an AVX instruction anywhere on the path = SIGILL
+def _avx_program(tmp_path: Path) -> Path:
+    """A tiny program that executes one AVX instruction (the control for both checks)."""
+    _require("gcc", "build-essential")
+    src = tmp_path / "avx.c"
+    src.write_text("#include <immintrin.h>\n#include <stdio.h>\nint main(void){volatile float a[8]={1,2,3,4,5,6,7,8};"
+                   "__m256 x=_mm256_loadu_ps((float*)a);x=_mm256_add_ps(x,x);float o[8];"
+                   "_mm256_storeu_ps(o,x);printf(\"%f\\n\",o[7]);return 0;}\n")
+    exe = tmp_path / "avx"
+    subprocess.run(["gcc", "-O1", "-mavx", str(src), "-o", str(exe)], check=True)
+    return exe
+
+
+def test_frozen_analyze_runs_on_an_emulated_2008_cpu(frozen_app, frozen_env, tmp_path):
+    # qemu's Nehalem has SSE4.2 and no AVX: an AVX instruction anywhere on the path = SIGILL.
+    # frozen_env has no OPENBLAS_CORETYPE: this machine's environment forces Haswell kernels,
+    # which would crash numpy's OpenBLAS on the emulated CPU (a real user's machine has no such
+    # variable).
     _require("qemu-x86_64", "qemu-user")
+    control = subprocess.run(["qemu-x86_64", "-cpu", "Nehalem", str(_avx_program(tmp_path))],
+                             capture_output=True, text=True)
+    assert control.returncode in (-4, 132), f"qemu did not trap AVX (exit {control.returncode})"
     proc = _run_frozen(_analyze_args(), frozen_env, timeout=QEMU_TIMEOUT_S,
                        prefix=["qemu-x86_64", "-cpu", "Nehalem"])
     assert proc.returncode != -4 and proc.returncode != 132, "illegal instruction on the old CPU"
