@@ -290,3 +290,27 @@ def test_a_file_streams_as_the_stethoscope(window, qtbot):
     assert window.start_source({"kind": "file", "path": str(bad)}) is None
     assert any("not found" in t for t in _banner_texts(window))
     assert window.ctx.current_source is None
+
+
+def test_refresh_finds_a_newly_connected_input_and_clears_the_banner(qtbot, monkeypatch):
+    import stethodesk.audio.devices as devices
+    from stethodesk.audio.devices import DeviceInfo
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    found: list = []
+    monkeypatch.setattr(devices, "list_input_devices", lambda *a, **k: list(found))
+    make_app([])
+    w = MainWindow(autostart=False, load_model=False)
+    qtbot.addWidget(w)
+    assert any("No audio input was found" in t for t in _banner_texts(w))
+    found.append(DeviceInfo(3, "USB stethoscope", "ALSA", 2, 44100, (8000, 44100, 48000)))
+    with qtbot.waitSignal(w.source_panel.devicesListed, timeout=5000):
+        w.source_panel.refresh_button.click()
+    assert not any("No audio input" in t for t in _banner_texts(w))
+    sp = w.source_panel
+    assert sp.device_count() == 1
+    assert sp.select_choice({"kind": "device", "name": "USB stethoscope"})
+    assert [sp.rate_combo.itemData(i) for i in range(sp.rate_combo.count())] == [8000, 44100, 48000]
+    assert sp.channel_combo.count() == 3  # mix of both, channel 1, channel 2
+    w.close()

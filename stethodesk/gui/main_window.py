@@ -113,8 +113,8 @@ class MainWindow(QMainWindow):
         self.review_panel.listChanged.connect(self.analysis_panel.set_recordings)
 
         self._add_shortcuts()
+        self.source_panel.devicesListed.connect(lambda _n, _e: self._announce_devices())
         self.source_panel.refresh()
-        self._announce_devices()
         self._recover()
         self.review_panel.refresh()
         if autostart:
@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
 
     def _announce_devices(self) -> None:
         sp = self.source_panel
+        self.banners.clear("devices")
         if sp.device_error:
             self.banners.show_message("warning", sp.device_error + " The simulated stethoscope still works.",
                                       "devices")

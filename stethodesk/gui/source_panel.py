@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import threading
+
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -29,10 +31,16 @@ GAIN_RANGE_DB = (-12, 36)
 FILE_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)"
 
 
+class _Relay(QObject):
+    listed = Signal(list, object)  # device offers, error text or None
+
+
 class SourcePanel(QWidget):
-    """Signals: sourceChosen(dict), filterChanged(str), gainChanged(float), windowChanged(float)."""
+    """Signals: sourceChosen(dict), devicesListed(int, str), filterChanged(str), gainChanged(float),
+    windowChanged(float)."""
 
     sourceChosen = Signal(dict)
+    devicesListed = Signal(int, str)  # number of inputs found, error text ("" = none)
     filterChanged = Signal(str)
     gainChanged = Signal(float)
     windowChanged = Signal(float)
@@ -42,6 +50,8 @@ class SourcePanel(QWidget):
         self.ctx = ctx
         self.offers: list[sources.Offer] = []
         self.device_error: str | None = None
+        self._relay = _Relay()
+        self._relay.listed.connect(self._apply_devices)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
 
@@ -102,7 +112,7 @@ class SourcePanel(QWidget):
 
         self.source_combo.currentIndexChanged.connect(self._offer_changed)
         self.start_button.clicked.connect(self._start_clicked)
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button.clicked.connect(self.refresh_async)
         self.filter_group.buttonClicked.connect(self._filter_clicked)
         self.gain_slider.valueChanged.connect(self._gain_moved)
         self.window_combo.currentIndexChanged.connect(
@@ -111,9 +121,21 @@ class SourcePanel(QWidget):
 
     # ------------------------------------------------------------------ offers
     def refresh(self) -> None:
-        """Re-list devices and simulated sounds, keeping the current choice if it still exists."""
+        """Re-list devices and simulated sounds now (start-up: the remembered input is needed at once)."""
+        self._apply_devices(*sources.device_offers())
+
+    def refresh_async(self) -> None:
+        """Re-list devices in a helper thread (probing rates takes 0.1-0.3 s), then update the picker."""
+        self.refresh_button.setEnabled(False)
+        self.refresh_button.setText("Looking\u2026")
+        threading.Thread(target=lambda: self._relay.listed.emit(*sources.device_offers()),
+                         name="device-list", daemon=True).start()
+
+    def _apply_devices(self, dev: list, error) -> None:
+        self.refresh_button.setEnabled(True)
+        self.refresh_button.setText("Refresh")
         current = self.current_choice()
-        dev, self.device_error = sources.device_offers()
+        self.device_error = error
         self.offers = dev + sources.synth_offers()
         self.offers.append(sources.Offer("Play a file\u2026", {"kind": "file", "path": ""},
                                          tooltip="Stream a WAV/FLAC/OGG/MP3 file as if it were a stethoscope"))
@@ -128,6 +150,7 @@ class SourcePanel(QWidget):
         if current:
             self.select_choice(current)
         self._offer_changed()
+        self.devicesListed.emit(len(dev), error or "")
 
     def device_count(self) -> int:
         return sum(1 for o in self.offers if o.choice["kind"] == "device")
