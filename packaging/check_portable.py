@@ -11,21 +11,29 @@ Two independent checks:
     carries AVX2/AVX-512 kernels that it only calls after checking the CPU (ATen's
     CPU-capability dispatch), so the emulation check below covers it.
 
-``qemu --cpu MODEL -- COMMAND...``
+``qemu --cpu MODEL [--frozen APP_DIR] -- COMMAND...``
     Run COMMAND under ``qemu-x86_64 -cpu MODEL`` (Debian ``qemu-user``). With ``Nehalem``
     (2008, SSE4.2, no AVX) the emulated CPU raises SIGILL on any AVX instruction, exactly like
     an old laptop. Exit status is the command's.
 
+    Trap: PyInstaller's Linux bootloader sets ``LD_LIBRARY_PATH`` and then *re-executes itself*;
+    qemu-user passes that ``execve`` to the host kernel, so without care everything after the
+    bootloader runs natively and proves nothing. ``--frozen APP_DIR`` sets the variables the
+    bootloader gives its second stage (:func:`frozen_stage2_env`), so the one emulated process
+    is the one that runs Python, torch and llama.cpp.
+
 Examples::
 
     python packaging/check_portable.py scan packaging/dist/stethodesk/_internal/llama_cpp/lib
-    python packaging/check_portable.py qemu --cpu Nehalem -- packaging/dist/stethodesk/stethodesk --version
+    python packaging/check_portable.py qemu --cpu Nehalem --frozen packaging/dist/stethodesk \\
+        -- packaging/dist/stethodesk/stethodesk --version
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -135,12 +143,30 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def frozen_stage2_env(app_dir: Path) -> dict[str, str]:
+    """Environment that makes the PyInstaller (6.x, Linux) bootloader run Python at once.
+
+    These are the variables the bootloader sets before re-executing itself (read from
+    ``/proc/PID/environ`` of a running build): with them present it does not re-exec.
+    """
+    app_dir = Path(app_dir).resolve()
+    return {
+        "_PYI_ARCHIVE_FILE": str(app_dir / "stethodesk"),
+        "_PYI_PARENT_PROCESS_LEVEL": "-1",
+        "_PYI_LINUX_PROCESS_NAME": "stethodesk",
+        "LD_LIBRARY_PATH": str(app_dir / "_internal"),
+    }
+
+
 def cmd_qemu(args: argparse.Namespace) -> int:
     if shutil.which(QEMU) is None:
         print(f"check_portable: {QEMU} not found; install Debian qemu-user", file=sys.stderr)
         return 2
     command = [c for c in args.command if c != "--"]
-    return subprocess.run([QEMU, "-cpu", args.cpu, *command]).returncode
+    env = dict(os.environ)
+    if args.frozen:
+        env.update(frozen_stage2_env(Path(args.frozen)))
+    return subprocess.run([QEMU, "-cpu", args.cpu, *command], env=env).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("targets", nargs="+", help="library files or folders holding them")
     q = sub.add_parser("qemu", help="run a command on an emulated older CPU")
     q.add_argument("--cpu", default="Nehalem", help="qemu CPU model (default Nehalem: SSE4.2, no AVX)")
+    q.add_argument("--frozen", metavar="APP_DIR", help="COMMAND is this PyInstaller build: keep it emulated")
     q.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     return cmd_scan(args) if args.cmd == "scan" else cmd_qemu(args)

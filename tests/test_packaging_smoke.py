@@ -235,15 +235,30 @@ def _avx_program(tmp_path: Path) -> Path:
 
 
 def test_frozen_analyze_runs_on_an_emulated_2008_cpu(frozen_app, frozen_env, tmp_path):
-    # qemu's Nehalem has SSE4.2 and no AVX: an AVX instruction anywhere on the path = SIGILL.
-    # frozen_env has no OPENBLAS_CORETYPE: this machine's environment forces Haswell kernels,
-    # which would crash numpy's OpenBLAS on the emulated CPU (a real user's machine has no such
-    # variable).
+    """The frozen analyze on qemu's Nehalem (SSE4.2, no AVX): any AVX instruction = SIGILL.
+
+    PyInstaller's bootloader re-executes itself, which would leave qemu and run natively, so
+    the bootloader's stage-2 variables are set (check_portable.frozen_stage2_env). Two controls
+    prove the emulation is real: qemu traps a 5-line AVX program, and the *same frozen command*
+    dies with SIGILL when OpenBLAS is told to use its Haswell (AVX2) kernels.
+    frozen_env has no OPENBLAS_CORETYPE; this machine's environment sets it to Haswell.
+    """
     _require("qemu-x86_64", "qemu-user")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_portable", CHECK)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
     control = subprocess.run(["qemu-x86_64", "-cpu", "Nehalem", str(_avx_program(tmp_path))],
                              capture_output=True, text=True)
     assert control.returncode in (-4, 132), f"qemu did not trap AVX (exit {control.returncode})"
-    proc = _run_frozen(_analyze_args(), frozen_env, timeout=QEMU_TIMEOUT_S,
-                       prefix=["qemu-x86_64", "-cpu", "Nehalem"])
-    assert proc.returncode != -4 and proc.returncode != 132, "illegal instruction on the old CPU"
+    env = {**frozen_env, **check.frozen_stage2_env(APP_DIR)}
+    qemu = ["qemu-x86_64", "-cpu", "Nehalem"]
+    haswell = _run_frozen(_analyze_args(), {**env, "OPENBLAS_CORETYPE": "Haswell"},
+                          timeout=QEMU_TIMEOUT_S, prefix=qemu)
+    assert haswell.returncode in (-4, 132), (
+        f"the frozen app was not emulated: AVX2 kernels ran on the emulated Nehalem "
+        f"(exit {haswell.returncode}):\n{(haswell.stdout + haswell.stderr)[-1500:]}")
+    proc = _run_frozen(_analyze_args(), env, timeout=QEMU_TIMEOUT_S, prefix=qemu)
+    assert proc.returncode not in (-4, 132), "illegal instruction on the old CPU"
     _check_analysis(proc)
