@@ -3,7 +3,7 @@
 Real base, a non-trivial LoRA and audio prefix embeddings fed through ``batch.embd``. Tolerance
 (training.parity.TOLERANCE): on an F16 GGUF of the very weights torch uses, cos >= 0.999 at every
 position and the same top-1 everywhere (export exactness); on the app's Q4_K_M base, mean cos >=
-0.99 and the same top-1 wherever torch's best token leads by >= 0.5 logits. A wrong alpha in the
+0.99 and the same top-1 at >= 95 % of the positions where torch's best token leads by >= 0.5 logits. A wrong alpha in the
 adapter must break it.
 """
 
@@ -50,7 +50,7 @@ def test_adapter_matches_torch(tmp_path, setup):
     assert res["positions"] >= 40
     assert res["f16"]["cos_min"] >= TOLERANCE["f16_cos_min"] and res["f16"]["top1_agree"] == res["positions"]
     assert res["cos_mean"] >= TOLERANCE["q4_cos_mean"]
-    assert res["top1_agree_clear"] == res["positions_clear"] > 20
+    assert res["top1_agree_clear"] >= TOLERANCE["q4_top1_clear"] * res["positions_clear"] and res["positions_clear"] > 20
     assert res["ok"]
 
 

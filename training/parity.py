@@ -8,13 +8,15 @@ compared at every position. Two checks (``TOLERANCE``):
   ``training.merge_quantize.write_f16_gguf`` into the cache): cos >= 0.999 at every position and
   the same top-1 token everywhere. Measured on the smoke bundle: cos min 0.999998, 62/62.
 - **the app's path**, on the shipped Q4_K_M base: mean cos >= 0.99 and the same top-1 token at
-  every position where torch's best token leads the runner-up by >= 0.5 logits. The base alone
-  (Q4_K_M vs its dequantized fp32 weights) already flips near-ties (4 of 62 positions here, all
-  with margins < 0.3 logits) and has single sensitive positions (one early prompt token at cos
-  0.994 without the adapter, 0.95 with a trained one), so a per-position minimum on Q4_K_M would
-  measure quantization sensitivity, not the export; the figure is reported beside the base's own.
+  >= 95 % of the positions where torch's best token leads the runner-up by >= 0.5 logits. The
+  base alone (Q4_K_M vs its dequantized fp32 weights, no adapter) already flips near-ties (4 of
+  62 positions here, margins < 0.3 logits), once a clear position (42/43), and has single
+  sensitive positions (one early prompt token at cos 0.994 without the adapter, 0.95 with a
+  trained one), so a per-position minimum on Q4_K_M would measure quantization sensitivity, not
+  the export; those figures are reported beside the base's own.
 
     python -m training.parity runs/smoke/bundle          # prints the figures for a bundle
+    python -m training.parity models/stetholm-270m-laptop --features runs/laptop/features.pt --write
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 from training.llama_logits import all_logits, compare
 
-TOLERANCE = {"f16_cos_min": 0.999, "q4_cos_mean": 0.99, "tie_margin": 0.5}
+TOLERANCE = {"f16_cos_min": 0.999, "q4_cos_mean": 0.99, "q4_top1_clear": 0.95, "tie_margin": 0.5}
 INSTRUCTION = "Is there a murmur in this recording? Describe what you hear."
 ANSWER = "A holosystolic murmur is heard, loudest at the apex; no crackles."
 
@@ -86,7 +88,8 @@ def lora_parity(peft_model, tokenizer, prefix: np.ndarray, gguf_path: Path, lora
     res["base"] = compare(all_logits(gguf_path, pieces), ref_base, m)
     res["lora_effect"] = compare(ref_base, ref, m)
     res["tolerance"] = TOLERANCE
-    ok = res["cos_mean"] >= TOLERANCE["q4_cos_mean"] and res["top1_agree_clear"] == res["positions_clear"]
+    ok = (res["cos_mean"] >= TOLERANCE["q4_cos_mean"]
+          and res["top1_agree_clear"] >= TOLERANCE["q4_top1_clear"] * res["positions_clear"])
     if f16_path is not None:
         f = compare(all_logits(f16_path, pieces, lora_path), ref, m)
         res["f16"] = f
@@ -103,28 +106,44 @@ def _cos(a, b):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="llama.cpp vs torch parity of a bundle's LoRA adapter.")
     ap.add_argument("bundle", type=Path)
+    ap.add_argument("--features", type=Path, default=None,
+                    help="features.pt of the build's work folder: use a real recording's prefix (else random)")
+    ap.add_argument("--key", default=None, help="record key in --features (default: the first)")
+    ap.add_argument("--write", action="store_true", help="store the result in bundle.json and the model card")
     args = ap.parse_args(argv)
     import json
 
     from stethodesk.model.projector import load_projector
-    from training.llm_base import load_base
+    from training.audio_feats import projector_inputs
+    from training.export import finalize
+    from training.llm_base import base_f16_path, load_base
     from training.merge_quantize import read_lora_gguf
     from training.sft import SFTConfig, add_lora, load_lora_state
 
     m = json.loads((args.bundle / "bundle.json").read_text())
     base = load_base()
-    state, alpha = read_lora_gguf(args.bundle / m["files"]["lora"]["path"])
+    lora = args.bundle / m["files"]["lora"]["path"]
+    state, alpha = read_lora_gguf(lora)
     pm = add_lora(base.model, SFTConfig(lora_alpha=alpha))
     load_lora_state(pm, state)
     proj = load_projector(args.bundle / m["files"]["projector"]["path"], m["projector"])
     torch.manual_seed(0)
+    key = "random"
     with torch.no_grad():
-        prefix = proj(torch.randn(1, proj.cfg.d_in))[0].numpy()
-    from training.llm_base import base_f16_path
-
-    res = lora_parity(pm, base.tokenizer, prefix, base.gguf_path, args.bundle / m["files"]["lora"]["path"],
-                      m.get("prompt_template"), f16_path=base_f16_path(base))
+        if args.features:
+            enc = torch.load(args.features, weights_only=False)
+            key = args.key or sorted(k for k in enc if not k.startswith("noise:"))[0]
+            x = projector_inputs({key: enc[key]}, m["encoder"]["heads"])[key]
+            prefix = proj(torch.as_tensor(x).reshape(1, -1))[0].numpy()
+        else:
+            prefix = proj(torch.randn(1, proj.cfg.d_in))[0].numpy()
+    res = lora_parity(pm, base.tokenizer, prefix, base.gguf_path, lora, m.get("prompt_template"),
+                      f16_path=base_f16_path(base))
+    res["recording"] = key
     print(json.dumps(res, indent=1))
+    if args.write:
+        m.setdefault("training", {})["parity"] = res
+        finalize(args.bundle, m)
     return 0 if res["ok"] else 1
 
 
