@@ -9,7 +9,7 @@ import pytest
 from stethodesk.paths import RESOURCES
 from stethodesk.store import SITES
 from stethodesk.store.protocols import load_protocols
-from stethodesk.store.summary import main_finding
+from stethodesk.store.summary import main_finding, shown_findings
 
 
 def test_every_site_has_a_hotspot_at_its_coordinates():
@@ -48,3 +48,11 @@ def test_main_finding_headline():
     assert (mf.label, mf.level, mf.probability) == ("No abnormal finding", "normal", 0.3)
     assert mf.text == "No abnormal finding"
     assert main_finding({"murmur": 0.834}, "heart").text == "Murmur 83%"
+
+
+def test_shown_findings_leave_out_classifiers_and_unsupported_murmur_details():
+    f = {"murmur": 0.3, "murmur_timing_systolic": 1.0, "abnormal": 0.8, "site_MV": 0.4, "is_lung": 0.1,
+         "lesion_N": 0.5, "lesion_AS": 0.2}
+    assert shown_findings(f) == [("abnormal", 0.8), ("murmur", 0.3), ("lesion_AS", 0.2)]
+    f["murmur"] = 0.7
+    assert shown_findings(f, 2) == [("murmur_timing_systolic", 1.0), ("abnormal", 0.8)]

@@ -62,7 +62,25 @@ def finding_label(key: str) -> str:
     return " ".join([head.capitalize(), *rest])
 
 
+HIDDEN_PREFIXES = ("site_",)  # the site classifier: the site is known from the exam
+HIDDEN_CLASSES = ("lesion_N",)  # "no lesion" is the absence of a finding, not a finding
+CONDITIONAL = {"murmur_": "murmur"}  # heads describing a murmur: meaningful only when one is called
+
+
 def shown_findings(findings: dict[str, float], top: int | None = None) -> list[tuple[str, float]]:
-    """Findings worth listing, highest probability first (the domain detector left out)."""
-    items = sorted(((k, v) for k, v in findings.items() if k not in HIDDEN_FINDINGS), key=lambda kv: -kv[1])
+    """Findings worth listing to a clinician, highest probability first.
+
+    Leaves out the domain and site classifiers and "no lesion", and the murmur
+    description heads (timing, shape, grade...) unless a murmur itself is called
+    (they are conditional probabilities: "systolic 100%" beside "murmur 30%" misleads).
+    """
+    def keep(key: str) -> bool:
+        if key in HIDDEN_FINDINGS or key in HIDDEN_CLASSES or key.startswith(HIDDEN_PREFIXES):
+            return False
+        for prefix, parent in CONDITIONAL.items():
+            if key.startswith(prefix) and findings.get(parent, 0.0) < FINDING_THRESHOLD:
+                return False
+        return True
+
+    items = sorted(((k, v) for k, v in findings.items() if keep(k)), key=lambda kv: -kv[1])
     return items[:top] if top else items
