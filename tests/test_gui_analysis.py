@@ -158,6 +158,7 @@ def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
     # 6. The last N seconds of live input (the simulated heart has been playing meanwhile).
     ap.source_combo.setCurrentIndex(ap.source_combo.findData("live"))
     ap.seconds_spin.setValue(4)
+    qtbot.waitUntil(lambda: w.ctx.pipeline.raw.total >= 4.2 * w.ctx.pipeline.rate, timeout=10_000)
     analyses: list = []
     ap.client.worker.analysisReady.connect(lambda _i, a: analyses.append(a))
     with qtbot.waitSignal(ap.answerFinished, timeout=ANSWER_TIMEOUT_MS) as done5:

@@ -81,3 +81,15 @@ def test_spectrogram_columns_match_a_batch_stft_and_find_the_tone():
     peak_hz = np.argmax(cols.mean(axis=0)) * sr / inc.n_fft
     assert abs(peak_hz - 250.0) <= sr / inc.n_fft
     assert abs(cols.max() - 20 * np.log10(0.5)) < 1.0  # a half-scale sine reads -6 dB
+
+
+def test_findings_card_rows_hide_conditional_murmur_details_and_classifiers():
+    from stethodesk.gui.findings_card import shown_findings, top_differential
+
+    f = {"murmur": 0.3, "murmur_timing_systolic": 1.0, "abnormal": 0.8, "site_MV": 0.9, "is_lung": 0.1,
+         "lesion_N": 0.6, "lesion_AS": 0.25, "lesion_MR": 0.1}
+    keys = [k for k, _ in shown_findings(f)]
+    assert keys == ["abnormal", "murmur", "lesion_AS", "lesion_MR"]
+    assert top_differential(f) == ("Aortic stenosis", 0.25)
+    f["murmur"] = 0.7
+    assert "murmur_timing_systolic" in [k for k, _ in shown_findings(f)]

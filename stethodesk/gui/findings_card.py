@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from stethodesk.gui import style
+from stethodesk.store import summary as findings_summary
 
 # Finding key -> what a clinician reads. Keys not listed are shown tidied up.
 TITLES = {
@@ -22,7 +23,6 @@ TITLES = {
     "wheeze": "Wheeze",
     "poor_quality": "Poor recording quality",
 }
-HIDDEN_PREFIXES = ("site_", "is_lung")  # shown elsewhere (site) or meaningless to a reader
 DIFFERENTIAL_PREFIX = "lesion_"
 NOT_A_LESION = "lesion_N"
 MAX_BARS = 8
@@ -33,10 +33,13 @@ def title_of(key: str) -> str:
 
 
 def shown_findings(findings: dict[str, float]) -> list[tuple[str, float]]:
-    """Findings worth a bar, most probable first (at most :data:`MAX_BARS`)."""
-    rows = [(k, float(v)) for k, v in findings.items() if not k.startswith(HIDDEN_PREFIXES)]
-    rows.sort(key=lambda kv: -kv[1])
-    return rows[:MAX_BARS]
+    """Findings worth a bar, most probable first (at most :data:`MAX_BARS`).
+
+    The same rules as every other findings list in the app (``stethodesk.store.summary``):
+    no site/domain classifiers, no "no lesion", and murmur details only when a murmur is
+    called (they are conditional: "systolic 100%" beside "murmur 30%" would mislead).
+    """
+    return [(k, float(v)) for k, v in findings_summary.shown_findings(findings, MAX_BARS)]
 
 
 def top_differential(findings: dict[str, float]) -> tuple[str, float] | None:
@@ -87,7 +90,9 @@ class FindingsCard(QGroupBox):
             parts.append(f"signal <b style='color:{colour}'>{q.level}</b>")
         parts.append(f"{analysis.domain}, {analysis.duration_s:.1f} s")
         diff = top_differential(analysis.findings)
-        text = " \u00b7 ".join(parts)
+        headline = findings_summary.main_finding(analysis.findings, analysis.domain).text
+        text = f"<span style='color:{style.TEXT}; font-size:11pt'><b>{headline}</b></span><br>"
+        text += " \u00b7 ".join(parts)
         if diff:
             text += f"<br>Top differential: <b>{diff[0]}</b> ({diff[1]:.0%})"
         if q is not None and getattr(q, "reason", ""):
