@@ -4,7 +4,7 @@ The bundle is the installed default one, or the runtime tests' dev bundle when n
 installed yet (``test_engine_fixture.runtime_bundle_dir``).
 
 Also: a broken bundle leaves the app usable for recording. The screenshot for the README
-(live view + analysis panel with an answer) is written to docs/screenshots/main_window.png.
+(live view + analysis panel with an answer) is written to tests/_out/screenshots/main_window.png (docs/screenshots with STETHODESK_SCREENSHOTS=docs/screenshots).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import soundfile as sf
 
 from stethodesk import paths
 from stethodesk.gui.testing import bug_messages
+from screens import screenshot_path
 
-SCREENSHOT = paths.REPO_ROOT / "docs" / "screenshots" / "main_window.png"
+SCREENSHOT = screenshot_path("main_window.png")
 LOAD_TIMEOUT_MS = 180_000  # first load may assemble the base GGUF into the cache
 ANSWER_TIMEOUT_MS = 60_000
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from screens import screenshot_path
 from stethodesk import paths
 from stethodesk.gui.testing import bug_messages
 
@@ -272,8 +273,7 @@ def test_lung_sounds_hide_the_heart_rate_and_make_the_lung_screenshot(window, qt
     assert lv.quality.reason and lv.reason_label.text() == lv.quality.reason
     window.banners.clear()
     qtbot.wait(200)
-    shot = paths.REPO_ROOT / "docs" / "screenshots" / "live_lung.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot = screenshot_path("live_lung.png")
     assert window.grab().save(str(shot))
 
 
