@@ -7,8 +7,9 @@ Prints:
 - cold start times of the frozen executable, each in fresh user/cache folders, no network:
   ``--version`` (bootloader + Python only), the window until it is shown and quits itself
   (``STETHODESK_SMOKE_QUIT_S=0.5``; the 0.5 s is subtracted), ``analyze`` of a real recording
-  (first start: includes assembling the 253 MB base GGUF into the cache) and again with the cache
-  filled (every later start). The OS file cache is *not* dropped (that needs privileges), so the
+  (first start: includes assembling the 253 MB base GGUF into the cache), again with the cache
+  filled (every later start), and with the x86-64-v2 llama.cpp build forced
+  (``STETHODESK_LLAMA_VARIANT``): what a laptop without AVX2 gets. The OS file cache is *not* dropped (that needs privileges), so the
   first repeat is the closest to a real first launch and the median is given beside it.
 - with ``--qemu``, the same ``analyze`` under ``qemu-x86_64 -cpu Nehalem`` (an emulated 2008 CPU:
   no AVX), once: proof that it runs, and how much slower emulation is (not a real old laptop's speed).
@@ -121,8 +122,9 @@ def main() -> int:
 
     print(f"\n== start-up, {args.repeats} runs each, fresh user/cache folders, no network (s) ==")
     rows: dict[str, list[float]] = {"--version": [], "window shown": [], "analyze, first start": [],
-                                    "analyze, cache filled": []}
-    extra: dict = {}
+                                    "analyze, cache filled": [], "analyze, x86-64-v2 forced": []}
+    inside: dict[str, dict] = {}
+    chosen = ""
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             env = fresh_env(Path(tmp))
@@ -133,13 +135,21 @@ def main() -> int:
             rows["window shown"].append(dt - SMOKE_QUIT_S)
             dt, proc = timed(analyze_cmd(exe), env)
             rows["analyze, first start"].append(dt)
-            dt, proc = timed(analyze_cmd(exe), env)
+            dt, proc = timed(analyze_cmd(exe), {**env, "STETHODESK_REPORT_VARIANT": "1"})
             rows["analyze, cache filled"].append(dt)
-            extra = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])["timing"]
+            found = re.findall(r"llama.cpp build (\S+)", proc.stderr)
+            chosen = found[-1] if found else "?"
+            inside[f"chosen build ({chosen})"] = json.loads(
+                [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])["timing"]
+            dt, proc = timed(analyze_cmd(exe), {**env, "STETHODESK_LLAMA_VARIANT": "x86-64-v2"})
+            rows["analyze, x86-64-v2 forced"].append(dt)
+            inside["x86-64-v2 forced"] = json.loads(
+                [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])["timing"]
     for name, vals in rows.items():
         print(f"{name:24s} first {vals[0]:6.2f}  median {statistics.median(vals):6.2f}  "
               f"(all: {', '.join(f'{v:.2f}' for v in vals)})")
-    print(f"inside the last analyze: {extra}")
+    for name, timing in inside.items():
+        print(f"engine timing, last run, {name}: {timing}")
 
     if args.qemu:
         with tempfile.TemporaryDirectory() as tmp:

