@@ -194,14 +194,17 @@ class Build:
         return json.loads((self.run / "instructions.json").read_text())
 
     # encoder -------------------------------------------------------------
-    def stage_encoder(self) -> dict:
+    def stage_encoder(self, write: bool = True) -> dict:
+        """Encoder pretraining (under torchrun every rank calls this: train_encoder is DDP-aware;
+        only rank 0 writes, ``write=False`` elsewhere)."""
         from training.encoder_train import train_encoder
 
         out_dir = self.run / "encoder"
         res = train_encoder(by_split(self.records), out_dir, {"name": self.p.name}, self.log)
         info = {"frontend": res["frontend"], "encoder_cfg": res["encoder"], "heads": res["heads"],
                 "metrics": res.get("metrics", {}), "training": res.get("training", {})}
-        (self.run / "encoder_info.json").write_text(json.dumps(info, indent=1, default=float))
+        if write:
+            (self.run / "encoder_info.json").write_text(json.dumps(info, indent=1, default=float))
         return {"metrics": res.get("metrics", {})}
 
     def encoder(self):

@@ -102,12 +102,24 @@ def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: 
 
     p = B.PROFILES[profile]
     run_dir = Path(runs or B.REPO_ROOT / "runs") / p.name
-    if rank == 0:  # earlier stages once, on rank 0
-        B.run(profile, runs, only=["data", "instructions", "encoder", "features"])
-    if world > 1:
-        dist.barrier()
+
+    def barrier():
+        if world > 1:
+            dist.barrier()
+
+    if rank == 0:  # file-writing stages once, on rank 0
+        B.run(profile, runs, only=["data", "instructions"])
+    barrier()
     log = B.Log(run_dir / "build.log") if rank == 0 else (lambda *_: None)
     b = B.Build(p, run_dir, B.LAPTOP_BUNDLE if p.name == "laptop" else run_dir / "bundle", log)
+    if B._done(run_dir, "encoder") is None:  # train_encoder is DDP-aware: every rank takes part
+        info = b.stage_encoder(write=rank == 0)
+        if rank == 0:
+            B._mark(run_dir, "encoder", info)
+    barrier()
+    if rank == 0:
+        B.run(profile, runs, only=["features"])
+    barrier()
     feats, d_in = b.feats()
     cfg = b.sft_cfg()
     train = b.trainable_examples(b.examples()["train"], feats)
