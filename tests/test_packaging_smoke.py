@@ -16,7 +16,7 @@ base GGUF is assembled from the copy inside the build) and no network (``unshare
   start-up probe must choose the baseline; on this machine (AVX2) it must choose the fast set.
 
 Nothing here skips: a missing tool (qemu-user, objdump, unshare, pulseaudio) fails with the fix.
-Needs Debian ``qemu-user binutils build-essential cmake`` on top of the project's test packages.
+Needs Debian ``qemu-user binutils desktop-file-utils build-essential cmake`` on top of the project's test packages.
 """
 
 from __future__ import annotations
@@ -291,3 +291,19 @@ def test_frozen_analyze_runs_on_an_emulated_2008_cpu(frozen_app, frozen_env, tmp
     assert proc.returncode not in (-4, 132), "illegal instruction on the old CPU"
     _check_analysis(proc)
     assert _variant(proc) == "x86-64-v2", "the AVX2 llama.cpp build was chosen on a CPU without AVX2"
+
+
+def test_desktop_entry_installs_from_the_build_and_validates(frozen_app, tmp_path):
+    _require("desktop-file-validate", "desktop-file-utils")
+    data = tmp_path / "share"
+    proc = subprocess.run(["sh", str(APP_DIR / "install-desktop-entry.sh")], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                          "XDG_DATA_HOME": str(data)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = data / "applications" / "stethodesk.desktop"
+    check = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = entry.read_text()
+    assert f'Exec="{EXE}"' in text, text
+    icon = data / "icons" / "hicolor" / "256x256" / "apps" / "stethodesk.png"
+    assert f"Icon={icon}" in text and icon.stat().st_size > 1000, text
