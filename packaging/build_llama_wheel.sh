@@ -16,8 +16,8 @@
 # Usage: packaging/build_llama_wheel.sh [x86-64-v2|x86-64-v3]   (idempotent: reuses a built wheel)
 #        STETHODESK_WHEELS=/some/dir packaging/build_llama_wheel.sh
 # x86-64-v2 (default) is the baseline every x86-64 laptop since 2009 runs. x86-64-v3 (AVX2, FMA,
-# F16C, BMI2; Intel 2013+, AMD 2015+) is the optional fast variant: the baseline's quantized dot
-# products fall back to scalar code and decode several times slower.
+# F16C, BMI2; Intel 2013+, AMD 2015+) is the fast variant the app picks at start-up when the CPU
+# has it: the baseline alone was ~12x slower to the first token here (packaging/README.md).
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
