@@ -26,7 +26,11 @@ def test_smoke_build_end_to_end(tmp_path, capsys):
     assert set(m["training_data"]["records"]) == {"circor2022", "physionet2016", "yaseen2018", "pascal_chsc2011",
                                                    "hls_cmds", "icbhi2017", "sprsound2022"}
     par = m["training"]["parity"]
-    assert par["ok"] and par["cos_min"] >= 0.99, par
+    # The app runs a Q4_K_M base, whose own quantization error (no adapter) sets the floor: the
+    # adapter must meet the stated tolerance (training.parity.TOLERANCE: mean cos, clear top-1)
+    # and add little beyond the base's worst position.
+    assert par["ok"] and par["cos_mean"] >= 0.99, par
+    assert par["cos_min"] >= par["base"]["cos_min"] - 0.02, par
     ca = m["metrics"]["clinical_accuracy"]
     assert set(ca) == {"binary", "detection", "report", "reasoning", "differential", "comparison", "location"}
     assert all(v["n"] >= 1 for v in ca.values())
