@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stethodesk.model.calibration import auroc as calibration_auroc
+
 THRESHOLD = 0.5  # operating point on calibrated probabilities for every thresholded metric
 REFERENCES = {  # published figures the scores aim at (issue 3)
     "clinical_accuracy_in_domain": "StethoLM 0.478",
@@ -159,23 +161,13 @@ def label_consistency(gguf_path, lora_path, projector, examples, feats, max_new_
 
 
 def auroc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """Area under the ROC curve (Mann-Whitney, ties averaged); None with one class only."""
-    y = np.asarray(y, dtype=bool)
-    p = np.asarray(p, dtype=np.float64)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
-        return None
-    order = np.argsort(p, kind="mergesort")
-    ranks = np.empty(len(p))
-    sp = p[order]
-    i = 0
-    while i < len(sp):  # average ranks over ties
-        j = i
-        while j + 1 < len(sp) and sp[j + 1] == sp[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    """Area under the ROC curve; None with one class only (JSON has no NaN).
+
+    The computation is the encoder's (:func:`stethodesk.model.calibration.auroc`), so training
+    calibration and evaluation report the same number for the same data.
+    """
+    value = calibration_auroc(np.asarray(p, dtype=np.float64), np.asarray(y, dtype=bool).astype(np.float64))
+    return None if np.isnan(value) else value
 
 
 def sens_spec(y: np.ndarray, pred: np.ndarray) -> tuple[float | None, float | None]:
