@@ -14,7 +14,9 @@ APT_APP="libgl1 libegl1 libglib2.0-0 libfontconfig1 libxkbcommon0 libxkbcommon-x
  libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
  libportaudio2 build-essential cmake"
 # Tests: a virtual PulseAudio microphone, PDF rendering, audio tools to make odd test files.
-APT_DEV="pulseaudio pulseaudio-utils libasound2-plugins poppler-utils ffmpeg xvfb"
+# Packaging smoke test: qemu-user runs the frozen app on an emulated pre-AVX CPU, objdump
+# (binutils) scans its libraries, desktop-file-validate checks the menu entry.
+APT_DEV="pulseaudio pulseaudio-utils libasound2-plugins poppler-utils ffmpeg xvfb qemu-user binutils desktop-file-utils"
 PKGS="$APT_APP"
 [ "$DEV" = 1 ] && PKGS="$PKGS $APT_DEV"
 
