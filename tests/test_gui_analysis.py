@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from stethodesk import paths
-from stethodesk.gui.testing import bug_messages
+from gui_fixtures import isolated_home, no_qt_bug_warnings  # noqa: F401 (autouse fixtures)
 from screens import screenshot_path
 
 SCREENSHOT = screenshot_path("main_window.png")
@@ -27,16 +27,6 @@ LOAD_TIMEOUT_MS = 180_000  # first load may assemble the base GGUF into the cach
 ANSWER_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("STETHODESK_HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture(autouse=True)
-def _no_qt_bug_warnings(qtlog):
-    yield
-    bad = bug_messages(qtlog.records)
-    assert not bad, "Qt reported problems:\n" + "\n".join(bad)
 
 
 def _circor(n: int = 1):

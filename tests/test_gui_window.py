@@ -19,23 +19,13 @@ import soundfile as sf
 
 from screens import screenshot_path
 from stethodesk import paths
-from stethodesk.gui.testing import bug_messages
+from gui_fixtures import isolated_home, no_qt_bug_warnings  # noqa: F401 (autouse fixtures)
 
 SYNTH_HEART = {"kind": "synth", "name": "normal_heart"}
 SYNTH_BPM = 72.0  # the synthesizer's default heart rate
 BPM_TOLERANCE = 5.0  # the same 5 bpm the heart-rate requirement uses on CirCor
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("STETHODESK_HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture(autouse=True)
-def _no_qt_bug_warnings(qtlog):
-    yield
-    bad = bug_messages(qtlog.records)
-    assert not bad, "Qt reported problems:\n" + "\n".join(bad)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from stethodesk import paths
-from stethodesk.gui.testing import bug_messages
+from gui_fixtures import no_qt_bug_warnings  # noqa: F401 (autouse fixture)
 from stethodesk.gui.workflow import (
     CompareTab, GuidedExamTab, JobRunner, PatientsTab, SiteMapWidget, TeachingTab, WorkflowState,
 )
@@ -30,11 +30,6 @@ from stethodesk.store import SITES, Store
 CIRCOR_SITES = {"aortic": "AV", "pulmonic": "PV", "tricuspid": "TV", "mitral": "MV"}
 
 
-@pytest.fixture(autouse=True)
-def _no_qt_bug_warnings(qtlog):
-    yield
-    bad = bug_messages(qtlog.records)
-    assert not bad, "Qt reported problems:\n" + "\n".join(bad)
 
 
 def circor_file(code: str) -> Path:

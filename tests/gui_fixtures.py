@@ -1,0 +1,24 @@
+"""Fixtures every window test uses; import them into a test module to switch them on.
+
+``isolated_home`` gives each test its own user folder (settings, recordings, database) and
+``no_qt_bug_warnings`` fails the test when Qt logged a warning that means a bug
+(``stethodesk.gui.testing.bug_messages`` lists the harmless offscreen ones).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from stethodesk.gui.testing import bug_messages
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("STETHODESK_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(autouse=True)
+def no_qt_bug_warnings(qtlog):
+    yield
+    bad = bug_messages(qtlog.records)
+    assert not bad, "Qt reported problems:\n" + "\n".join(bad)
