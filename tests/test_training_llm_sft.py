@@ -99,7 +99,7 @@ def _train(steps, ckpt, stop_at=None):
     torch.manual_seed(0)
     pm = add_lora(tiny_gemma3(seed=5, vocab_size=256, hidden=64), SFTConfig())
     proj = Projector(ProjectorConfig(d_in=6, hidden=16, k=4, n_embd=64))
-    cfg = SFTConfig(steps=steps, batch_size=4, warmup=2, ckpt_every=4, log_every=100, bf16=False,
+    cfg = SFTConfig(steps=steps, batch_size=4, warmup=2, ckpt_every=4, log_every=100, dtype="fp32",
                     lr_lora=5e-3, lr_projector=5e-3)
 
     def on_step(done, loss):
@@ -128,7 +128,7 @@ def test_time_budget_cuts_the_plan(tmp_path):
     exs, feats = _tiny_examples()
     pm = add_lora(tiny_gemma3(seed=5, vocab_size=256, hidden=64), SFTConfig())
     proj = Projector(ProjectorConfig(d_in=6, hidden=16, k=4, n_embd=64))
-    cfg = SFTConfig(steps=30, batch_size=2, warmup=1, bf16=False, max_minutes=1e-6, calib_steps=3, ckpt_every=100)
+    cfg = SFTConfig(steps=30, batch_size=2, warmup=1, dtype="fp32", max_minutes=1e-6, calib_steps=3, ckpt_every=100)
     stats = train_sft(pm, proj, exs, feats, 6, cfg, tmp_path / "c.pt", log=lambda *_: None)
     assert stats["steps"] == 3 and stats["steps_planned"] == 30
     assert torch.load(tmp_path / "c.pt", weights_only=False)["step"] == 3  # the last step is checkpointed

@@ -312,7 +312,7 @@ class Build:
 
     def stage_dpo(self) -> dict:
         from training.checker import check
-        from training.dpo import DPOConfig, Pair, corrupt_copy, reference_logprobs, train_dpo
+        from training.dpo import DPOConfig, Pair, corrupt_copy, dpo_precision, reference_logprobs, train_dpo
         from training.evaluate import generate_answers, label_consistency, sample_per_task
         from training.sft import TokenCache, Trainable, encode_example
 
@@ -372,7 +372,7 @@ class Build:
                         max_minutes=self.p.dpo_minutes,
                         ckpt_every=max(5, self.p.dpo_steps // 3), log_every=max(1, min(5, self.p.dpo_steps // 3)))
         module = Trainable(peft_model, proj, k)
-        reference_logprobs(module, pairs, feats, d_in, cfg.bf16)
+        reference_logprobs(module, pairs, feats, d_in, dpo_precision(cfg))
         stats = train_dpo(peft_model, proj, pairs, feats, d_in, cfg, k, self.run / "dpo_ckpt.pt", self.log)
         dpo_lora = self.write_lora("dpo")
         dpo_val = label_consistency(base.gguf_path, dpo_lora, proj, val, feats, self.p.max_new_tokens, self.log)

@@ -63,7 +63,7 @@ def tiny_run(steps: int, out: Path, rank: int, world: int, device: str) -> dict:
     torch.set_num_threads(1)
     # different seeds per rank for everything DDP must overwrite (init weights) - proves the broadcast
     model = tiny_gemma3(seed=100 + rank, vocab_size=512, hidden=64)
-    cfg = SFTConfig(steps=steps, batch_size=2, warmup=1, log_every=1, ckpt_every=10**9, bf16=False, seed=0)
+    cfg = SFTConfig(steps=steps, batch_size=2, warmup=1, log_every=1, ckpt_every=10**9, dtype="fp32", seed=0)
     pm = add_lora(model, cfg).to(device)
     torch.manual_seed(200 + rank)
     proj = Projector(ProjectorConfig(d_in=16, hidden=32, k=4, n_embd=64)).to(device)

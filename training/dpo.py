@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.precision import Precision, choose_precision, describe
 from training.sft import Encoded, Trainable, collate, load_lora_state, lora_state, sequence_logprob
 
 
@@ -42,7 +43,7 @@ class DPOConfig:
     gamma: float = 0.5  # weight of the clean-vs-corrupted audio term
     lr_lora: float = 5e-5
     lr_projector: float = 1e-4
-    bf16: bool = True
+    dtype: str = "auto"  # "auto" follows the hardware (training/precision.py), or "fp32" / "bf16"
     grad_clip: float = 1.0
     ckpt_every: int = 20
     log_every: int = 5
@@ -68,20 +69,26 @@ def corrupt_copy(e: Encoded, audio_keys: list[str]) -> Encoded:
 
 
 @torch.no_grad()
-def reference_logprobs(module: Trainable, pairs: list[Pair], feats: dict, d_in: int, bf16: bool = True) -> None:
+def reference_logprobs(module: Trainable, pairs: list[Pair], feats: dict, d_in: int,
+                       precision: Precision | None = None) -> None:
     """Fill ``pair.ref`` with the (current = SFT) model's summed answer log-probs."""
     module.eval()
     seqs = [e for p in pairs for e in (p.chosen, p.rejected, p.chosen_corrupt)]
-    lp = sequence_logprob(module, seqs, feats, d_in, bf16).reshape(-1, 3)
+    lp = sequence_logprob(module, seqs, feats, d_in, precision).reshape(-1, 3)
     for p, r in zip(pairs, lp):
         p.ref = (float(r[0]), float(r[1]), float(r[2]))
+
+
+def dpo_precision(cfg: DPOConfig) -> Precision:
+    """The compute type of DPO steps (``cfg.dtype``; "auto" follows the hardware)."""
+    return choose_precision("cpu", override=None if cfg.dtype == "auto" else cfg.dtype)
 
 
 def pair_loss(module, pairs: list[Pair], feats: dict, d_in: int, cfg: DPOConfig):
     """(loss, stats) of a batch of pairs under the current policy."""
     seqs = [e for p in pairs for e in (p.chosen, p.rejected, p.chosen_corrupt)]
     batch = collate(seqs, feats, d_in)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+    with dpo_precision(cfg).autocast():
         logp, row = module(batch)
     s = torch.zeros(len(seqs)).index_add(0, row, logp.float()).reshape(-1, 3)
     ref = torch.tensor([p.ref for p in pairs], dtype=torch.float32)
@@ -97,6 +104,8 @@ def pair_loss(module, pairs: list[Pair], feats: dict, d_in: int, cfg: DPOConfig)
 def train_dpo(peft_model, projector, pairs: list[Pair], feats: dict, d_in: int, cfg: DPOConfig,
               k: int, ckpt_path: Path | None = None, log=print) -> dict:
     """DPO in place on the SFT LoRA + projector; reference log-probs must be filled already."""
+    prec = dpo_precision(cfg)
+    log("dpo: " + describe(prec))
     module = Trainable(peft_model, projector, k)
     params_lora = [p for p in peft_model.parameters() if p.requires_grad]
     params_proj = [p for p in projector.parameters() if p.requires_grad]
@@ -146,4 +155,5 @@ def train_dpo(peft_model, projector, pairs: list[Pair], feats: dict, d_in: int, 
     last = hist[-10:]
     return {"steps": done, "steps_planned": cfg.steps, "pairs": len(pairs), "seconds": round(time.time() - t0, 1),
             "loss_last": round(float(np.mean([h["loss"] for h in last])), 4) if last else None,
-            "pref_acc_last": round(float(np.mean([h["acc"] for h in last])), 3) if last else None}
+            "pref_acc_last": round(float(np.mean([h["acc"] for h in last])), 3) if last else None,
+            "precision": prec.to_dict()}

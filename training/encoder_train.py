@@ -50,6 +50,7 @@ from stethodesk.model.features import FrontendConfig, recording_features
 from stethodesk.model.projector import head_probabilities, projector_input
 from stethodesk.paths import REPO_ROOT
 from training.augment import AugmentConfig, Augmenter
+from training.precision import choose_precision, describe
 
 FEATURE_VERSION = 1  # bump when recording_features changes in a way its config does not show
 DEFAULT_FEATURE_DIR = REPO_ROOT / "runs" / "features"
@@ -65,7 +66,7 @@ PROFILES: dict[str, dict] = {
         "weight_decay": 1e-2,
         "max_minutes": 1.0,
         "augment": True,
-        "bf16": True,
+        "dtype": "auto",  # compute type: "auto" follows the hardware (training/precision.py)
         "seed": 0,
     },
     "laptop": {
@@ -77,7 +78,7 @@ PROFILES: dict[str, dict] = {
         "weight_decay": 1e-2,
         "max_minutes": 14.0,  # wall-clock cap on the training loop (features and eval extra)
         "augment": True,
-        "bf16": True,
+        "dtype": "auto",  # compute type: "auto" follows the hardware (training/precision.py)
         "seed": 0,
     },
 }
@@ -515,7 +516,8 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
 
         net = DDP(model)  # gloo all-reduces gradients; BN buffers broadcast from rank 0 each step
     aug = Augmenter(frontend, AugmentConfig(), seed=s["seed"] * 7919 + rank) if s["augment"] else None
-    use_bf16 = bool(s["bf16"])
+    prec = choose_precision("cpu", override=None if s.get("dtype", "auto") == "auto" else s["dtype"])
+    say("encoder: " + describe(prec))
     max_s = float(s["max_minutes"]) * 60.0
     t_train = time.time()
     for epoch in range(start_epoch, s["epochs"]):
@@ -532,7 +534,7 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
                 x = aug(x)
             rec = torch.tensor([r for r, _ in idx])
             y = {h: v[rec] for h, v in train_t.items()}
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            with prec.autocast():
                 out = net(x)
             losses = masked_losses(out.logits, y)
             loss = sum(HEAD_WEIGHTS.get(h, 1.0) * l for h, l in losses.items())
@@ -598,6 +600,7 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
                 "stopped_by_time_budget": stopped_early,
                 "steps": step,
                 "processes": world,
+                "precision": prec.to_dict(),
                 "threads": threads,
                 "seconds": {"features": round(t_feat, 1), "train": round(train_s, 1),
                             "eval": round(time.time() - t_eval, 1), "total": round(time.time() - t_start, 1)},

@@ -47,6 +47,17 @@ CITATIONS = {
 # ----------------------------------------------------------------------------- LoRA GGUF
 
 
+def _precision_line(info: dict) -> str:
+    """How the LLM stages computed, from the build record (training/precision.py)."""
+    prec = ((info.get("training") or {}).get("sft") or {}).get("precision")
+    if not prec:
+        return "bf16 autocast on a CPU with AVX-512 BF16 (bundles built before the precision record)."
+    cpu = prec.get("cpu") or {}
+    where = f"CPU capability {cpu.get('capability')}" if cpu else prec.get("device", "")
+    return (f"{prec.get('dtype')} on {where} ({prec.get('reason')}); bf16 autocast is used only where "
+            "the hardware does bf16 natively, fp32 elsewhere (training/precision.py).")
+
+
 def lora_tensors(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """peft LoRA state dict -> {llama.cpp tensor name: float32 array} (no transposes)."""
     out = {}
@@ -144,8 +155,9 @@ def model_card(info: dict) -> str:
         f"{info['files']['lora'].get('alpha')}) on q/k/v/o of every attention layer, applied by "
         "llama.cpp at run time.",
         "- Training: encoder pretraining on the training split; SFT of projector + LoRA against the "
-        "frozen base dequantized from the very GGUF the app runs (loss on answer tokens only, bf16 "
-        "autocast on CPU); optional DPO (see below).",
+        "frozen base dequantized from the very GGUF the app runs (loss on answer tokens only); optional "
+        "DPO (see below).",
+        "- Compute type: " + _precision_line(info),
         "",
         "## Preference stage (DPO)",
         "",

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from stethodesk.model.prompts import AudioSlot, answer_end, build_prompt
+from training.precision import Precision, choose_precision, describe
 
 IGNORE = -100  # label value ignored by the loss
 PAD_ID = 0  # Gemma's <pad>
@@ -52,7 +53,8 @@ class SFTConfig:
     lora_alpha: float = 32.0
     lora_targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj")
     k: int = 4  # prefix embeddings per recording
-    bf16: bool = True  # bf16 autocast on CPU (AVX-512 BF16 here); weights stay fp32
+    dtype: str = "auto"  # compute type: "auto" follows the hardware (training/precision.py), or
+    # "fp32" / "bf16"; autocast only, weights stay fp32
     grad_clip: float = 1.0
     ckpt_every: int = 50  # steps between checkpoints
     log_every: int = 10
@@ -323,9 +325,12 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
     Returns
     -------
     dict with ``steps``, ``seconds``, ``loss_first``/``loss_last`` (mean over 10 logged steps),
-    ``examples_seen``.
+    ``examples_seen``, ``precision`` (the compute type, why, and the CPU it was chosen for).
     """
     torch.manual_seed(cfg.seed)
+    prec = choose_precision(device, override=None if cfg.dtype == "auto" else cfg.dtype)
+    if rank == 0:
+        log("sft: " + describe(prec))
     module = Trainable(peft_model, projector, cfg.k)
     model = module
     if world > 1:
@@ -363,7 +368,7 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
         batch = batch_to(collate(items, feats, d_in), device)
         for g in opt.param_groups:
             g["lr"] = g["base"] * lr_at(step, cfg, total)
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with prec.autocast():
             logp, _ = model(batch)
         loss = -logp.float().mean()
         opt.zero_grad(set_to_none=True)
@@ -405,18 +410,23 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
         "examples_seen": total * gb,
         "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,
+        "precision": prec.to_dict(),
     }
 
 
 @torch.no_grad()
-def sequence_logprob(module: Trainable, items: list[Encoded], feats: dict, d_in: int, bf16: bool = True,
+def sequence_logprob(module: Trainable, items: list[Encoded], feats: dict, d_in: int, precision: Precision | None = None,
                      batch_size: int = 8) -> np.ndarray:
-    """Sum of answer-token log-probs per encoded example -> np [len(items)] (for DPO / scoring)."""
+    """Sum of answer-token log-probs per encoded example -> np [len(items)] (for DPO / scoring).
+
+    ``precision``: the compute type (default: :func:`training.precision.choose_precision` for the CPU).
+    """
+    prec = precision or choose_precision("cpu")
     out = []
     for i in range(0, len(items), batch_size):
         chunk = items[i:i + batch_size]
         batch = collate(chunk, feats, d_in)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with prec.autocast():
             logp, row = module(batch)
         s = torch.zeros(len(chunk)).index_add_(0, row, logp.float())
         out.append(s.numpy())
