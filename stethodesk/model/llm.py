@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stethodesk.model.prompts import UserText
+
 N_CTX = 1024  # tokens: intro + 2 audio prefixes + instruction + a 256-token answer fit easily
 N_BATCH = 512  # tokens per llama_decode call for prompt text
 PIECE_BUF = 64  # bytes: longest Gemma token piece is far shorter
@@ -241,17 +243,22 @@ class LlamaSession:
             self._L.llama_set_n_threads(self._ctx, self.n_threads, self.n_threads)
 
     # ----------------------------------------------------------------- text
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of one text segment: no BOS, special markers parsed as single tokens."""
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        """Token ids of one text segment, no BOS.
+
+        ``special``: parse control markers such as ``<end_of_turn>`` as single tokens (template
+        text); False for text a person typed (:class:`~stethodesk.model.prompts.UserText`), where
+        a typed marker must stay plain characters.
+        """
         L = self._L
-        data = text.encode("utf-8")
+        data = text.encode("utf-8", errors="replace")
         cap = len(data) + 8
         buf = (L.llama_token * cap)()
-        n = L.llama_tokenize(self.vocab, data, len(data), buf, cap, False, True)
+        n = L.llama_tokenize(self.vocab, data, len(data), buf, cap, False, special)
         if n < 0:  # buffer too small: -n is the count needed
             cap = -n
             buf = (L.llama_token * cap)()
-            n = L.llama_tokenize(self.vocab, data, len(data), buf, cap, False, True)
+            n = L.llama_tokenize(self.vocab, data, len(data), buf, cap, False, special)
         return list(buf[:n])
 
     def piece(self, token: int) -> bytes:
@@ -328,7 +335,7 @@ class LlamaSession:
                 data = np.asarray(item.data, dtype=np.float32)
                 out += [((key, r), data[r]) for r in range(data.shape[0])]
             else:
-                out += [(t, t) for t in self.tokenize(item)]
+                out += [(t, t) for t in self.tokenize(item, special=not isinstance(item, UserText))]
         return out
 
     def prefill(self, items: Sequence[Item]) -> np.ndarray:
@@ -399,6 +406,7 @@ class LlamaSession:
         seed: int = 0,
         stop_tokens: Sequence[int] = (),
         on_token: Callable[[int], None] | None = None,
+        on_logits: Callable[[np.ndarray], None] | None = None,
     ) -> Iterator[str]:
         """Stream the answer to the prompt ``items`` as text pieces.
 
@@ -406,7 +414,8 @@ class LlamaSession:
         ``stop_tokens``, ``max_tokens`` or :attr:`cancel_event` (checked before every
         token, so a cancel takes effect within one token, ~10 ms here). Pieces are
         whole UTF-8 characters: a character split over tokens is held back until
-        complete. Call :meth:`cancel_event.clear` before a new answer.
+        complete. Call :meth:`cancel_event.clear` before a new answer. ``on_logits`` receives the
+        float32 ``[n_vocab]`` logits each token is chosen from (tests compare runs with it).
         """
         self.lock.acquire()
         try:
@@ -426,6 +435,8 @@ class LlamaSession:
                 if self.cancel_event.is_set():
                     stats.cancelled, stats.stop_reason = True, "cancelled"
                     break
+                if on_logits is not None:
+                    on_logits(logits)
                 tok = _sample(logits, temperature, rng)
                 if self.is_eog(tok) or tok in stops:
                     stats.stop_reason = "eog"

@@ -39,6 +39,18 @@ class AudioSlot:
     index: int = 0
 
 
+class UserText(str):
+    """Text that came from a person (a typed question, a follow-up, patient context).
+
+    It is data, never control: the runtime tokenizes it without parsing special tokens, so a
+    typed ``<end_of_turn>`` stays the characters it is (issue 11 item 5; llama.cpp's
+    ``parse_special`` flag, guide section 2c). A plain ``str`` subclass, so training code that
+    treats segments as strings keeps working.
+    """
+
+    __slots__ = ()
+
+
 Segment = str | AudioSlot
 
 
@@ -62,8 +74,13 @@ def build_prompt(
     segs: list[Segment] = [t["intro"].format(domain=domain, site=site_txt), AudioSlot(0)]
     if n_audio == 2:
         segs += [t["second_audio"].format(site_b=site_b or "unspecified site"), AudioSlot(1)]
-    segs.append(t["instruction"].format(instruction=instruction.strip()))
-    return segs
+    # The instruction is user-supplied (or a preset phrasing): it becomes its own UserText segment
+    # between the template's text, so markers typed into it are never parsed as control tokens.
+    before, sep, after = t["instruction"].partition("{instruction}")
+    if not sep:
+        raise ValueError("the prompt template's instruction has no {instruction} slot")
+    segs += [before, UserText(instruction.strip()), after]
+    return [s for s in segs if not (isinstance(s, str) and s == "")]
 
 
 def answer_end(template: dict | None = None) -> str:
