@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FINDING_THRESHOLD = 0.5  # calibrated probability above which a finding is called present
-STRONG_THRESHOLD = 0.8  # ... and above which it is shown as strong
+# The operating points and the headline rule live with the facts the answers are checked against
+# (one rule for the card, the prompt and the checks); re-exported here for the card, lists and reports.
+from stethodesk.model.facts import FINDING_THRESHOLD, HEADLINE_KEYS, STRONG_THRESHOLD, headline
+
+HEADLINE_LABELS = {"murmur": "Murmur", "s3": "S3", "s4": "S4", "abnormal": "Abnormal", "crackle": "Crackles",
+                   "wheeze": "Wheeze", "rhonchi": "Rhonchi", "pleural_rub": "Pleural rub"}
 # The headline findings per domain, most specific first, with what a clinician reads.
-MAIN_FINDINGS = {
-    "heart": (("murmur", "Murmur"), ("s3", "S3"), ("s4", "S4"), ("abnormal", "Abnormal")),
-    "lung": (("crackle", "Crackles"), ("wheeze", "Wheeze"), ("rhonchi", "Rhonchi"),
-             ("pleural_rub", "Pleural rub"), ("abnormal", "Abnormal")),
-}
+MAIN_FINDINGS = {domain: tuple((k, HEADLINE_LABELS[k]) for k in keys) for domain, keys in HEADLINE_KEYS.items()}
 HIDDEN_FINDINGS = ("is_lung",)  # the domain detector: the domain is shown on its own
 FINDING_LABELS = {k: v for pairs in MAIN_FINDINGS.values() for k, v in pairs} | {
     "poor_quality": "Poor quality", "is_lung": "Lung sound",
@@ -41,14 +41,10 @@ def main_finding(findings: dict[str, float], domain: str) -> MainFinding:
     """The headline of a recording's findings (probabilities keyed by head name)."""
     if not findings:
         return MainFinding("Not analysed", None, "none")
-    present = [
-        (findings[key], label) for key, label in MAIN_FINDINGS.get(domain, ())
-        if key in findings and findings[key] >= FINDING_THRESHOLD
-    ]
-    if present:
-        # most specific wins when it is present: the first in MAIN_FINDINGS order
-        p, label = present[0]
-        return MainFinding(label, float(p), "strong" if p >= STRONG_THRESHOLD else "finding")
+    top = headline(findings, domain)  # most specific called finding, or None
+    if top is not None:
+        key, p = top
+        return MainFinding(HEADLINE_LABELS[key], p, "strong" if p >= STRONG_THRESHOLD else "finding")
     highest = max((findings.get(k, 0.0) for k, _ in MAIN_FINDINGS.get(domain, ())), default=0.0)
     return MainFinding("No abnormal finding", float(highest), "normal")
 

@@ -1,0 +1,282 @@
+"""The findings card's calls as facts: one rule for the card, the prompt and the answer checks.
+
+The calibrated findings are the source of truth (issue 9). :func:`card_facts` turns them into
+the facts the findings card shows, in the vocabulary of :mod:`stethodesk.model.checker`, so the
+checker, the run-time grounding (:mod:`stethodesk.model.grounding`) and the card can never
+disagree about what was called; :func:`facts_text` writes the same facts as plain lines with
+their calibrated percentages, for the prompt and for the user.
+
+Operating points
+----------------
+A finding is *called* when its calibrated probability is at least :data:`FINDING_THRESHOLD`
+(0.5). After temperature calibration (``stethodesk/model/calibration.py``, fitted on the
+validation split) 0.5 is where a call is as likely right as wrong at the training prevalence,
+the equal-cost operating point; the guide (section 2b) asks that the operating point be stated,
+and the model card reports each head's AUROC beside it. :data:`STRONG_THRESHOLD` (0.8) only
+changes how strongly the card colours a call. Neither is a clinical threshold from a guideline.
+
+No Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+from stethodesk.model.checker import LESIONS
+from stethodesk.model.vocabulary import EVENT_NAMES, HEART_EVENTS, LUNG_EVENTS
+
+FINDING_THRESHOLD = 0.5  # calibrated probability at or above which a finding is called present
+STRONG_THRESHOLD = 0.8  # ... and at or above which the card shows it as strong
+DOMAINS = ("heart", "lung")
+LESION_PREFIX = "lesion_"
+NO_LESION = "N"  # the lesion head's "no valve lesion" class: never a lesion fact
+TIMINGS = ("systolic", "diastolic")  # murmur_timing_<class>: independent (multilabel) heads
+EXTRA_LESION_NAMES = {"AR": "aortic regurgitation"}  # lesions the knowledge file does not list
+# Site codes and words people use -> keys of resources/clinical_knowledge.json "sites".
+SITE_ALIASES = {"av": "aortic", "pv": "pulmonic", "pulmonary": "pulmonic", "tv": "tricuspid",
+                "mv": "mitral", "apex": "mitral", "mitral_/_apex": "mitral", "erbs_point": "erb",
+                "erbs": "erb", "phc": "other_heart", "tc": "trachea", "tracheal": "trachea"}
+HEART_SITE_KEYS = ("aortic", "pulmonic", "erb", "tricuspid", "mitral", "other_heart")
+# The card's headline findings per domain, most specific first (``abnormal`` is the heart's
+# overall-pattern head; a lung bundle has none, so a lung verdict is abnormal when an
+# adventitious sound is called).
+HEADLINE_KEYS = {"heart": ("murmur", "s3", "s4", "abnormal"),
+                 "lung": ("crackle", "wheeze", "rhonchi", "pleural_rub", "abnormal")}
+
+
+# ---------------------------------------------------------------------------- knowledge, sites
+
+
+@functools.lru_cache(maxsize=1)
+def knowledge() -> dict:
+    """``resources/clinical_knowledge.json`` (textbook associations with their sources)."""
+    from stethodesk.paths import RESOURCES
+
+    return json.loads((RESOURCES / "clinical_knowledge.json").read_text(encoding="utf-8"))
+
+
+def site_key(site: str | None) -> str | None:
+    """The knowledge-file key of a site given as key, title or code, else None.
+
+    ``"mitral"``, ``"mitral area"``, ``"MV"``, ``"apex"`` and the map's
+    ``"Mitral / apex (5th intercostal space)"`` all give ``"mitral"``.
+    """
+    if not site or not str(site).strip():
+        return None
+    sites = knowledge()["sites"]
+    text = str(site).split("(")[0].strip().lower().replace("'", "")
+    key = text.replace("-", "_").replace(" ", "_")
+    key = SITE_ALIASES.get(key, key)
+    if key in sites:
+        return key
+    for k, v in sites.items():
+        if v.get("title", "").lower().replace("'", "") == text:
+            return k
+    first = key.split("_")[0]
+    return first if first in HEART_SITE_KEYS else None
+
+
+def site_title(site: str | None) -> str | None:
+    """What the answers call a site ("mitral area"); unknown sites as given; None for none."""
+    key = site_key(site)
+    if key:
+        return knowledge()["sites"][key]["title"]
+    return str(site).strip() if site and str(site).strip() else None
+
+
+def site_domain(site: str | None) -> str | None:
+    """"heart" for the valve areas, "lung" for the other known sites, None when unknown."""
+    key = site_key(site)
+    if key is None:
+        return None
+    return "heart" if key in HEART_SITE_KEYS else "lung"
+
+
+def lesion_name(code: str) -> str:
+    """"AS" -> "aortic stenosis" (knowledge file names)."""
+    entry = knowledge()["lesions"].get(code)
+    return entry["name"] if entry else EXTRA_LESION_NAMES.get(code, code)
+
+
+def source_citation(keys) -> str:
+    """Short citations ("Bickley 2021; Constant 2003") for knowledge-file source keys."""
+    out = []
+    for k in keys:
+        ref = knowledge()["sources"].get(k, k)
+        year = re.search(r"\b(?:19|20)\d\d\b", ref)
+        out.append(f"{ref.split()[0].rstrip(',')} {year.group(0)}" if year else ref.split(".")[0])
+    return "; ".join(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------------------- facts
+
+
+def called(findings: dict[str, float], key: str) -> bool:
+    """Is ``key`` called present (calibrated probability >= :data:`FINDING_THRESHOLD`)?"""
+    p = findings.get(key)
+    return p is not None and float(p) >= FINDING_THRESHOLD
+
+
+def headline(findings: dict[str, float], domain: str) -> tuple[str, float] | None:
+    """The card's headline call: the first called key of :data:`HEADLINE_KEYS` (most specific
+    first) with its probability, or None when nothing is called (the card reads "No abnormal
+    finding"). ``stethodesk.store.summary.main_finding`` shows it; the verdict is abnormal iff it
+    is not None."""
+    for key in HEADLINE_KEYS.get(domain, ()):
+        if called(findings, key):
+            return key, float(findings[key])
+    return None
+
+
+def lesion_ranking(findings: dict[str, float]) -> list[tuple[str, float]]:
+    """Lesion classes other than "no lesion", most probable first: ``[(code, p), ...]``.
+
+    The lesion head is a softmax over N/AS/MR/MS/MVP, so these are exclusive probabilities.
+    """
+    out = [(k[len(LESION_PREFIX):], float(p)) for k, p in findings.items()
+           if k.startswith(LESION_PREFIX) and k[len(LESION_PREFIX):] != NO_LESION]
+    return sorted(out, key=lambda kp: -kp[1])
+
+
+def card_facts(findings: dict[str, float], domain: str, heart_rate_bpm: float | None = None,
+               quality_level: str | None = None, site: str | None = None) -> dict:
+    """The facts the findings card shows, in the checker's vocabulary.
+
+    Parameters
+    ----------
+    findings : dict[str, float]
+        Calibrated probabilities in [0, 1] by finding key (``abnormal``, ``murmur``,
+        ``murmur_timing_systolic``, ``lesion_AS``, ``crackle``, ``poor_quality``...).
+    domain : {"heart", "lung"}
+        Only facts of this domain are returned: a heart card never carries crackle or wheeze.
+    heart_rate_bpm, site : optional
+        Accepted so callers can pass the card's data as one bundle; they change no call (the
+        heart rate is shown, not called, and the site never overrides the sound).
+    quality_level : {"good", "fair", "poor"}, optional
+        The signal-quality pill (``stethodesk.audio.dsp.signal_quality``).
+
+    Returns
+    -------
+    dict
+        ``abnormal`` (bool): the card's headline is a finding (:func:`headline`, which
+        ``stethodesk.store.summary.main_finding`` shows); ``murmur``
+        ("present"/"absent"); ``murmur_timing`` ("systolic", "diastolic" or "both") only when
+        a murmur and its timing are called; ``lesion`` (e.g. "AS") only when a murmur is called
+        and the leading lesion reaches the operating point (never "N"); binary events the
+        bundle has heads for (``s3``, ``crackle``, ``wheeze``...); ``poor_quality`` (bool) when
+        the poor-quality head or the quality pill says so. Empty findings give ``{}``.
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be heart or lung, not {domain!r}")
+    if not findings:
+        return {}
+    facts: dict = {"abnormal": headline(findings, domain) is not None}
+    if domain == "heart":
+        if "murmur" in findings:
+            facts["murmur"] = "present" if called(findings, "murmur") else "absent"
+        if facts.get("murmur") == "present":
+            timing = [t for t in TIMINGS if called(findings, f"murmur_timing_{t}")]
+            if timing:
+                facts["murmur_timing"] = "both" if len(timing) == 2 else timing[0]
+            ranking = lesion_ranking(findings)  # a code the checker cannot read is no fact
+            if ranking and ranking[0][1] >= FINDING_THRESHOLD and ranking[0][0] in LESIONS:
+                facts["lesion"] = ranking[0][0]
+        events = HEART_EVENTS
+    else:
+        events = LUNG_EVENTS
+    for key in events:
+        if key in findings:
+            facts[key] = called(findings, key)
+    if facts.get("crackle"):
+        kinds = [t for t in ("fine", "coarse") if called(findings, f"crackle_type_{t}")]
+        if kinds:
+            facts["crackle_type"] = "both" if len(kinds) == 2 else kinds[0]
+    if called(findings, "poor_quality") or quality_level == "poor":
+        facts["poor_quality"] = True
+    elif "poor_quality" in findings or quality_level in ("good", "fair"):
+        facts["poor_quality"] = False
+    return facts
+
+
+def comparison_facts(a_facts: dict, b_facts: dict) -> dict:
+    """Facts of recordings A and B with the checker's ``a.``/``b.`` prefixes."""
+    return {**{f"a.{k}": v for k, v in a_facts.items()}, **{f"b.{k}": v for k, v in b_facts.items()}}
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def pct(p: float | None) -> str:
+    """"83%": the card's rounding (whole percent)."""
+    return "?" if p is None else f"{float(p):.0%}"
+
+
+def verdict_basis(findings: dict[str, float], domain: str) -> str:
+    """The headline call with its percentage ("murmur 83%"), or "" for a normal card."""
+    top = headline(findings, domain)
+    if top is None:
+        return ""
+    key, p = top
+    return f"{EVENT_NAMES.get(key, (None, key))[1]} {pct(p)}"
+
+
+def facts_text(findings: dict[str, float], domain: str, heart_rate_bpm: float | None = None,
+               quality_level: str | None = None, site: str | None = None,
+               quality_reason: str | None = None) -> str:
+    """The card's facts as compact plain-English lines with calibrated percentages.
+
+    For the prompt (the model reads the facts instead of guessing them) and for showing. Only
+    facts of ``domain`` appear; murmur timing and lesions only when a murmur is called (they
+    are conditional on it, as on the card). Heart rate in bpm (heart only), signal quality and
+    site are added when known. Example::
+
+        Findings of this heart recording (calibrated; a finding is called at 50% or more):
+        Verdict: abnormal (murmur 83%).
+        Murmur: present, 83%; timing: systolic 91% (called), diastolic 4%.
+        ...
+    """
+    facts = card_facts(findings, domain, heart_rate_bpm, quality_level, site)
+    lines = [(f"Findings of this {domain} recording (calibrated; a finding is called at "
+              f"{FINDING_THRESHOLD:.0%} or more):")]
+    if not facts:
+        lines.append("No findings: the recording was not analysed.")
+    else:
+        basis = verdict_basis(findings, domain)
+        lines.append(f"Verdict: abnormal ({basis})." if facts["abnormal"] else
+                     f"Verdict: normal (no finding reaches {FINDING_THRESHOLD:.0%}).")
+    if "murmur" in facts:
+        line = f"Murmur: {facts['murmur']}, {pct(findings['murmur'])}"
+        if facts["murmur"] == "present":
+            parts = [f"{t} {pct(findings[f'murmur_timing_{t}'])}"
+                     + (" (called)" if called(findings, f"murmur_timing_{t}") else "")
+                     for t in TIMINGS if f"murmur_timing_{t}" in findings]
+            line += f"; timing: {', '.join(parts)}" if parts else ""
+        lines.append(line + ".")
+        ranking = lesion_ranking(findings)
+        if facts["murmur"] == "present" and ranking:
+            items = [f"{lesion_name(c)} {pct(p)}" + (" (called)" if facts.get("lesion") == c else "")
+                     for c, p in ranking]
+            lines.append("Valve lesion: " + ", ".join(items) + ".")
+    for key in HEART_EVENTS + LUNG_EVENTS:
+        if key in facts:
+            name = EVENT_NAMES[key][1]
+            lines.append(f"{name[:1].upper() + name[1:]}: {'present' if facts[key] else 'absent'}, "
+                         f"{pct(findings[key])}.")
+    if domain == "heart" and "abnormal" in findings:
+        lines.append(f"Abnormal heart sound pattern: {pct(findings['abnormal'])}.")
+    if domain == "heart":
+        lines.append(f"Heart rate: {heart_rate_bpm:.0f} bpm." if heart_rate_bpm else
+                     "Heart rate: not measured.")
+    quality = []
+    if quality_level:
+        reason = (quality_reason or "").strip().rstrip(".")
+        quality.append(f"signal {quality_level}" + (f" ({reason[:1].lower() + reason[1:]})" if reason else ""))
+    if "poor_quality" in findings:
+        quality.append(f"poor-quality finding {pct(findings['poor_quality'])}")
+    if quality:
+        lines.append("Recording quality: " + "; ".join(quality) + ".")
+    title = site_title(site)
+    lines.append(f"Site: {title}." if title else "Site: not given.")
+    return "\n".join(lines)
