@@ -14,7 +14,8 @@ import torch
 
 from stethodesk.model.projector import Projector, ProjectorConfig
 from training.export import write_lora_gguf
-from training.llm_base import base_f16_path, load_base
+from training.llm_base import load_base
+from training.merge_quantize import base_f16_path
 from training.parity import TOLERANCE, lora_parity
 from training.sft import SFTConfig, add_lora, lora_state
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from stethodesk.paths import MODELS, REPO_ROOT
+from training.splits import subset
 
 STAGES = ("data", "instructions", "encoder", "features", "sft", "dpo", "export", "evaluate")
 SPLITS = ("train", "val", "test")
@@ -105,24 +106,6 @@ def _mark(run: Path, stage: str, info: dict) -> dict:
     tmp.write_text(json.dumps(info, indent=1, default=str))
     tmp.replace(run / f"{stage}.done.json")
     return info
-
-
-def subset(records, per_dataset: dict, seed: int):
-    """Records limited to ``per_dataset[split]`` per (dataset, split), whole groups only where the
-    group is small (deterministic, seeded)."""
-    if not per_dataset:
-        return list(records)
-    by = defaultdict(list)
-    for r in records:
-        by[(r.dataset, r.split)].append(r)
-    out = []
-    for (ds, split), recs in sorted(by.items()):
-        cap = per_dataset.get(split)
-        recs = sorted(recs, key=lambda r: r.key)
-        if cap is not None and len(recs) > cap:
-            recs = random.Random(f"{seed}/{ds}/{split}").sample(recs, cap)
-        out += recs
-    return out
 
 
 def load_records(profile: Profile):
@@ -428,7 +411,7 @@ class Build:
         base = self.base()
         f16 = None
         if self.p.parity_f16:
-            from training.llm_base import base_f16_path
+            from training.merge_quantize import base_f16_path
 
             f16 = base_f16_path(base)
         res = lora_parity(peft_model, base.tokenizer, prefix, base.gguf_path, self.out / "lora.gguf", f16_path=f16)

@@ -420,8 +420,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     records = None
     if args.max_records:
-        from training.build import subset
-        from training.splits import load_split
+        from training.splits import load_split, subset
 
         records = subset(load_split("test"), {"test": args.max_records}, args.seed)
     evaluate_bundle(args.bundle, records, args.per_task, args.max_new_tokens, args.seed, write=not args.no_write,

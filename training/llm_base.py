@@ -141,24 +141,6 @@ def _load_cached(cached: Path) -> torch.nn.Module:
     return model
 
 
-def base_f16_path(base: Base | None = None) -> Path:
-    """An F16 GGUF of the dequantized base (the exact weights torch trains against), written once
-    into the cache; parity checks use it to separate export errors from Q4_K_M quantization."""
-    path = cache_dir() / f"base-f16-{base_sha256()[:16]}.gguf"
-    if not path.exists():
-        from training.merge_quantize import write_f16_gguf
-
-        model = (base or load_base()).model
-        tmp = path.with_suffix(".tmp")
-        if hasattr(model, "get_base_model"):
-            with model.disable_adapter():
-                write_f16_gguf(model.get_base_model(), tmp, base_gguf_path())
-        else:
-            write_f16_gguf(model, tmp, base_gguf_path())
-        os.replace(tmp, path)
-    return path
-
-
 def freeze(model: torch.nn.Module) -> None:
     model.eval()
     for p in model.parameters():

@@ -15,17 +15,23 @@ Steps:
    weight, HF by ``1 + w``; checked against the shipped GGUF), tokenizer and other metadata copied
    from a template GGUF (the base's own), hyperparameters from the model config;
 3. ``llama_cpp.llama_model_quantize`` to Q4_K_M.
+
+:func:`base_f16_path` writes (once, into the cache) the F16 GGUF of the dequantized base alone,
+which the export parity check compares against.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from training.llm_base import Base, base_gguf_path, base_sha256, cache_dir, load_base
 
 ARCH = "gemma3"
 # metadata the writer sets itself or that this file rewrites from the model config
@@ -132,6 +138,22 @@ def write_f16_gguf(model, path: Path, template_gguf: Path, name: str = "stetholm
     return Path(path)
 
 
+def base_f16_path(base: Base | None = None) -> Path:
+    """An F16 GGUF of the dequantized base (the exact weights torch trains against), written once
+    into the cache; parity checks use it to separate export errors from Q4_K_M quantization."""
+    path = cache_dir() / f"base-f16-{base_sha256()[:16]}.gguf"
+    if not path.exists():
+        model = (base or load_base()).model
+        tmp = path.with_suffix(".tmp")
+        if hasattr(model, "get_base_model"):
+            with model.disable_adapter():
+                write_f16_gguf(model.get_base_model(), tmp, base_gguf_path())
+        else:
+            write_f16_gguf(model, tmp, base_gguf_path())
+        os.replace(tmp, path)
+    return path
+
+
 def quantize(f16_path: Path, out_path: Path, threads: int = 2) -> Path:
     """llama.cpp re-quantization of a GGUF to Q4_K_M."""
     import llama_cpp as L
@@ -150,8 +172,6 @@ def main(argv=None) -> int:
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--out", type=Path, default=Path("runs/merged"))
     args = ap.parse_args(argv)
-    from training.llm_base import base_gguf_path, load_base
-
     args.out.mkdir(parents=True, exist_ok=True)
     base = load_base()
     state, alpha = read_lora_gguf(args.bundle / "lora.gguf")

@@ -116,8 +116,8 @@ def main(argv=None) -> int:
     from stethodesk.model.projector import load_projector
     from training.audio_feats import projector_inputs
     from training.export import finalize
-    from training.llm_base import base_f16_path, load_base
-    from training.merge_quantize import read_lora_gguf
+    from training.llm_base import load_base
+    from training.merge_quantize import base_f16_path, read_lora_gguf
     from training.sft import SFTConfig, add_lora, load_lora_state
 
     m = json.loads((args.bundle / "bundle.json").read_text())
