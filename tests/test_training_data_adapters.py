@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from share_readme import stated_counts, stated_enrichment
 from stethodesk.paths import shared_data_dir
 from training.data import (DATASETS, LABEL_KEYS, LABEL_VALUES, SITES, load_dataset, load_hls_cmds,
                            load_icbhi, load_pascal, load_physionet2016, load_yaseen)
@@ -23,22 +24,41 @@ def sets():
     return {name: load_dataset(name) for name in DATASETS}
 
 
-def test_every_set_loads_with_the_documented_counts(sets):
-    n = {k: len(v) for k, v in sets.items()}
-    assert n == {"circor2022": 481, "physionet2016": 587, "yaseen2018": 1000,
-                 "pascal_chsc2011": 461, "hls_cmds": 50 + 50 + 3 * 145, "icbhi2017": 1304,
-                 "sprsound2022": 1246}
-    assert len({r.patient_id for r in sets["circor2022"]}) == 147
-    assert len({r.patient_id for r in sets["icbhi2017"]}) == 44
+def test_every_set_loads_with_the_counts_the_share_readme_states(sets):
+    # the share grows (issue 9 item 7); its README states what is on disk, so compare with that
+    want = stated_counts()
+    assert {k: len(v) for k, v in sets.items()} == {k: want[k]["records"] for k in DATASETS}
+    for ds in ("circor2022", "icbhi2017"):
+        assert len({r.patient_id for r in sets[ds]}) == want[ds]["patients"], ds
+    # CirCor labels are per patient: count patients, not recordings
+    murmur = Counter({r.patient_id: r.labels["orig"]["patient_murmur"] for r in sets["circor2022"]}.values())
+    assert murmur == {k: want["circor2022"][k] for k in ("Present", "Absent", "Unknown")}
     pn = Counter(r.labels["abnormal"] for r in sets["physionet2016"])
-    assert pn == {False: 355, True: 232}
-    assert Counter(r.labels["lesion"] for r in sets["yaseen2018"]) == {c: 200 for c in ("N", "AS", "MR", "MS", "MVP")}
+    assert pn == {False: want["physionet2016"]["normal"], True: want["physionet2016"]["abnormal"]}
+    assert Counter(r.labels["lesion"] for r in sets["yaseen2018"]) == \
+        {c: want["yaseen2018"]["each"] for c in ("N", "AS", "MR", "MS", "MVP")}
     assert Counter(r.labels["orig"]["label"] for r in sets["pascal_chsc2011"]) == \
-        {"normal": 320, "murmur": 95, "extrastole": 46}
+        {k: want["pascal_chsc2011"][k] for k in ("normal", "murmur", "extrastole")}
+    hls = Counter(r.record_id.split("/")[0] for r in sets["hls_cmds"])
+    assert hls == {"HS": want["hls_cmds"]["heart"], "LS": want["hls_cmds"]["lung"],
+                   "Mix": 3 * want["hls_cmds"]["mixed"]}
     ic = Counter((r.labels["crackle"], r.labels["wheeze"]) for r in sets["icbhi2017"])
-    assert ic == {(False, False): 979, (True, False): 121, (False, True): 185, (True, True): 19}
+    w = want["icbhi2017"]
+    assert ic == {(False, False): w["normal"], (True, False): w["crackle"], (False, True): w["wheeze"],
+                  (True, True): w["both"]}
     sp = Counter(r.labels["orig"]["record_label"] for r in sets["sprsound2022"])
-    assert sp == {"Normal": 600, "CAS": 126, "DAS": 248, "CAS & DAS": 95, "Poor Quality": 177}
+    assert sp == {k: v for k, v in want["sprsound2022"].items() if k != "records"}
+
+
+def test_share_readme_enrichment_is_what_the_data_shows(sets):
+    # "murmur Present 49% here vs 19% in the release; abnormal 52% vs 21%": the "here" figures
+    # must be the share's own (rounded as stated), else the reweighting targets are stale
+    stated = stated_enrichment()
+    pat = {r.patient_id: r.labels["orig"]["patient_murmur"] for r in sets["circor2022"]}
+    here = {"circor2022": sum(v == "Present" for v in pat.values()) / len(pat),
+            "physionet2016": sum(bool(r.labels["abnormal"]) for r in sets["physionet2016"]) / len(sets["physionet2016"])}
+    for ds, (share, _release) in stated.items():
+        assert abs(here[ds] - share) <= 0.005 + 1e-9, (ds, here[ds], share)
 
 
 def test_records_are_well_formed(sets):
@@ -196,5 +216,6 @@ def test_data_cli_prints_label_counts(capsys):
 
     assert main([]) == 0
     out = capsys.readouterr().out
-    assert "== circor2022: 481 records, 147 patients" in out
+    c = stated_counts()["circor2022"]
+    assert f"== circor2022: {c['records']} records, {c['patients']} patients" in out
     assert "crackle_type" in out and "'Pneumonia'" in out

@@ -6,7 +6,10 @@ Log-mel windows are computed once with the app's own frontend (``recording_featu
 per recording under ``runs/features/<frontend hash>/``; training then augments the cached windows
 in the log-mel domain (``training/augment.py``). After training, one temperature per head is
 fitted on the validation split (recording level: window logits averaged exactly as the app does)
-and AUROC / ECE before and after are reported.
+and AUROC / ECE before and after are reported. The fit and the ECE are weighted to the original
+releases' class mix where the shared subsets are enriched (``training/prevalence.py``: CirCor
+murmur, PhysioNet 2016 abnormal), so the reported ECE is the one at the release mix (a temperature
+has no intercept: it cannot move the base rate itself, see that module).
 
 Standalone::
 
@@ -49,6 +52,7 @@ from stethodesk.model.encoder import HEADS, SITES, AudioEncoder, EncoderConfig, 
 from stethodesk.model.features import FrontendConfig, recording_features
 from stethodesk.model.projector import head_probabilities, projector_input
 from stethodesk.paths import REPO_ROOT
+from training import prevalence
 from training.augment import AugmentConfig, Augmenter
 from training.precision import choose_precision, describe
 
@@ -349,27 +353,35 @@ def evaluate(model: AudioEncoder, feats: list[np.ndarray], targets: list[dict]) 
 
 
 def calibrate_heads(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray], log=print,
-                    datasets: list[str] | None = None):
+                    datasets: list[str] | None = None, weights: np.ndarray | None = None):
     """Fit one temperature per head on validation; (heads section, metrics) dicts.
 
     ``datasets`` (one name per row) adds ``auroc_by_dataset`` where a set has both classes:
     sets differ by device, and a pooled AUROC can hide a set the head does not work on.
+    ``weights`` (one per row, :func:`training.prevalence.prevalence_weights`) weight the fitted
+    NLL and the ECE; the metrics then also carry ``ece_after_unweighted`` (at the sample's mix).
     """
     heads, metrics = {}, {}
     ds_arr = np.array(datasets) if datasets is not None else None
+    w_all = None if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
     for h, z in logits.items():
         kind = HEADS[h].kind
         y = targets[h]
         keep = (y >= 0) if kind == "multiclass" else ~np.isnan(y).all(axis=1)
         zk, yk = z[keep], y[keep]
+        wk = None if w_all is None else w_all[keep]
         if len(zk) == 0:
             t, before, after = 1.0, {"auroc": float("nan"), "ece": float("nan"), "n": 0}, None
-        else:
+        elif wk is None:
             # a temperature fitted on a handful of recordings is noise (it made ECE worse on the
             # smoke profile): below MIN_CALIBRATION_N the head keeps T = 1 and says so
             t = cal.fit_temperature(zk, yk, kind) if len(zk) >= MIN_CALIBRATION_N else 1.0
             before = cal.head_metrics(zk, yk, kind, 1.0)
             after = cal.head_metrics(zk, yk, kind, t)
+        else:
+            t = prevalence.fit_temperature(zk, yk, kind, wk) if len(zk) >= MIN_CALIBRATION_N else 1.0
+            before = prevalence.head_metrics(zk, yk, kind, 1.0, wk)
+            after = prevalence.head_metrics(zk, yk, kind, t, wk)
         m = {
             "n_val": int(before["n"]),
             "auroc": _r(before["auroc"]),
@@ -378,6 +390,8 @@ def calibrate_heads(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray
             "T": _r(t),
             "fitted": bool(len(zk) >= MIN_CALIBRATION_N),
         }
+        if wk is not None and len(zk):
+            m["ece_after_unweighted"] = _r(cal.head_metrics(zk, yk, kind, t)["ece"])
         if ds_arr is not None and len(zk):
             by = {}
             for ds in sorted(set(ds_arr[keep])):
@@ -582,7 +596,14 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
         val_logits = evaluate(model, val_feats, val_recs) if val_recs else {
             h: np.zeros((0, HEADS[h].n_out), np.float32) for h in heads}
         say("encoder: validation (recording level), calibration by temperature per head:")
-        heads_section, metrics = calibrate_heads(val_logits, val_t, say, [r.dataset for r in val_recs])
+        val_w = prevalence.prevalence_weights(val_recs)
+        for ds, ref in prevalence.REFERENCE_PREVALENCE.items():
+            p = prevalence.sample_prevalence(val_recs, ds)
+            if p is not None:
+                say(f"  weighted to the release mix: {ds} {ref['positive']} {p:.0%} in validation -> "
+                    f"{ref['release']:.0%}")
+        heads_section, metrics = calibrate_heads(val_logits, val_t, say, [r.dataset for r in val_recs],
+                                                 weights=val_w)
         save_encoder(model, weights_path)
         result = {
             "config_hash": cfg_hash,
@@ -594,6 +615,11 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
                 "profile": s["name"],
                 "records": {"train": dict(Counter(r.dataset for r in train_recs)),
                             "val": dict(Counter(r.dataset for r in val_recs))},
+                "calibration_prevalence": {
+                    ds: {"validation": _r(prevalence.sample_prevalence(val_recs, ds)), "release": ref["release"],
+                         "positive": ref["positive"]}
+                    for ds, ref in prevalence.REFERENCE_PREVALENCE.items()
+                    if prevalence.sample_prevalence(val_recs, ds) is not None},
                 "train_windows": int(sum(n_windows)),
                 "epochs_done": epochs_done,
                 "epochs_planned": s["epochs"],
