@@ -92,12 +92,13 @@ def test_every_task_answers_on_real_recordings(engine, heart, lung):
 
 
 def test_pieces_arrive_in_order_and_follow_ups_reuse_the_audio_cache(engine, heart):
-    ans = engine.ask(heart, "report", max_tokens=40)
+    # the raw token stream (grounded=False): the grounded path yields checked sentences instead
+    ans = engine.ask(heart, "report", max_tokens=40, grounded=False)
     pieces = list(ans)
     assert len(pieces) >= 2 and "".join(pieces) == ans.text
     assert ans.first_token_ms is not None and ans.first_token_ms <= ans.total_ms
     # A follow-up on the same analysis keeps BOS + intro + audio prefix in the KV cache ...
-    follow = engine.ask(heart, "report", question="Is the murmur systolic?", max_tokens=20)
+    follow = engine.ask(heart, "report", question="Is the murmur systolic?", max_tokens=20, grounded=False)
     follow.read()
     prefix_positions = 1 + engine.bundle.prefix_tokens  # at least BOS and the audio rows
     assert follow.reused_positions > prefix_positions
@@ -107,7 +108,7 @@ def test_pieces_arrive_in_order_and_follow_ups_reuse_the_audio_cache(engine, hea
     session = engine._session
     items, _, _ = engine._prompt(heart, "report", "Is the murmur systolic?", None, 0)
     session.reset()
-    engine.ask(heart, "report", max_tokens=40).read()  # the warm state `follow` had
+    engine.ask(heart, "report", max_tokens=40, grounded=False).read()  # the warm state `follow` had
     warm = greedy_trace(session, items, 20, engine._stop_tokens)
     assert warm.reused_positions == follow.reused_positions
     session.reset()
@@ -157,7 +158,7 @@ def test_a_wrong_cache_would_be_caught(engine, heart):
 
 
 def test_cancel_stops_within_200_ms(engine, lung):
-    ans = engine.ask(lung, "reasoning", max_tokens=400, temperature=1.0)
+    ans = engine.ask(lung, "reasoning", max_tokens=400, temperature=1.0, grounded=False)
     got = []
     ended = threading.Event()
     started = threading.Event()

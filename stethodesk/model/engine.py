@@ -17,20 +17,23 @@ may be called from any thread.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from stethodesk import DISCLAIMER, paths
+from stethodesk import paths
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
+from stethodesk.model.analysis import AudioAnalysis, UnusableRecording
+from stethodesk.model.answer import Answer
+from stethodesk.model.grounded import Grounding, card_facts_for, fact_answer_for, findings_text_for, ground
 from stethodesk.model.prompts import AudioSlot, build_prompt
+from stethodesk.model.sites import (  # noqa: F401 - site_words and the tables are re-exported
+    SITE_ALIASES, SITE_DOMAIN, SITE_WORDS, knowledge_sites, predicted_site, site_words)
 
 TASKS = ("binary", "detection", "report", "reasoning", "differential", "comparison", "location")
 FREE_TEXT = "question"  # task name for a free-text question
@@ -44,173 +47,8 @@ UNUSABLE_ISSUES = ("flat", "no_contact")  # quality issues that make an answer m
 IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
 DEFAULT_MAX_TOKENS = 256
 
-# Encoder site codes (encoder.SITES) in the words the prompts use, for sites the clinical
-# knowledge file does not name (the site head's coarse lung regions).
-SITE_WORDS = {
-    "AV": "aortic area",
-    "PV": "pulmonic area",
-    "TV": "tricuspid area",
-    "MV": "mitral area",
-    "trachea": "trachea",
-    "anterior": "anterior chest",
-    "posterior": "posterior chest",
-    "lateral": "lateral chest",
-}
-SITE_DOMAIN = {"AV": "heart", "PV": "heart", "TV": "heart", "MV": "heart"}  # others: lung
-# Codes and words people type -> keys of resources/clinical_knowledge.json "sites".
-SITE_ALIASES = {
-    "av": "aortic", "pv": "pulmonic", "pulmonary": "pulmonic", "tv": "tricuspid", "mv": "mitral",
-    "apex": "mitral", "erb": "erb", "erbs_point": "erb", "erbs": "erb", "phc": "other_heart",
-    "tc": "trachea", "tracheal": "trachea",
-    "al": "anterior_left", "ar": "anterior_right", "pl": "posterior_left", "pr": "posterior_right",
-    "ll": "lateral_left", "lr": "lateral_right",
-}
 # Phrasings about heart sounds, never asked of a lung recording (same rule as training).
 HEART_ONLY_WORDING = ("murmurs, extra heart", "extra heart sounds")
-KNOWLEDGE_FILE = paths.RESOURCES / "clinical_knowledge.json"
-
-
-class UnusableRecording(ValueError):
-    """ask() refused: the recording cannot be analysed; ``str(err)`` is the plain reason."""
-
-
-@dataclass
-class AudioAnalysis:
-    """What the engine knows about one recording before any question is asked.
-
-    ``findings`` are calibrated probabilities in [0, 1] keyed by head name (binary heads)
-    or ``<head>_<class>`` (multi-class heads), restricted to heads that apply to ``domain``.
-    ``prefix`` is the projector output ``[K, n_embd]`` (None when unusable).
-    """
-
-    domain: str
-    site: str | None
-    findings: dict[str, float]
-    heart_rate_bpm: float | None
-    quality: object  # stethodesk.audio.dsp.Quality
-    usable: bool
-    unusable_reason: str | None
-    encode_ms: float
-    duration_s: float
-    n_windows: int = 0
-    domain_source: str = "given"  # "given" | "detected"
-    model_name: str = ""
-    model_version: str = ""
-    disclaimer: str = DISCLAIMER
-    prefix: np.ndarray | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        q = self.quality
-        return {
-            "domain": self.domain,
-            "domain_source": self.domain_source,
-            "site": self.site,
-            "findings": {k: round(float(v), 4) for k, v in self.findings.items()},
-            "heart_rate_bpm": None if self.heart_rate_bpm is None else round(float(self.heart_rate_bpm), 1),
-            "signal_quality": {
-                "level": getattr(q, "level", None),
-                "score": None if getattr(q, "score", None) is None else round(float(q.score), 3),
-                "reason": getattr(q, "reason", None),
-                "issues": list(getattr(q, "issues", [])),
-            },
-            "usable": self.usable,
-            "unusable_reason": self.unusable_reason,
-            "duration_s": round(self.duration_s, 3),
-            "n_windows": self.n_windows,
-            "encode_ms": round(self.encode_ms, 1),
-            "model": {"name": self.model_name, "version": self.model_version},
-            "disclaimer": self.disclaimer,
-        }
-
-
-class Answer(Iterator[str]):
-    """A streamed answer: iterate for the text pieces; the attributes fill in as it goes.
-
-    ``text`` is the concatenation of every piece yielded so far; after the iterator ends,
-    ``tokens``, ``first_token_ms`` (from the ask() call to the first piece), ``total_ms``,
-    ``cancelled`` and ``stop_reason`` are final. The model name/version and the disclaimer
-    travel with every answer (they are not part of the token stream).
-    """
-
-    def __init__(self, pieces: Iterator[str], *, task: str, instruction: str, domain: str,
-                 site: str | None, model_name: str, model_version: str, stats_fn: Callable[[], object]):
-        self._pieces = pieces
-        self._stats_fn = stats_fn
-        self._t0 = time.perf_counter()
-        self.task = task
-        self.instruction = instruction
-        self.domain = domain
-        self.site = site
-        self.model_name = model_name
-        self.model_version = model_version
-        self.disclaimer = DISCLAIMER
-        self.text = ""
-        self.tokens = 0
-        self.first_token_ms: float | None = None
-        self.total_ms: float | None = None
-        self.cancelled = False
-        self.stop_reason = ""
-        self.reused_positions = 0
-        self.done = False
-
-    def __iter__(self) -> "Answer":
-        return self
-
-    def __next__(self) -> str:
-        if self.done:
-            raise StopIteration
-        try:
-            piece = next(self._pieces)
-        except StopIteration:
-            self._finish()
-            raise
-        except BaseException:
-            self._finish()
-            raise
-        if self.first_token_ms is None:
-            self.first_token_ms = (time.perf_counter() - self._t0) * 1000.0
-        self.text += piece
-        return piece
-
-    def _finish(self) -> None:
-        self.done = True
-        self.total_ms = (time.perf_counter() - self._t0) * 1000.0
-        st = self._stats_fn()
-        self.tokens = int(getattr(st, "tokens", 0))
-        self.cancelled = bool(getattr(st, "cancelled", False))
-        self.stop_reason = str(getattr(st, "stop_reason", ""))
-        self.reused_positions = int(getattr(st, "reused_positions", 0))
-
-    def close(self) -> None:
-        """Stop early and release the model (same as exhausting the iterator)."""
-        if not self.done:
-            close = getattr(self._pieces, "close", None)
-            if close is not None:
-                close()
-            self._finish()
-
-    def read(self) -> str:
-        """Consume the rest of the stream and return the whole text."""
-        for _ in self:
-            pass
-        return self.text
-
-    def to_dict(self) -> dict:
-        return {
-            "task": self.task,
-            "instruction": self.instruction,
-            "answer": self.text,
-            "cancelled": self.cancelled,
-            "timing": {
-                "first_token_ms": None if self.first_token_ms is None else round(self.first_token_ms, 1),
-                "total_ms": None if self.total_ms is None else round(self.total_ms, 1),
-                "tokens": self.tokens,
-            },
-            "model": {"name": self.model_name, "version": self.model_version},
-            "disclaimer": self.disclaimer,
-        }
-
-
 def load_tasks(path: Path = TASKS_FILE) -> dict:
     """The preset tasks (``resources/prompts/tasks.json``): name -> title, instructions, ..."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -221,46 +59,6 @@ def task_titles() -> dict[str, str]:
     """Task name -> button title, in :data:`TASKS` order."""
     tasks = load_tasks()["tasks"]
     return {name: tasks[name]["title"] for name in TASKS}
-
-
-@functools.lru_cache(maxsize=1)
-def _site_titles() -> dict[str, str]:
-    """clinical_knowledge.json site key -> title ("posterior_left" -> "left posterior chest")."""
-    try:
-        sites = json.loads(KNOWLEDGE_FILE.read_text(encoding="utf-8")).get("sites", {})
-    except (OSError, ValueError):
-        return {}
-    return {k: str(v.get("title", k.replace("_", " "))) for k, v in sites.items()}
-
-
-def site_words(site: str | None) -> str | None:
-    """A site as the prompts say it (training uses this very function for its prompts).
-
-    Accepts the dataset keys of ``resources/clinical_knowledge.json`` ("mitral",
-    "posterior_left"), their titles, valve codes ("MV", "apex"), ICBHI codes ("Pl") and
-    plain words ("left posterior"). Returns the knowledge title ("mitral area", "left posterior
-    chest"), else the site head's words, else the text as given; None for no site.
-    """
-    if site is None or not str(site).strip():
-        return None
-    text = str(site).strip()
-    titles = _site_titles()
-    key = text.lower().replace("-", "_").replace(" ", "_").replace("'", "")
-    key = SITE_ALIASES.get(key, key)
-    if key in titles:
-        return titles[key]
-    for title in titles.values():
-        if title.lower() == text.lower():
-            return title
-    parts = key.split("_")
-    if len(parts) >= 2 and parts[0] in ("left", "right"):  # "left_posterior" -> "posterior_left"
-        swapped = "_".join(parts[1:] + parts[:1])
-        if swapped in titles:
-            return titles[swapped]
-    from stethodesk.model.encoder import normalise_site
-
-    code = normalise_site(text)
-    return SITE_WORDS.get(code, text) if code else text
 
 
 def _split_threads(n_threads: int | None) -> tuple[int, int]:
@@ -484,7 +282,8 @@ class Engine:
         return text.format(domain=domain, site=site or "", site_b=site_b or "")
 
     def _prompt(self, analysis: AudioAnalysis, task: str, question: str | None,
-                other: AudioAnalysis | None, variant: int) -> tuple[list, str, str | None]:
+                other: AudioAnalysis | None, variant: int,
+                context: str | None = None) -> tuple[list, str, str | None]:
         from stethodesk.model.llm import Embeddings
 
         for a, label in ((analysis, ""), (other, "The second recording: ")):
@@ -492,7 +291,7 @@ class Engine:
                 raise UnusableRecording(label + (a.unusable_reason or "the recording cannot be analysed"))
         site = site_words(analysis.site)
         if task == "location" and site is None:  # the location task needs a site: take the head's
-            site = site_words(_predicted_site(analysis))
+            site = site_words(predicted_site(analysis))
             if site is None:
                 raise ValueError("the location task needs the chest site of the recording")
         site_b = site_words(other.site) if other is not None else None
@@ -512,19 +311,28 @@ class Engine:
         else:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)} or ask a question")
         segs = build_prompt(instruction, domain=analysis.domain, site=site, site_b=site_b,
-                            n_audio=n_audio, template=self.bundle.prompt_template)
+                            n_audio=n_audio, template=self.bundle.prompt_template, context=context)
         prefixes = [analysis.prefix, other.prefix if other is not None else None]
         items = [Embeddings(prefixes[s.index]) if isinstance(s, AudioSlot) else s for s in segs]
         return items, instruction, site
 
     def ask(self, analysis: AudioAnalysis, task: str, question: str | None = None,
             other: AudioAnalysis | None = None, max_tokens: int = DEFAULT_MAX_TOKENS, *,
-            variant: int = 0, temperature: float = 0.0) -> Answer:
+            variant: int = 0, temperature: float = 0.0, context: str | None = None,
+            grounded: bool = True) -> Answer:
         """Stream the answer to a preset task (or a free-text ``question``) about ``analysis``.
 
         ``task`` is one of :data:`TASKS` or ``"question"``; with a preset task, a ``question``
         replaces its instruction (a follow-up). ``other`` is recording B for "comparison".
-        Asking again about the same analysis reuses the audio's KV cache.
+        ``context`` is what the user entered about the patient (age group, known conditions,
+        symptoms): it goes into the prompt as data and the answer may repeat it. Asking again
+        about the same analysis reuses the audio's KV cache.
+
+        With ``grounded`` (always, in the app) the answer is checked sentence by sentence against
+        the findings card and falls back to the card's own wording where the model contradicts it
+        or says what nobody told it (:mod:`stethodesk.model.grounded`); questions about heart
+        rate, signal quality or the findings are answered from the card directly. ``grounded=False``
+        streams the raw model tokens (tests of the token stream, evaluation of the raw model).
 
         Raises
         ------
@@ -532,16 +340,38 @@ class Engine:
             The analysis (or ``other``) is not usable; the message is the plain reason.
         """
         self._need_loaded()
-        items, instruction, site = self._prompt(analysis, task, question, other, variant)
+        items, instruction, site = self._prompt(analysis, task, question, other, variant, context)
         self._close_current()
         self._cancel.clear()  # at call time, so a cancel() before the first next() still counts
         session = self._session
-        pieces = session.generate(items, max_tokens=max_tokens, temperature=temperature,
-                                  stop_tokens=self._stop_tokens)
+        grounding = Grounding()
+        direct = None
+        if grounded and question and question.strip():
+            direct = fact_answer_for(analysis, question)
+        if direct is not None:
+            grounding.source = "facts"
+            pieces = iter([direct])
+            stats_fn = lambda: None  # noqa: E731 - nothing was generated
+        else:
+            pieces = session.generate(items, max_tokens=max_tokens, temperature=temperature,
+                                      stop_tokens=self._stop_tokens)
+            stats_fn = lambda: session.stats  # noqa: E731
+            if grounded:
+                pieces = ground(pieces, items, analysis, task, other, site, context, grounding)
         self._current = Answer(pieces, task=task, instruction=instruction, domain=analysis.domain,
                                site=site, model_name=self.name, model_version=self.version,
-                               stats_fn=lambda: session.stats)
+                               stats_fn=stats_fn, grounding=grounding)
         return self._current
+
+    @staticmethod
+    def card_facts(analysis: AudioAnalysis) -> dict:
+        """The findings card's calls for ``analysis`` (the checker's vocabulary)."""
+        return card_facts_for(analysis)
+
+    @staticmethod
+    def findings_text(analysis: AudioAnalysis) -> str:
+        """The card's facts in plain lines with their calibrated percentages."""
+        return findings_text_for(analysis)
 
     def _close_current(self) -> None:
         """Finish an answer left half-read, so its hold on the model is released.
@@ -570,17 +400,6 @@ class Engine:
     def cancel(self) -> None:
         """Stop the answer being streamed (thread-safe; takes effect before the next token)."""
         self._cancel.set()
-
-
-def _predicted_site(analysis: AudioAnalysis) -> str | None:
-    """The most probable site from the site head, among sites of the analysis's domain."""
-    best, best_p = None, 0.0
-    for key, p in analysis.findings.items():
-        if key.startswith("site_"):
-            code = key[len("site_"):]
-            if SITE_DOMAIN.get(code, "lung") == analysis.domain and p > best_p:
-                best, best_p = code, p
-    return best
 
 
 def _for_domain(findings: dict[str, float], domain: str, heads_cfg: dict) -> dict[str, float]:

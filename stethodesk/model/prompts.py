@@ -27,6 +27,7 @@ ANSWER_END = "<end_of_turn>"  # generation stops here
 DEFAULT_TEMPLATE = {
     "intro": TURN_USER + "Auscultation: {domain} sound recorded at the {site}.\nAudio:",
     "second_audio": "\nSecond recording ({site_b}):",
+    "context": "\nPatient context given by the user: ",
     "instruction": "\n{instruction}" + TURN_END + TURN_MODEL,
     "answer_end": ANSWER_END,
 }
@@ -62,10 +63,14 @@ def build_prompt(
     site_b: str | None = None,
     n_audio: int = 1,
     template: dict | None = None,
+    context: str | None = None,
 ) -> list[Segment]:
     """Segments of the prompt for one question about one or two recordings.
 
-    ``site`` may be None ("unspecified site"). ``n_audio`` is 1 or 2.
+    ``site`` may be None ("unspecified site"). ``n_audio`` is 1 or 2. ``context`` is what the
+    user entered about the patient (age group, known conditions, symptoms); it goes after the
+    audio as :class:`UserText` (data, never control), and only when given, so prompts without it
+    are exactly the ones the model was trained on.
     """
     if n_audio not in (1, 2):
         raise ValueError("n_audio must be 1 or 2")
@@ -74,6 +79,8 @@ def build_prompt(
     segs: list[Segment] = [t["intro"].format(domain=domain, site=site_txt), AudioSlot(0)]
     if n_audio == 2:
         segs += [t["second_audio"].format(site_b=site_b or "unspecified site"), AudioSlot(1)]
+    if context and context.strip():
+        segs += [t["context"], UserText(" ".join(context.split()))]
     # The instruction is user-supplied (or a preset phrasing): it becomes its own UserText segment
     # between the template's text, so markers typed into it are never parsed as control tokens.
     before, sep, after = t["instruction"].partition("{instruction}")
