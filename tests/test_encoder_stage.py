@@ -204,3 +204,16 @@ def test_calibrate_heads_fits_only_with_enough_recordings():
     few = MIN_CALIBRATION_N - 1
     heads, metrics = calibrate_heads({"crackle": z[:few]}, {"crackle": y[:few]}, log=lambda *_: None)
     assert not metrics["crackle"]["fitted"] and heads["crackle"]["calibration"]["T"] == 1.0
+
+
+def test_augmenter_nyquist_edge_floors_the_upper_bands_only():
+    cfg = AugmentConfig(p_nyquist=1.0, nyquist_hz=(1000.0, 1000.0), p_filter=0.0, p_noise=0.0,
+                        max_shift_frames=0, time_mask_frames=0, band_mask=0, gain_db=0.0)
+    aug = Augmenter(FRONT, cfg, seed=3)
+    mel = torch.randn(2, FRONT.n_mels, 50)
+    out = aug(mel)
+    above = torch.from_numpy(mel_centres(FRONT)) > 1000.0
+    assert 0 < int(above.sum()) < FRONT.n_mels
+    floor = float(np.log(1e-6))
+    assert torch.allclose(out[:, above, :], torch.full_like(out[:, above, :], floor))
+    assert torch.equal(out[:, ~above, :], mel[:, ~above, :])

@@ -9,6 +9,11 @@ site shift dominate; augment with band-limits, gain and noise):
   mel band (a linear filter multiplies power per frequency);
 - background noise: ``log(exp(mel) + noise)`` with noise power at a random SNR below the window's
   mean band power, white or pink, with chi-square fluctuation over time;
+- a low sample rate: a recording saved at 2 or 3 kHz has *no* energy above its Nyquist frequency,
+  so after resampling to the frontend's rate its upper mel bands sit at the log floor
+  (``log(LOG_EPS)``), far below what any smooth filter gives. The guide (section 2c) measured
+  this as a device fingerprint: the same normal recordings saved at 2 kHz moved from abnormal
+  0.25-0.56 to 0.82-0.92. ``p_nyquist`` of the windows get that hard edge at a random Nyquist;
 - time shift: circular roll along time; SpecAugment-style time and band masks.
 
 Every operation works on a batch ``[B, n_mels, T]`` float tensor and draws from ``generator``.
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stethodesk.model.features import FrontendConfig, mel_filterbank
+from stethodesk.model.features import LOG_EPS, FrontendConfig, mel_filterbank
 
 DB_TO_LOGPOW = math.log(10.0) / 10.0  # 1 dB of power in natural-log units
 
@@ -32,6 +37,8 @@ class AugmentConfig:
     p_filter: float = 0.6  # probability of a random device band-limit per window
     highpass_hz: tuple[float, float] = (25.0, 200.0)  # random low-cut corner range (Hz)
     lowpass_hz: tuple[float, float] = (250.0, 2000.0)  # random high-cut corner range (Hz)
+    p_nyquist: float = 0.3  # probability of a hard edge as if recorded at a low sample rate
+    nyquist_hz: tuple[float, float] = (700.0, 1600.0)  # its Nyquist frequency range (Hz)
     gain_db: float = 6.0  # +- random gain
     p_noise: float = 0.4  # probability of added noise
     snr_db: tuple[float, float] = (0.0, 25.0)  # noise level below the window's mean band power
@@ -72,6 +79,21 @@ class Augmenter:
         on = (torch.rand(b, 1, generator=self.g) < c.p_filter).float()
         return log_h * on
 
+    def nyquist_edge(self, x: torch.Tensor) -> torch.Tensor:
+        """Bands above a random Nyquist frequency set to the log floor, as after resampling a
+        low-rate recording up to the frontend's rate (``x`` ``[B, F, T]``, changed in place)."""
+        c = self.cfg
+        b = x.shape[0]
+        on = torch.rand(b, generator=self.g) < c.p_nyquist
+        if not on.any():
+            return x
+        ny = torch.exp(self._u(b, math.log(c.nyquist_hz[0]), math.log(c.nyquist_hz[1])))
+        floor = math.log(LOG_EPS)
+        for i in on.nonzero().flatten().tolist():
+            above = self.f > ny[i]
+            x[i, above, :] = floor
+        return x
+
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
         c = self.cfg
         x = mel.float().clone()
@@ -90,6 +112,7 @@ class Augmenter:
             level = (mean_pow - snr)[:, None] + tilt  # [n, F] log noise power per band
             fluct = torch.empty(len(idx), nf, nt).exponential_(generator=self.g)  # chi2(2)/2: |noise|^2 per bin
             x[idx] = torch.logaddexp(xs, level[:, :, None] + torch.log(fluct.clamp_min(1e-6)))
+        x = self.nyquist_edge(x)  # after the noise: a low-rate file's noise stops at Nyquist too
         # time shift and masks
         shifts = torch.randint(-c.max_shift_frames, c.max_shift_frames + 1, (b,), generator=self.g)
         fill = x.mean(dim=(1, 2))  # masks are filled with the window's mean level, not -inf

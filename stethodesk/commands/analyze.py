@@ -53,6 +53,9 @@ def add_parser(subparsers) -> None:
                    help="second recording for --task comparison")
     p.add_argument("--compare-site", default=None, help="chest site of the --compare recording")
     p.add_argument("--question", default=None, help="free-text question (replaces the task's wording)")
+    p.add_argument("--context", default=None,
+                   help="what you know of the patient (age group, known conditions, symptoms): the "
+                        "answer may use it; it is data, never instructions")
     p.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens (default 256)")
     p.add_argument("--format", default="text", choices=("jsonl", "text"), help="output format")
     p.add_argument("--bundle", default=None, metavar="PATH", help="model bundle folder (default: models/)")
@@ -101,6 +104,7 @@ def _result(file: str, task: str, analysis, answer) -> dict:
         obj["answer"] = d["answer"]
         obj["instruction"] = d["instruction"]
         obj["cancelled"] = d["cancelled"]
+        obj["grounding"] = d["grounding"]  # how the answer was checked against the findings
         if answer.site and not a["site"]:
             obj["site_used"] = answer.site  # location task: site taken from the site head
         timing.update(d["timing"])
@@ -171,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             if analysis.usable:
                 try:
                     answer = engine.ask(analysis, task, question=args.question, other=other,
-                                        max_tokens=args.max_tokens)
+                                        max_tokens=args.max_tokens, context=args.context)
                 except UnusableRecording as exc:  # the --compare recording is unusable
                     raise ValueError(str(exc)) from None
                 for piece in answer:

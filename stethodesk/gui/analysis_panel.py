@@ -52,6 +52,15 @@ def load_task_specs() -> tuple[dict, dict]:
         return {name: {"title": name.capitalize()} for name in TASK_ORDER}, {}
 
 
+# How an answer was checked against the findings card (stethodesk.model.grounded), in words.
+GROUNDING_NOTES = {
+    "model": "Checked against the findings \u00b7 ",
+    "template": "Worded from the findings: the model's own answer disagreed with them and was withheld \u00b7 ",
+    "model+findings": "Checked against the findings; the model's sentences that disagreed were withheld \u00b7 ",
+    "facts": "Answered from the findings \u00b7 ",
+}
+
+
 class AnalysisPanel(QWidget):
     """Signals: answerFinished(dict) with the answer text and timing (also used by tests)."""
 
@@ -373,11 +382,12 @@ class AnalysisPanel(QWidget):
             if info.get("first_token_ms") is not None and info.get("total_ms") is not None:
                 first_s, total_s = info["first_token_ms"] / 1000, info["total_ms"] / 1000
                 timing = f" \u00b7 first word {first_s:.2f} s, total {total_s:.1f} s"
+            checked = GROUNDING_NOTES.get((info.get("grounding") or {}).get("source"), "")
             cur = self.answer_view.textCursor()
             cur.movePosition(QTextCursor.MoveOperation.End)
             cur.insertHtml(
                 f"<br><br><span style='color:#6b7280; font-size:9pt; font-style:italic'>"
-                f"{DISCLAIMER} \u00b7 {_esc(model)}{note}{timing}</span>"
+                f"{DISCLAIMER} \u00b7 {_esc(checked)}{_esc(model)}{note}{timing}</span>"
             )
             result = dict(info, text=self.answer_text)
         result["model"] = model

@@ -124,6 +124,7 @@ class InferenceWorker(QObject):
                     "first_token_ms": getattr(answer, "first_token_ms", None),
                     "total_ms": getattr(answer, "total_ms", None),
                     "cancelled": bool(getattr(answer, "cancelled", False)) or req.req_id <= self.cancelled_upto,
+                    "grounding": answer.grounding.to_dict() if getattr(answer, "grounding", None) else None,
                 },
             )
         except Exception as exc:

@@ -226,7 +226,6 @@ class Engine:
             encode_ms = (time.perf_counter() - t0) * 1000.0
 
         quality = signal_quality(x, sr, dom)
-        hr = heart_rate_bpm(x, sr) if dom == "heart" else None
         clipped = float(np.mean(np.abs(x) >= CLIP_LEVEL))
         reason = None
         if any(i in quality.issues for i in UNUSABLE_ISSUES):
@@ -236,6 +235,8 @@ class Engine:
                 f"The sound is heavily clipped ({clipped:.0%} of samples at full scale), so its shape "
                 "is lost. Lower the input gain and record again."
             )
+        # a rate is reported only for a usable recording: never beside "nothing is coming in"
+        hr = heart_rate_bpm(x, sr) if dom == "heart" and reason is None else None
         return AudioAnalysis(
             dom, findings=_for_domain(all_findings, dom, self.bundle.heads), heart_rate_bpm=hr,
             quality=quality, usable=reason is None, unusable_reason=reason, encode_ms=encode_ms,
