@@ -25,6 +25,7 @@ import json
 import re
 
 from stethodesk.model.checker import LESIONS
+from stethodesk.model.sites import SITE_ALIASES
 from stethodesk.model.vocabulary import EVENT_NAMES, HEART_EVENTS, LUNG_EVENTS
 
 FINDING_THRESHOLD = 0.5  # calibrated probability at or above which a finding is called present
@@ -34,10 +35,6 @@ LESION_PREFIX = "lesion_"
 NO_LESION = "N"  # the lesion head's "no valve lesion" class: never a lesion fact
 TIMINGS = ("systolic", "diastolic")  # murmur_timing_<class>: independent (multilabel) heads
 EXTRA_LESION_NAMES = {"AR": "aortic regurgitation"}  # lesions the knowledge file does not list
-# Site codes and words people use -> keys of resources/clinical_knowledge.json "sites".
-SITE_ALIASES = {"av": "aortic", "pv": "pulmonic", "pulmonary": "pulmonic", "tv": "tricuspid",
-                "mv": "mitral", "apex": "mitral", "mitral_/_apex": "mitral", "erbs_point": "erb",
-                "erbs": "erb", "phc": "other_heart", "tc": "trachea", "tracheal": "trachea"}
 HEART_SITE_KEYS = ("aortic", "pulmonic", "erb", "tricuspid", "mitral", "other_heart")
 # The card's headline findings per domain, most specific first (``abnormal`` is the heart's
 # overall-pattern head; a lung bundle has none, so a lung verdict is abnormal when an

@@ -27,7 +27,7 @@ SITE_DOMAIN = {"AV": "heart", "PV": "heart", "TV": "heart", "MV": "heart"}  # ot
 # Codes and words people type -> keys of resources/clinical_knowledge.json "sites".
 SITE_ALIASES = {
     "av": "aortic", "pv": "pulmonic", "pulmonary": "pulmonic", "tv": "tricuspid", "mv": "mitral",
-    "apex": "mitral", "erb": "erb", "erbs_point": "erb", "erbs": "erb", "phc": "other_heart",
+    "apex": "mitral", "mitral_/_apex": "mitral", "erb": "erb", "erbs_point": "erb", "erbs": "erb", "phc": "other_heart",
     "tc": "trachea", "tracheal": "trachea",
     "al": "anterior_left", "ar": "anterior_right", "pl": "posterior_left", "pr": "posterior_right",
     "ll": "lateral_left", "lr": "lateral_right",
