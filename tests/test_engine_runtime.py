@@ -265,3 +265,13 @@ def test_weights_that_do_not_fit_are_a_bundle_error(tmp_path):
     (d / "bundle.json").write_text(json.dumps(m))
     with pytest.raises(BundleError, match=r"lora\.gguf.*training\.build"):
         Engine(load_bundle(d), n_threads=1).load()
+
+
+def test_a_given_domain_the_detector_rejects_is_warned_and_unusable_audio_has_no_findings(engine, lung):
+    x, sr = _rec(LUNG_DAS)
+    as_heart = engine.analyze_audio(x, sr, domain="heart", site="MV")
+    assert as_heart.domain == "heart"  # the user's choice is kept ...
+    assert as_heart.domain_warning and "lung recording" in as_heart.domain_warning  # ... and questioned
+    assert lung.domain_warning is None and as_heart.to_dict()["domain_warning"] == as_heart.domain_warning
+    silent = engine.analyze_audio(np.zeros(5 * sr, np.float32), sr, domain="heart")
+    assert not silent.usable and silent.findings == {} and silent.heart_rate_bpm is None

@@ -96,6 +96,7 @@ def _result(file: str, task: str, analysis, answer) -> dict:
         "usable": a["usable"],
         "unusable_reason": a["unusable_reason"],
         "domain_source": a["domain_source"],
+        "domain_warning": a["domain_warning"],
         "duration_s": a["duration_s"],
         "n_windows": a["n_windows"],
     }
@@ -121,6 +122,8 @@ def _print_header(file: str, analysis) -> None:
     q = a["signal_quality"]
     hr = f"Heart rate: {a['heart_rate_bpm']:.0f} bpm   " if a["heart_rate_bpm"] else ""
     print(f"{hr}Signal quality: {q['level']} ({q['reason']})")
+    if a["domain_warning"]:
+        print(f"Warning: {a['domain_warning']}")
     sys.stdout.flush()
 
 

@@ -351,6 +351,8 @@ class AnalysisPanel(QWidget):
         if analysis.usable:
             self.analysis = analysis
             self.analysis_label += f" \u00b7 {analysis.domain}, {site_title(analysis.site)}"
+            if getattr(analysis, "domain_warning", None):
+                self._banner("warning", analysis.domain_warning)
         else:
             self.analysis = None
             self._banner("warning", f"No answer: {analysis.unusable_reason}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from stethodesk.model.facts import pct as pct_text
 from stethodesk.gui import style
 from stethodesk.store import summary as findings_summary
 
@@ -94,7 +95,7 @@ class FindingsCard(QGroupBox):
         text = f"<span style='color:{style.TEXT}; font-size:11pt'><b>{headline}</b></span><br>"
         text += " \u00b7 ".join(parts)
         if diff:
-            text += f"<br>Top differential: <b>{diff[0]}</b> ({diff[1]:.0%})"
+            text += f"<br>Top differential: <b>{diff[0]}</b> ({pct_text(diff[1])})"
         if q is not None and getattr(q, "reason", ""):
             text += f"<br><span style='color:{style.MUTED}'>{q.reason}</span>"
         self.summary.setText(text)
@@ -105,7 +106,7 @@ class FindingsCard(QGroupBox):
             bar.setValue(int(round(100 * p)))
             bar.setTextVisible(False)  # the number sits beside the bar, readable at any length
             bar.setToolTip(f"Calibrated probability of {title_of(key).lower()}: {p:.1%}")
-            pct = QLabel(f"{p:.0%}")
+            pct = QLabel(pct_text(p))
             pct.setMinimumWidth(34)
             pct.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.grid.addWidget(name, row, 0)

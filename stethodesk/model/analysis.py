@@ -33,6 +33,7 @@ class AudioAnalysis:
     duration_s: float
     n_windows: int = 0
     domain_source: str = "given"  # "given" | "detected"
+    domain_warning: str | None = None  # the given domain disagrees with the lung-sound detector
     model_name: str = ""
     model_version: str = ""
     disclaimer: str = DISCLAIMER
@@ -43,6 +44,7 @@ class AudioAnalysis:
         return {
             "domain": self.domain,
             "domain_source": self.domain_source,
+            "domain_warning": self.domain_warning,
             "site": self.site,
             "findings": {k: round(float(v), 4) for k, v in self.findings.items()},
             "heart_rate_bpm": None if self.heart_rate_bpm is None else round(float(self.heart_rate_bpm), 1),

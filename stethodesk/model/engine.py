@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from stethodesk import paths
+from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
 from stethodesk.model.analysis import AudioAnalysis, UnusableRecording
 from stethodesk.model.answer import Answer
@@ -45,6 +46,7 @@ HEAVY_CLIP_FRACTION = 0.02  # > 2 % of samples at full scale: S1/S2 of every bea
 CLIP_LEVEL = 0.999  # |x| at or above this counts as clipped (same as dsp)
 UNUSABLE_ISSUES = ("flat", "no_contact")  # quality issues that make an answer meaningless
 IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
+DOMAIN_DOUBT = 0.8  # a given domain the detector puts below 1 - 0.8 = 20 % gets a warning
 DEFAULT_MAX_TOKENS = 256
 
 # Phrasings about heart sounds, never asked of a lung recording (same rule as training).
@@ -235,10 +237,11 @@ class Engine:
                 f"The sound is heavily clipped ({clipped:.0%} of samples at full scale), so its shape "
                 "is lost. Lower the input gain and record again."
             )
-        # a rate is reported only for a usable recording: never beside "nothing is coming in"
+        # a rate and findings only for a usable recording: never beside "nothing is coming in"
         hr = heart_rate_bpm(x, sr) if dom == "heart" and reason is None else None
+        findings = {} if reason else _for_domain(all_findings, dom, self.bundle.heads)
         return AudioAnalysis(
-            dom, findings=_for_domain(all_findings, dom, self.bundle.heads), heart_rate_bpm=hr,
+            dom, findings=findings, heart_rate_bpm=hr, domain_warning=domain_warning(all_findings, dom, source),
             quality=quality, usable=reason is None, unusable_reason=reason, encode_ms=encode_ms,
             duration_s=duration, n_windows=int(getattr(enc, "n_windows", 0)), domain_source=source,
             prefix=None if reason else prefix, **common,
@@ -401,6 +404,22 @@ class Engine:
     def cancel(self) -> None:
         """Stop the answer being streamed (thread-safe; takes effect before the next token)."""
         self._cancel.set()
+
+
+def domain_warning(findings: dict[str, float], domain: str, source: str) -> str | None:
+    """A plain warning when the domain was given but the lung-sound detector clearly disagrees
+    (probability beyond :data:`DOMAIN_DOUBT`), else None: the findings of the other organ's heads
+    are then read from a sound they were not trained on."""
+    p_lung = findings.get("is_lung")
+    if source != "given" or p_lung is None:
+        return None
+    p_this = p_lung if domain == "lung" else 1.0 - p_lung
+    if p_this >= 1.0 - DOMAIN_DOUBT:
+        return None
+    other = "heart" if domain == "lung" else "lung"
+    return (f"This sounds like a {other} recording (the {other}-sound detector gives {pct(1.0 - p_this)}), "
+            f"but it was analysed as {domain} as asked: the {domain} findings may not mean anything here. "
+            f"Check the exam type, or let the app detect it.")
 
 
 def _for_domain(findings: dict[str, float], domain: str, heads_cfg: dict) -> dict[str, float]:

@@ -206,8 +206,16 @@ def comparison_facts(a_facts: dict, b_facts: dict) -> dict:
 
 
 def pct(p: float | None) -> str:
-    """"83%": the card's rounding (whole percent)."""
-    return "?" if p is None else f"{float(p):.0%}"
+    """"83%": the card's rounding (whole percent); never "100%" or "0%", which a calibrated
+    probability does not mean: ">99%" and "<1%" at the ends."""
+    if p is None:
+        return "?"
+    p = float(p)
+    if p >= 0.995:
+        return ">99%"
+    if p < 0.005:
+        return "<1%"
+    return f"{p:.0%}"
 
 
 def verdict_basis(findings: dict[str, float], domain: str) -> str:

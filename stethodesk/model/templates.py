@@ -309,7 +309,10 @@ def _reasoning(f, fi, domain, q, *, site=None, **_):
 
 def _location(f, fi, domain, q, *, site=None, **_):
     key = site_key(site)
-    if key is None:
+    if key is None and site and str(site).strip():  # a site the knowledge file has no entry for
+        intro = (f"The site given is the {str(site).strip()}; the app's site knowledge has no entry "
+                 "for it, so nothing site-specific can be said.")
+    elif key is None:
         intro = "The recording site is not given, so nothing site-specific can be said."
     else:
         s = knowledge()["sites"][key]

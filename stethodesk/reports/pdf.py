@@ -25,6 +25,7 @@ from reportlab.platypus import (
 from .. import DISCLAIMER, __version__
 from ..paths import RESOURCES
 from ..store import Store, StoreError, site_title
+from ..model.facts import pct
 from ..store.summary import finding_label, main_finding, shown_findings
 from .thumbnail import minmax_envelope
 
@@ -192,7 +193,7 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
         findings = store.latest_findings(r.id)
         if findings:
             top = shown_findings(findings, TOP_FINDINGS)
-            cells = [f"{finding_label(k)}: {v:.0%}" for k, v in top]
+            cells = [f"{finding_label(k)}: {pct(v)}" for k, v in top]
             cells += [""] * (-len(cells) % 4)
             block.append(Spacer(1, 2))
             block.append(_p("Findings (calibrated probability):", st["body"]))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 # The operating points and the headline rule live with the facts the answers are checked against
 # (one rule for the card, the prompt and the checks); re-exported here for the card, lists and reports.
-from stethodesk.model.facts import FINDING_THRESHOLD, HEADLINE_KEYS, STRONG_THRESHOLD, headline
+from stethodesk.model.facts import FINDING_THRESHOLD, HEADLINE_KEYS, STRONG_THRESHOLD, headline, pct
 
 HEADLINE_LABELS = {"murmur": "Murmur", "s3": "S3", "s4": "S4", "abnormal": "Abnormal", "crackle": "Crackles",
                    "wheeze": "Wheeze", "rhonchi": "Rhonchi", "pleural_rub": "Pleural rub"}
@@ -34,7 +34,7 @@ class MainFinding:
         percentage: the highest abnormal probability next to "no finding" reads as a contradiction)."""
         if self.probability is None or self.level in ("none", "normal"):
             return self.label
-        return f"{self.label} {self.probability:.0%}"
+        return f"{self.label} {pct(self.probability)}"
 
 
 def main_finding(findings: dict[str, float], domain: str) -> MainFinding:
