@@ -36,6 +36,17 @@ def test_smoke_build_end_to_end(tmp_path, capsys):
     assert all(v["n"] >= 1 for v in ca.values())
     assert set(m["metrics"]["baseline"]["clinical_accuracy"]) == set(ca)
     assert m["metrics"]["findings"]["abnormal"]["n"] > 0
+    # answer-vs-card agreement and the fingerprint the regression gate compares (issue 9, item 6)
+    assert set(m["metrics"]["card_agreement"]) == set(ca) and m["metrics"]["grounded"]["card_agreement_overall"]["n"] >= 1
+    assert m["metrics"]["fingerprint"]["settings"]["per_dataset_cap"] == 3
+    # the compute type followed this CPU and the record says which and why (issue 14)
+    from training.precision import choose_precision
+
+    want = choose_precision("cpu")
+    for stage in ("sft", "dpo"):
+        rec = m["training"][stage]["precision"]
+        assert rec["dtype"] == want.name and rec["reason"] == want.reason, (stage, rec)
+    assert "Compute type: " + want.name in (out / "MODEL_CARD.md").read_text()
     dpo = json.loads((run / "dpo.done.json").read_text())
     assert isinstance(dpo["kept"], bool) and m["training"]["weights"] == ("dpo" if dpo["kept"] else "sft")
     card = (out / "MODEL_CARD.md").read_text()
