@@ -86,3 +86,18 @@ def test_bad_arguments_and_bad_bundle(tmp_path):
     assert p.returncode == 1
     obj = json.loads(p.stdout.splitlines()[0])
     assert obj["file"] == heart and "model bundle folder not found" in obj["error"]
+
+
+def test_a_latin1_file_name_opens_and_the_jsonl_stays_utf8(tmp_path, bundle_dir):
+    """Any name the OS can open must open (issue 11 item 4); the output shows it safely."""
+    name = os.fsencode(str(tmp_path)) + b"/caf\xe9 souffle.flac"  # Latin-1 bytes, not UTF-8
+    with open(shared_data_dir() / HEART, "rb") as src, open(name, "wb") as dst:
+        dst.write(src.read())
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    p = subprocess.run([sys.executable.encode(), b"-m", b"stethodesk", b"analyze", name, b"--task", b"binary",
+                        b"--format", b"jsonl", b"--max-tokens", b"8", b"--bundle", os.fsencode(str(bundle_dir))],
+                       cwd=REPO_ROOT, env=env, capture_output=True, timeout=180)
+    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
+    obj = json.loads(p.stdout.decode("utf-8"))  # strict UTF-8: a raw 0xE9 byte would fail here
+    assert obj["file"].endswith("caf\\xe9 souffle.flac") and "error" not in obj
+    assert obj["findings"] and obj["answer"]

@@ -7,6 +7,8 @@ everywhere: with :class:`AudioFileError` whose message a clinician can read.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,20 +36,26 @@ class AudioInfo:
         return self.frames / self.samplerate if self.samplerate else 0.0
 
 
+def display_name(path) -> str:
+    """A file's name for messages and JSON: any name the OS can open, shown safely (bytes that are
+    not UTF-8, e.g. a Latin-1 name, appear as ``\\xe9`` instead of breaking the output)."""
+    return os.fsencode(os.path.basename(os.fspath(path))).decode("utf-8", "backslashreplace")
+
+
 def probe(path: str | Path) -> AudioInfo:
     """Header facts of ``path`` without decoding it all."""
     p = Path(path)
     if not p.exists():
-        raise AudioFileError(f"{p.name}: file not found")
+        raise AudioFileError(f"{display_name(p)}: file not found")
     if p.is_dir():
-        raise AudioFileError(f"{p.name}: is a folder, not an audio file")
+        raise AudioFileError(f"{display_name(p)}: is a folder, not an audio file")
     if p.stat().st_size == 0:
-        raise AudioFileError(f"{p.name}: the file is empty (0 bytes)")
+        raise AudioFileError(f"{display_name(p)}: the file is empty (0 bytes)")
     try:
-        info = sf.info(str(p))
+        info = sf.info(os.fsencode(p))
     except Exception as exc:  # libsndfile raises several types; all mean "unreadable"
         raise AudioFileError(
-            f"{p.name}: not a readable audio file (WAV, FLAC, OGG or MP3 expected): {exc}"
+            f"{display_name(p)}: not a readable audio file (WAV, FLAC, OGG or MP3 expected): {exc}"
         ) from None
     frames = int(info.frames)
     if frames < 0 or frames > 2**40:  # unknown length (truncated stream); decode will tell
@@ -66,7 +74,7 @@ def _damaged_message(info: AudioInfo, exc: Exception) -> str:
     except AudioFileError:
         seconds = 0.0
     return (
-        f"{info.path.name}: the file is damaged or cut short; only {seconds:.1f} of "
+        f"{display_name(info.path)}: the file is damaged or cut short; only {seconds:.1f} of "
         f"{info.seconds:.1f} s can be decoded ({exc}). Copy it again from the original source."
     )
 
@@ -81,9 +89,9 @@ def _read_unknown_length(info: AudioInfo, max_seconds: float) -> tuple[np.ndarra
     n = 0
     limit = int(max_seconds * info.samplerate)
     try:
-        f = sf.SoundFile(str(info.path))
+        f = sf.SoundFile(os.fsencode(info.path))
     except Exception as exc:
-        raise AudioFileError(f"{info.path.name}: the audio data is damaged: {exc}") from None
+        raise AudioFileError(f"{display_name(info.path)}: the audio data is damaged: {exc}") from None
     with f:
         while True:
             try:
@@ -96,7 +104,7 @@ def _read_unknown_length(info: AudioInfo, max_seconds: float) -> tuple[np.ndarra
             n += b.shape[0]
             if n > limit:
                 raise AudioFileError(
-                    f"{info.path.name}: longer than {max_seconds / 60:.0f} min, the limit. "
+                    f"{display_name(info.path)}: longer than {max_seconds / 60:.0f} min, the limit. "
                     "Trim it to the part you want to analyse."
                 )
         sr = f.samplerate
@@ -119,10 +127,10 @@ def read_audio(
     """
     info = probe(path)
     if info.samplerate <= 0:
-        raise AudioFileError(f"{info.path.name}: the header gives no valid sample rate")
+        raise AudioFileError(f"{display_name(info.path)}: the header gives no valid sample rate")
     if info.frames and info.frames / info.samplerate > max_seconds:
         raise AudioFileError(
-            f"{info.path.name}: {info.seconds / 60:.0f} min long; the limit is "
+            f"{display_name(info.path)}: {info.seconds / 60:.0f} min long; the limit is "
             f"{max_seconds / 60:.0f} min. Trim it to the part you want to analyse."
         )
     if info.frames == 0:
@@ -130,19 +138,19 @@ def read_audio(
         data, sr = _read_unknown_length(info, max_seconds)
     else:
         try:
-            data, sr = sf.read(str(info.path), dtype="float32", always_2d=True)
+            data, sr = sf.read(os.fsencode(info.path), dtype="float32", always_2d=True)
         except Exception as exc:
             raise AudioFileError(_damaged_message(info, exc)) from None
     if data.shape[0] < MIN_SAMPLES:
-        raise AudioFileError(f"{info.path.name}: contains no audio samples")
+        raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
     if channel is not None:
         if not 0 <= channel < data.shape[1]:
             raise AudioFileError(
-                f"{info.path.name}: has {data.shape[1]} channel(s); channel {channel + 1} does not exist"
+                f"{display_name(info.path)}: has {data.shape[1]} channel(s); channel {channel + 1} does not exist"
             )
         mono = data[:, channel]
     else:
         mono = data.mean(axis=1)
     if not np.all(np.isfinite(mono)):
-        raise AudioFileError(f"{info.path.name}: contains invalid (NaN/inf) samples")
+        raise AudioFileError(f"{display_name(info.path)}: contains invalid (NaN/inf) samples")
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)

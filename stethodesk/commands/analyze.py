@@ -66,8 +66,20 @@ def _error_obj(file: str, message: str) -> dict:
     return {"file": file, "error": message}
 
 
+def _safe(v):
+    """Strings with the undecodable bytes of a non-UTF-8 file name (kept by Python as lone
+    surrogates) shown as ``\\xe9``: every line stays valid UTF-8 JSON."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(v, dict):
+        return {_safe(k): _safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_safe(x) for x in v]
+    return v
+
+
 def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(_safe(obj), ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
