@@ -275,3 +275,10 @@ def test_a_given_domain_the_detector_rejects_is_warned_and_unusable_audio_has_no
     assert lung.domain_warning is None and as_heart.to_dict()["domain_warning"] == as_heart.domain_warning
     silent = engine.analyze_audio(np.zeros(5 * sr, np.float32), sr, domain="heart")
     assert not silent.usable and silent.findings == {} and silent.heart_rate_bpm is None
+
+
+def test_an_over_long_question_is_cut_with_a_note_not_refused(engine, heart):
+    question = "Please describe the sound. " + "really " * 1200
+    ans = engine.ask(heart, "question", question=question, max_tokens=12)
+    assert ans.read().strip() and ans.notes and "only its first 300 words" in ans.notes[0]
+    assert ans.to_dict()["notes"] == ans.notes

@@ -118,6 +118,8 @@ def _result(file: str, task: str, analysis, answer) -> dict:
         obj["instruction"] = d["instruction"]
         obj["cancelled"] = d["cancelled"]
         obj["grounding"] = d["grounding"]  # how the answer was checked against the findings
+        if d["notes"]:
+            obj["notes"] = d["notes"]
         if answer.site and not a["site"]:
             obj["site_used"] = answer.site  # location task: site taken from the site head
         timing.update(d["timing"])

@@ -385,6 +385,7 @@ class AnalysisPanel(QWidget):
                 first_s, total_s = info["first_token_ms"] / 1000, info["total_ms"] / 1000
                 timing = f" \u00b7 first word {first_s:.2f} s, total {total_s:.1f} s"
             checked = GROUNDING_NOTES.get((info.get("grounding") or {}).get("source"), "")
+            checked = "".join(f"{n} \u00b7 " for n in info.get("notes") or []) + checked
             cur = self.answer_view.textCursor()
             cur.movePosition(QTextCursor.MoveOperation.End)
             cur.insertHtml(

@@ -125,6 +125,7 @@ class InferenceWorker(QObject):
                     "total_ms": getattr(answer, "total_ms", None),
                     "cancelled": bool(getattr(answer, "cancelled", False)) or req.req_id <= self.cancelled_upto,
                     "grounding": answer.grounding.to_dict() if getattr(answer, "grounding", None) else None,
+                    "notes": list(getattr(answer, "notes", []) or []),
                 },
             )
         except Exception as exc:

@@ -42,6 +42,7 @@ class Answer(Iterator[str]):
         self.reused_positions = 0
         self.done = False
         self.grounding = grounding or Grounding()
+        self.notes: list[str] = []  # what the user should know about how the question was read
 
     def __iter__(self) -> "Answer":
         return self
@@ -98,5 +99,6 @@ class Answer(Iterator[str]):
             },
             "model": {"name": self.model_name, "version": self.model_version},
             "grounding": self.grounding.to_dict(),
+            "notes": list(self.notes),
             "disclaimer": self.disclaimer,
         }

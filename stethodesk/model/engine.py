@@ -48,6 +48,10 @@ UNUSABLE_ISSUES = ("flat", "no_contact")  # quality issues that make an answer m
 IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
 DOMAIN_DOUBT = 0.8  # a given domain the detector puts below 1 - 0.8 = 20 % gets a warning
 DEFAULT_MAX_TOKENS = 256
+# Typed text that fits the 1024-token context beside two audio prefixes, the template and a
+# 256-token answer (~1.4 tokens per English word): longer text is cut, with a note, not refused.
+MAX_QUESTION_WORDS = 300
+MAX_CONTEXT_WORDS = 100
 
 # Phrasings about heart sounds, never asked of a lung recording (same rule as training).
 HEART_ONLY_WORDING = ("murmurs, extra heart", "extra heart sounds")
@@ -344,6 +348,13 @@ class Engine:
             The analysis (or ``other``) is not usable; the message is the plain reason.
         """
         self._need_loaded()
+        notes = []
+        question, cut = trim_words(question, MAX_QUESTION_WORDS)
+        if cut:
+            notes.append(f"The question was {cut} words long; only its first {MAX_QUESTION_WORDS} words were read.")
+        context, cut = trim_words(context, MAX_CONTEXT_WORDS)
+        if cut:
+            notes.append(f"The patient context was {cut} words long; only its first {MAX_CONTEXT_WORDS} words were read.")
         items, instruction, site = self._prompt(analysis, task, question, other, variant, context)
         self._close_current()
         self._cancel.clear()  # at call time, so a cancel() before the first next() still counts
@@ -365,6 +376,7 @@ class Engine:
         self._current = Answer(pieces, task=task, instruction=instruction, domain=analysis.domain,
                                site=site, model_name=self.name, model_version=self.version,
                                stats_fn=stats_fn, grounding=grounding)
+        self._current.notes = notes
         return self._current
 
     @staticmethod
@@ -404,6 +416,16 @@ class Engine:
     def cancel(self) -> None:
         """Stop the answer being streamed (thread-safe; takes effect before the next token)."""
         self._cancel.set()
+
+
+def trim_words(text: str | None, limit: int) -> tuple[str | None, int]:
+    """(``text`` cut to its first ``limit`` words, the original word count when it was cut, else 0)."""
+    if not text:
+        return text, 0
+    words = text.split()
+    if len(words) <= limit:
+        return text, 0
+    return " ".join(words[:limit]), len(words)
 
 
 def domain_warning(findings: dict[str, float], domain: str, source: str) -> str | None:
