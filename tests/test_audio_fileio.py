@@ -138,3 +138,20 @@ def test_hours_long_file_is_refused_before_decoding(tmp_path):
         read_audio(p)
     x, _ = read_audio(p, max_seconds=3 * 3600)
     assert len(x) == 31 * 60 * sr
+
+
+def test_stereo_channels_of_opposite_polarity_do_not_cancel(tmp_path):
+    """A stereo file whose channels carry one sound with opposite polarity is mixed to that
+    sound, not to silence (issue 11 item 2); an empty second channel does not halve the level."""
+    from stethodesk.audio.fileio import mixdown, read_audio
+
+    x, sr = read_audio(shared_data_dir() / "circor2022/training_data/13918_MV.flac")
+    x = x[: 5 * sr]
+    inverted = tmp_path / "inverted.wav"
+    sf.write(inverted, np.stack([x, -x], axis=1), sr, subtype="FLOAT")
+    y, _ = read_audio(inverted)
+    assert np.allclose(np.abs(y), np.abs(x), atol=1e-6)
+    one_sided = mixdown(np.stack([np.zeros_like(x), x], axis=1))
+    assert np.allclose(one_sided, x, atol=1e-6)
+    same = mixdown(np.stack([x, x], axis=1))
+    assert np.allclose(same, x, atol=1e-6)

@@ -36,6 +36,32 @@ class AudioInfo:
         return self.frames / self.samplerate if self.samplerate else 0.0
 
 
+def mixdown(data: np.ndarray) -> np.ndarray:
+    """Channels ``(frames, channels)`` -> mono ``(frames,)`` without destroying the signal.
+
+    A plain average cancels channels that carry the same sound with opposite polarity (a
+    miswired or inverting stereo adaptor gives exactly that, issue 11 item 2): a channel clearly
+    anti-correlated with the loudest one (correlation <= -0.2) is turned over first, and a silent
+    channel (an empty second input) is left out rather than halving the level. Unrelated channels
+    are averaged as before.
+    """
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1 or data.shape[1] == 1:
+        return data.reshape(-1)
+    energy = np.sum(np.square(data, dtype=np.float64), axis=0)
+    ref = int(np.argmax(energy))
+    if energy[ref] <= 0.0:
+        return data.mean(axis=1)
+    x0 = data[:, ref].astype(np.float64)
+    parts = []
+    for c in range(data.shape[1]):
+        if energy[c] <= 1e-12 * energy[ref]:
+            continue
+        corr = float(np.dot(x0, data[:, c]) / np.sqrt(energy[ref] * energy[c]))
+        parts.append(data[:, c] * (-1.0 if corr <= -0.2 and c != ref else 1.0))
+    return np.mean(parts, axis=0).astype(np.float32)
+
+
 def display_name(path) -> str:
     """A file's name for messages and JSON: any name the OS can open, shown safely (bytes that are
     not UTF-8, e.g. a Latin-1 name, appear as ``\\xe9`` instead of breaking the output)."""
@@ -150,7 +176,7 @@ def read_audio(
             )
         mono = data[:, channel]
     else:
-        mono = data.mean(axis=1)
+        mono = mixdown(data)
     if not np.all(np.isfinite(mono)):
         raise AudioFileError(f"{display_name(info.path)}: contains invalid (NaN/inf) samples")
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)

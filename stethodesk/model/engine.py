@@ -194,7 +194,9 @@ class Engine:
 
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim == 2:  # (frames, channels) or (channels, frames): mix down to mono
-            x = x.mean(axis=int(np.argmin(x.shape)))
+            from stethodesk.audio.fileio import mixdown
+
+            x = mixdown(x if x.shape[0] >= x.shape[1] else x.T)
         x = np.nan_to_num(x.reshape(-1), nan=0.0, posinf=1.0, neginf=-1.0)
         if not sr or sr <= 0:
             raise ValueError(f"invalid sample rate {sr!r}")
