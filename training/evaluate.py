@@ -12,13 +12,17 @@ What it measures (and writes to ``<bundle>/metrics.json``, ``<bundle>/metrics.md
   sample of N test examples per task (N printed), spread over datasets;
 - the same for a **no-audio baseline**: the same prompt with the audio slots *removed* (no
   prefix embeddings at all), same LoRA - how much the answers owe to the recording;
+- **answer-vs-card agreement per task** (:mod:`training.eval_card`): does the raw answer agree
+  with the findings card the app would show beside it (``card_agreement``), and does the answer
+  the app actually shows, after its run-time grounding (``grounded``; must be 1.0)? Clinical
+  accuracy of the shown answers is reported too;
 - **per finding** (encoder heads, calibrated as in the app, threshold 0.5): AUROC, sensitivity,
-  specificity on every test recording whose label is known;
-- **challenge scores** from the same findings: PhysioNet 2016 MAcc ((Se+Sp)/2, abnormal head),
-  CirCor 2022 murmur weighted accuracy (patient level, weights 5/3/1 for Present/Unknown/Absent,
-  the model predicts Present/Absent only: patient Present when any of its recordings has
-  p(murmur) >= 0.5), ICBHI score ((Se+Sp)/2 over the 4 cycle classes), SPRSound record-level
-  score ((AS+HS)/2 with AS = (SE+SP)/2 and HS the harmonic mean of SE and SP, 5 record classes).
+  specificity on every test recording whose label is known, pooled (``findings``) and per source
+  dataset (``findings_by_dataset``), and the **challenge scores** (:mod:`training.eval_metrics`);
+- the **fingerprint** of the test split and the settings (``fingerprint``), so the regression
+  gate (:mod:`training.gate`) compares only scorecards measured on the same recordings;
+- the leave-one-dataset-out table (``lodo``) when ``lodo.json`` lies next to the bundle's metrics
+  (written by ``python -m training.lodo --into BUNDLE``).
 """
 
 from __future__ import annotations
@@ -34,17 +38,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stethodesk.model.calibration import auroc as calibration_auroc
+from training.eval_metrics import (  # noqa: F401 - re-exported: the metrics used to live here
+    REFERENCES, THRESHOLD, auroc, challenge_scores, circor_weighted_accuracy, evaluation_fingerprint,
+    finding_metrics, finding_targets, findings_by_dataset, icbhi_score, physionet_macc, sens_spec,
+    sprsound_score,
+)
 
-THRESHOLD = 0.5  # operating point on calibrated probabilities for every thresholded metric
-REFERENCES = {  # published figures the scores aim at (issue 3)
-    "clinical_accuracy_in_domain": "StethoLM 0.478",
-    "clinical_accuracy_out_of_domain": "StethoLM 0.252",
-    "physionet2016_macc": "challenge winner 0.86",
-    "circor2022_murmur_weighted_accuracy": "best ~0.78-0.80",
-    "icbhi2017_score": "best ~0.62",
-    "sprsound2022_record_score": "-",
-}
 LLM_THREADS = 1  # llama.cpp threads: on a shared 2-core machine 2 threads can collapse (guide)
 
 
@@ -157,143 +156,6 @@ def label_consistency(gguf_path, lora_path, projector, examples, feats, max_new_
     return res
 
 
-# ----------------------------------------------------------------------------- finding metrics
-
-
-def auroc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """Area under the ROC curve; None with one class only (JSON has no NaN).
-
-    The computation is the encoder's (:func:`stethodesk.model.calibration.auroc`), so training
-    calibration and evaluation report the same number for the same data.
-    """
-    value = calibration_auroc(np.asarray(p, dtype=np.float64), np.asarray(y, dtype=bool).astype(np.float64))
-    return None if np.isnan(value) else value
-
-
-def sens_spec(y: np.ndarray, pred: np.ndarray) -> tuple[float | None, float | None]:
-    y, pred = np.asarray(y, bool), np.asarray(pred, bool)
-    se = float((pred & y).sum() / y.sum()) if y.sum() else None
-    sp = float((~pred & ~y).sum() / (~y).sum()) if (~y).sum() else None
-    return se, sp
-
-
-def finding_targets(r) -> dict[str, bool]:
-    """Binary ground truth per finding name for one record (only what its labels state)."""
-    lab = r.labels
-    t = {"is_lung": r.domain == "lung"}
-    if r.domain == "heart":
-        if lab.get("abnormal") is not None:
-            t["abnormal"] = bool(lab["abnormal"])
-        if lab.get("murmur") in ("present", "absent"):
-            t["murmur"] = lab["murmur"] == "present"
-        if lab.get("lesion"):
-            for c in ("N", "AS", "MR", "MS", "MVP"):
-                t[f"lesion_{c}"] = lab["lesion"] == c
-        if lab.get("murmur") == "present" and lab.get("murmur_timing"):
-            tm = lab["murmur_timing"]
-            t["murmur_timing_systolic"] = tm in ("systolic", "both")
-            t["murmur_timing_diastolic"] = tm in ("diastolic", "both")
-    else:
-        for k in ("crackle", "wheeze"):
-            if lab.get(k) is not None:
-                t[k] = bool(lab[k])
-    if lab.get("poor_quality") is not None:
-        t["poor_quality"] = bool(lab["poor_quality"])
-    return t
-
-
-def finding_metrics(records, findings: dict[str, dict[str, float]]) -> dict:
-    """Per finding: n, positives, AUROC, sensitivity/specificity at :data:`THRESHOLD`."""
-    ys, ps = defaultdict(list), defaultdict(list)
-    for r in records:
-        f = findings[r.key]
-        for name, y in finding_targets(r).items():
-            if name in f:
-                ys[name].append(y)
-                ps[name].append(f[name])
-    out = {}
-    for name in sorted(ys):
-        y, p = np.array(ys[name]), np.array(ps[name])
-        se, sp = sens_spec(y, p >= THRESHOLD)
-        out[name] = {"n": int(len(y)), "positives": int(y.sum()), "auroc": auroc(y, p), "sens": se, "spec": sp}
-    return out
-
-
-def physionet_macc(records, findings) -> dict | None:
-    recs = [r for r in records if r.dataset == "physionet2016" and r.labels.get("abnormal") is not None]
-    if not recs:
-        return None
-    y = np.array([bool(r.labels["abnormal"]) for r in recs])
-    pred = np.array([findings[r.key].get("abnormal", 0.0) >= THRESHOLD for r in recs])
-    se, sp = sens_spec(y, pred)
-    val = None if se is None or sp is None else (se + sp) / 2
-    return {"value": val, "se": se, "sp": sp, "n": len(recs)}
-
-
-def circor_weighted_accuracy(records, findings) -> dict | None:
-    """Patient-level murmur weighted accuracy (PhysioNet 2022): weights Present 5, Unknown 3, Absent 1."""
-    pats = defaultdict(list)
-    truth = {}
-    for r in records:
-        if r.dataset != "circor2022":
-            continue
-        pats[r.patient_id].append(findings[r.key].get("murmur", 0.0))
-        pm = (r.labels.get("orig") or {}).get("patient_murmur") or r.labels.get("murmur")
-        truth[r.patient_id] = str(pm).strip().lower()
-    if not pats:
-        return None
-    w = {"present": 5.0, "unknown": 3.0, "absent": 1.0}
-    num = den = 0.0
-    for pid, ps in pats.items():
-        t = truth[pid] if truth[pid] in w else "unknown"
-        pred = "present" if max(ps) >= THRESHOLD else "absent"
-        den += w[t]
-        num += w[t] * (pred == t)
-    return {"value": num / den if den else None, "patients": len(pats)}
-
-
-def _cls(crackle: bool, wheeze: bool) -> str:
-    return {(0, 0): "normal", (1, 0): "crackle", (0, 1): "wheeze", (1, 1): "both"}[(int(crackle), int(wheeze))]
-
-
-def icbhi_score(records, findings) -> dict | None:
-    recs = [r for r in records if r.dataset == "icbhi2017" and r.labels.get("crackle") is not None]
-    if not recs:
-        return None
-    true = [_cls(bool(r.labels["crackle"]), bool(r.labels["wheeze"])) for r in recs]
-    pred = [_cls(findings[r.key].get("crackle", 0) >= THRESHOLD, findings[r.key].get("wheeze", 0) >= THRESHOLD)
-            for r in recs]
-    ab = [p == t for p, t in zip(pred, true) if t != "normal"]
-    no = [p == t for p, t in zip(pred, true) if t == "normal"]
-    se = float(np.mean(ab)) if ab else None
-    sp = float(np.mean(no)) if no else None
-    val = None if se is None or sp is None else (se + sp) / 2
-    return {"value": val, "se": se, "sp": sp, "n": len(recs)}
-
-
-def sprsound_score(records, findings) -> dict | None:
-    recs = [r for r in records if r.dataset == "sprsound2022"]
-    if not recs:
-        return None
-
-    def pred_of(f):
-        if f.get("poor_quality", 0) >= THRESHOLD:
-            return "Poor Quality"
-        c, w = f.get("crackle", 0) >= THRESHOLD, f.get("wheeze", 0) >= THRESHOLD
-        return {(0, 0): "Normal", (1, 0): "DAS", (0, 1): "CAS", (1, 1): "CAS & DAS"}[(int(c), int(w))]
-
-    true = [str((r.labels.get("orig") or {}).get("record_label", "")).strip() for r in recs]
-    pred = [pred_of(findings[r.key]) for r in recs]
-    ab = [p == t for p, t in zip(pred, true) if t != "Normal"]
-    no = [p == t for p, t in zip(pred, true) if t == "Normal"]
-    if not ab or not no:
-        return {"value": None, "n": len(recs)}
-    se, sp = float(np.mean(ab)), float(np.mean(no))
-    as_ = (se + sp) / 2
-    hs = 2 * se * sp / (se + sp) if se + sp else 0.0
-    return {"value": (as_ + hs) / 2, "se": se, "sp": sp, "n": len(recs)}
-
-
 # ----------------------------------------------------------------------------- bundle
 
 
@@ -312,50 +174,36 @@ def load_parts(bundle_dir: Path):
     return m, enc, proj, FrontendConfig.from_dict(m["frontend"])
 
 
-def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_new_tokens: int = 96,
-                    seed: int = 0, log=print, write: bool = True, budget_minutes: float = 0.0) -> dict:
-    """Every metric of the module docstring for the bundle in ``bundle_dir``."""
+def test_records(per_dataset_cap: int | None = None, seed: int = 0):
+    """The test split (``training.splits.load_split("test")``), optionally capped per dataset."""
+    from training.splits import load_split, subset
+
+    records = load_split("test")
+    return subset(records, {"test": per_dataset_cap}, seed) if per_dataset_cap else records
+
+
+def bundle_findings(bundle_dir: Path, records, log=print):
+    """(manifest, projector, {key: calibrated findings}, {key: projector input}) of a bundle's
+    encoder on ``records`` (unreadable recordings are left out)."""
     from stethodesk.model.calibration import calibrate
     from training.encoder_train import encode_records, projector_features
-    from training.instructions import generate
-    from training.llm_base import base_gguf_path
 
-    t0 = time.time()
-    bundle_dir = Path(bundle_dir)
     m, enc, proj, fe = load_parts(bundle_dir)
-    if records is None:
-        from training.splits import load_split
-
-        records = load_split("test")
-    log(f"evaluate: {len(records)} test recordings")
     encoded = encode_records(enc, records, fe, log=log)
     findings = {k: calibrate(e.logits, m["heads"]) for k, e in encoded.items()}
     feats = {k: projector_features(e, enc.cfg.heads) for k, e in encoded.items()}
-    metrics = {
-        "findings": finding_metrics(records, findings),
-        "challenge": {
-            "physionet2016_macc": physionet_macc(records, findings),
-            "circor2022_murmur_weighted_accuracy": circor_weighted_accuracy(records, findings),
-            "icbhi2017_score": icbhi_score(records, findings),
-            "sprsound2022_record_score": sprsound_score(records, findings),
-        },
-        "references": REFERENCES,
-        "threshold": THRESHOLD,
-    }
-    metrics["challenge"] = {k: v for k, v in metrics["challenge"].items() if v is not None}
-    log(f"evaluate: findings done ({time.time() - t0:.0f} s)")
+    return m, proj, findings, feats
 
-    from training.audio_feats import record_index, with_record_keys
 
-    exs = with_record_keys(generate(records, "test", seed), record_index(records))
-    exs = [e for e in exs if all(a in feats for a in e["audio"])]
-    sample = interleave_tasks(sample_per_task(exs, n_per_task, seed))
-    log(f"evaluate: clinical accuracy on {len(sample)} test examples (N<={n_per_task} per task)")
-    gguf = base_gguf_path()
-    lora = bundle_dir / m["files"]["lora"]["path"]
-    tmpl = m.get("prompt_template")
+def generate_both(bundle_dir: Path, m: dict, proj, sample: list[dict], feats: dict, max_new_tokens: int,
+                  budget_minutes: float, log=print) -> tuple[list[str], list[str]]:
+    """Greedy answers with and without audio for ``sample``, in order, until the budget is spent."""
     from stethodesk.model.llm import LlamaSession
+    from training.llm_base import base_gguf_path
 
+    gguf = base_gguf_path()
+    lora = Path(bundle_dir) / m["files"]["lora"]["path"]
+    tmpl = m.get("prompt_template")
     sess = LlamaSession(gguf, lora_path=lora, n_threads=LLM_THREADS)
     t1 = time.time()
     deadline = t1 + budget_minutes * 60 if budget_minutes else None
@@ -371,6 +219,49 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
         log(f"evaluate: {len(with_audio)} examples answered with and without audio in {time.time() - t1:.0f} s")
     finally:
         sess.close()
+    return with_audio, no_audio
+
+
+def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_new_tokens: int = 96,
+                    seed: int = 0, log=print, write: bool = True, budget_minutes: float = 0.0,
+                    per_dataset_cap: int | None = None, out_dir: Path | None = None) -> dict:
+    """Every metric of the module docstring for the bundle in ``bundle_dir``.
+
+    Parameters
+    ----------
+    records : list of Record, optional
+        The test recordings (default: :func:`test_records` with ``per_dataset_cap``).
+    per_dataset_cap : int, optional
+        How ``records`` were capped per dataset (stored in the fingerprint's settings so the
+        gate can evaluate another bundle on the same recordings).
+    write : bool
+        Write ``metrics.json`` / ``metrics.md``; into the bundle (and its ``bundle.json`` and
+        model card) unless ``out_dir`` is given, in which case only ``out_dir`` is written and
+        the bundle stays untouched.
+    """
+    from training.audio_feats import record_index, with_record_keys
+    from training.eval_card import card_metrics, card_rows
+    from training.instructions import generate
+
+    t0 = time.time()
+    bundle_dir = Path(bundle_dir)
+    if records is None:
+        records = test_records(per_dataset_cap, seed)
+    log(f"evaluate: {len(records)} test recordings")
+    m, proj, findings, feats = bundle_findings(bundle_dir, records, log)
+    metrics = {"findings": finding_metrics(records, findings),
+               "findings_by_dataset": findings_by_dataset(records, findings),
+               "challenge": challenge_scores(records, findings), "references": REFERENCES, "threshold": THRESHOLD}
+    log(f"evaluate: findings done ({time.time() - t0:.0f} s)")
+
+    exs = with_record_keys(generate(records, "test", seed), record_index(records))
+    exs = [e for e in exs if all(a in feats for a in e["audio"])]
+    sample = interleave_tasks(sample_per_task(exs, n_per_task, seed))
+    settings = {"n_per_task": n_per_task, "max_new_tokens": max_new_tokens, "seed": seed, "threshold": THRESHOLD,
+                "per_dataset_cap": per_dataset_cap, "budget_minutes": budget_minutes}
+    metrics["fingerprint"] = evaluation_fingerprint(records, settings, sample)
+    log(f"evaluate: clinical accuracy on {len(sample)} test examples (N<={n_per_task} per task)")
+    with_audio, no_audio = generate_both(bundle_dir, m, proj, sample, feats, max_new_tokens, budget_minutes, log)
     sample = sample[:len(with_audio)]
     sa, sb = score_answers(sample, with_audio), score_answers(sample, no_audio)
     metrics["clinical_accuracy"] = sa["by_task"]
@@ -378,27 +269,83 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
     metrics["baseline"] = {"kind": "no-audio: same prompt, audio slots removed (no prefix embeddings), same LoRA",
                            "clinical_accuracy": sb["by_task"],
                            "clinical_accuracy_overall": {"acc": sb["acc"], "n": sb["n"]}}
+    try:  # a bug in the card checks must not cost a long build its other figures
+        rows = card_rows(sample, with_audio, findings, m["heads"], m.get("prompt_template"))
+        metrics.update(card_metrics(rows))
+    except Exception as exc:  # noqa: BLE001 - reported in the log and in metrics.json
+        import traceback
+
+        log(f"evaluate: answer-vs-card agreement FAILED: {exc!r}\n{traceback.format_exc()}")
+        metrics["card_agreement_error"] = repr(exc)
+        rows = [{"card_facts": None, "raw_violations": [], "shown": None, "shown_source": None}] * len(sample)
+    step = max(1, len(sample) // 14)
     metrics["examples"] = [{"task": e["task"], "dataset": e.get("dataset"), "instruction": e["instruction"],
-                            "reference": e["answer"], "answer": a, "no_audio_answer": b}
-                           for e, a, b in list(zip(sample, with_audio, no_audio))[:: max(1, len(sample) // 14)]]
+                            "reference": e["answer"], "answer": a, "no_audio_answer": b, "card_facts": r["card_facts"],
+                            "card_violations": r["raw_violations"], "shown": r["shown"],
+                            "shown_source": r["shown_source"]}
+                           for e, a, b, r in list(zip(sample, with_audio, no_audio, rows))[::step]]
     metrics["notes"] = [
         f"Clinical accuracy: {sa['n']} test examples (<= {n_per_task} per task), greedy llama.cpp answers "
         f"judged by training.checker; all test data come from the training datasets (in-domain).",
         f"No-audio baseline: {metrics['baseline']['kind']}.",
         f"Thresholded metrics use calibrated probability >= {THRESHOLD}. CirCor: the model predicts "
         "Present/Absent only (Unknown patients are never counted correct).",
+        "Answer-vs-card agreement: the same answers read against the findings card of their recording(s) "
+        "(training.eval_card; card facts from the calibrated findings alone: no quality pill, heart rate or "
+        "patient context in evaluation); 'shown' is the answer after the app's run-time grounding.",
     ]
+    metrics.update(carried_over(bundle_dir))
     metrics["seconds"] = round(time.time() - t0, 1)
-    log(f"evaluate: clinical accuracy {sa['acc']:.3f} with audio vs {sb['acc']:.3f} without (N={sa['n']})")
+    ca = metrics.get("card_agreement_overall") or {}
+    cg = (metrics.get("grounded") or {}).get("card_agreement_overall") or {}
+    log(f"evaluate: clinical accuracy {sa['acc']:.3f} with audio vs {sb['acc']:.3f} without (N={sa['n']}); "
+        f"card agreement {_f(ca.get('rate'))} raw, {_f(cg.get('rate'))} shown")
+    if cg.get("rate") is not None and cg["rate"] < 1.0:
+        log(f"evaluate: BUG: {len(metrics['grounded']['failures'])} shown (grounded) answers disagree with the "
+            f"card; see metrics.json grounded.failures")
     if write:
-        from training.export import _metrics_md, update_metrics
-
-        (bundle_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        (bundle_dir / "metrics.md").write_text("\n".join(_metrics_md(metrics)) + "\n")
-        slim = {k: v for k, v in metrics.items() if k != "examples"}
-        update_metrics(bundle_dir, slim)
+        write_metrics(bundle_dir if out_dir is None else Path(out_dir), metrics, update_bundle=out_dir is None)
     print("\n".join(_table(metrics)))
     return metrics
+
+
+PRESERVED_KEYS = ("lodo", "previous_bundle")  # metrics.json keys written by other commands, kept
+
+
+def carried_over(bundle_dir: Path) -> dict:
+    """Keys of :data:`PRESERVED_KEYS` from the bundle's metrics.json; ``lodo`` from ``lodo.json``
+    beside it when that file exists (it wins: it is what ``training.lodo --into`` wrote last)."""
+    out = {}
+    mj = Path(bundle_dir) / "metrics.json"
+    if mj.exists():
+        try:
+            old = json.loads(mj.read_text())
+        except ValueError:
+            old = {}
+        out.update({k: old[k] for k in PRESERVED_KEYS if k in old})
+    lj = Path(bundle_dir) / "lodo.json"
+    if lj.exists():
+        out["lodo"] = json.loads(lj.read_text())
+    return out
+
+
+def write_metrics(folder: Path, metrics: dict, update_bundle: bool = True) -> None:
+    """``metrics.json`` and ``metrics.md`` into ``folder``; with ``update_bundle`` also the bundle's
+    ``bundle.json`` metrics and model card (``folder`` must then be a bundle)."""
+    from training.export import _metrics_md, update_metrics
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=1) + "\n")
+    tmp.replace(folder / "metrics.json")
+    (folder / "metrics.md").write_text("\n".join(_metrics_md(metrics)) + "\n")
+    if update_bundle:
+        update_metrics(folder, {k: v for k, v in metrics.items() if k != "examples"})
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def _table(m: dict) -> list[str]:
@@ -418,13 +365,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only; leave the bundle untouched")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    records = None
-    if args.max_records:
-        from training.splits import load_split, subset
-
-        records = subset(load_split("test"), {"test": args.max_records}, args.seed)
-    evaluate_bundle(args.bundle, records, args.per_task, args.max_new_tokens, args.seed, write=not args.no_write,
-                    budget_minutes=args.budget_minutes)
+    evaluate_bundle(args.bundle, None, args.per_task, args.max_new_tokens, args.seed, write=not args.no_write,
+                    budget_minutes=args.budget_minutes, per_dataset_cap=args.max_records)
     return 0
 
 

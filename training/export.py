@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.eval_tables import by_dataset_table, card_table, lodo_table, previous_table
 from training.llm_base import BASE_FILE, BASE_MODULE, BASE_PYPI, N_EMBD, sha256_file
 
 FORMAT = "stethodesk-bundle/1"
@@ -223,8 +224,9 @@ def model_card(info: dict) -> str:
         "differently; thresholds tuned on few validation patients transfer poorly (see AUROC).",
         "- Paediatric sets (CirCor, SPRSound), a manikin (HLS-CMDS) and pre-cut clips (Yaseen) are "
         "not representative of every patient population.",
-        "- The language model can state things the audio does not support; the answer is checked "
-        "against labels only in evaluation, never at run time.",
+        "- The language model can state things the audio does not support; the app checks every answer "
+        "against the findings card at run time and shows the card's own wording where it disagrees "
+        "(agreement of raw and shown answers above).",
         "- Not a diagnosis; not a medical device.",
         "",
     ]
@@ -246,6 +248,7 @@ def _metrics_md(m: dict) -> list[str]:
             lines.append(f"| **all** | {ov.get('n')} | {_fmt(ov.get('acc'))} | {_fmt((bo or {}).get('acc'))} |")
         lines += ["", "Published reference: StethoLM clinical accuracy 0.478 in-domain, 0.252 out-of-domain "
                   "(MedGemma-4B base, LLM-judged; not directly comparable).", ""]
+    lines += card_table(m)
     ch = m.get("challenge", {})
     if ch:
         lines += ["| score | value | published reference |", "|---|---|---|"]
@@ -262,6 +265,7 @@ def _metrics_md(m: dict) -> list[str]:
             lines.append(f"| {k} | {f.get('n')} | {_fmt(f.get('auroc'))} | {_fmt(f.get('sens'))} | "
                          f"{_fmt(f.get('spec'))} |")
         lines.append("")
+    lines += by_dataset_table(m) + lodo_table(m.get("lodo")) + previous_table(m)
     if m.get("notes"):
         lines += [str(n) for n in m["notes"]] + [""]
     return lines
