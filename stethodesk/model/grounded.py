@@ -12,8 +12,10 @@ module decides what of it is shown:
   the plainly worded template built from the card (:func:`stethodesk.model.templates.template_answer`);
   otherwise what was shown stays (it agrees with the card) and the template follows under
   "From the findings:";
-- a comparison is checked whole before any of it is shown (its facts are scoped by "Recording
-  A/B", so a half answer cannot be judged): the model's text or the template, never a mix;
+- a comparison or a location answer is checked whole before any of it is shown (a comparison's
+  facts are scoped by "Recording A/B", a location answer's site knowledge precedes its findings,
+  so half of either cannot be judged): the model's text or the template, never a mix; a splice
+  after shown sentences must verify as a whole, else the card's short statement is used;
 - a binary or detection answer must also *state* the card's calls (verdict; each event): one that
   leaves them out gets the template's statement appended, for the same reason;
 - what was withheld and why is kept on the answer (``grounding``) for audit, never shown as fact.
@@ -38,7 +40,9 @@ SENTENCE_END = re.compile(r"(?<!\d)[.!?](?=\s)|(?<=\d)\.(?=\s+[A-Z])|\n")
 FROM_FINDINGS = "From the findings: "
 # Tasks whose answers are checked whole before anything is shown: a comparison's facts are scoped
 # by "Recording A/B" markers, so a sentence can only be judged once both parts are there.
-HOLD_BACK_TASKS = ("comparison",)
+# A location answer's site knowledge comes before its "In this recording:" findings marker, so a
+# template spliced after shown findings would put knowledge where findings are read: held too.
+HOLD_BACK_TASKS = ("comparison", "location")
 # Facts a task's answer must state, not only avoid contradicting (what the task asks for).
 REQUIRED = {
     "binary": ("abnormal",),
@@ -93,7 +97,7 @@ def missing_required(task: str, text: str, facts: dict) -> list[str]:
 
 def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: str, allowed_text: str,
                     template: Callable[[], str], grounding: Grounding,
-                    clock: Callable[[], float]) -> Iterator[str]:
+                    clock: Callable[[], float], summary: Callable[[], str] | None = None) -> Iterator[str]:
     """Sentences of ``pieces`` that agree with ``facts``; the card's template where they do not.
 
     Parameters
@@ -109,6 +113,9 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
         The prompt text and the user's context: what the answer may repeat.
     template : callable
         Returns the card's plainly worded answer for ``task`` (called only when needed).
+    summary : callable, optional
+        The card's short statement (verdict and calls), spliced instead of ``template`` when the
+        template after the shown sentences would not verify as a whole.
     grounding : Grounding
         Filled in as the stream goes (the caller keeps it on the answer).
     clock : callable
@@ -129,7 +136,22 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
             grounding.source = "template"
             return template()
         grounding.source = "model+findings"
-        return ("\n" if not shown.endswith("\n") else "") + FROM_FINDINGS + template()
+        return splice()
+
+    def splice() -> str:
+        """The card's words after what was shown: the task's template if the whole then still
+        verifies, else the card's short statement (``summary``), so the spliced answer never
+        reads as a contradiction."""
+        lead = ("\n" if not shown.endswith("\n") else "") + FROM_FINDINGS
+        for make in (template, summary):
+            if make is None:
+                continue
+            text = lead + make()
+            if not check(shown + text):
+                return text
+        grounding.violations = grounding.violations + [
+            Violation("splice", "the card's wording after the shown sentences did not verify as a whole")]
+        return lead + (summary or template)()
 
     hold = task in HOLD_BACK_TASKS
     try:
@@ -161,7 +183,7 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
                 yield template()
             else:
                 grounding.source = "model+findings"
-                yield ("\n" if not shown.endswith("\n") else "") + FROM_FINDINGS + template()
+                yield splice()
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
@@ -226,6 +248,9 @@ def ground(pieces: Iterator[str], items: list, analysis, task: str, other, site:
                                other_facts=other_facts, site_b=site_b, findings=analysis.findings,
                                other_findings=other.findings if other is not None else None)
 
+    def summary() -> str:
+        return fact_answer_for(analysis, "What did you find?") or findings_text_for(analysis)
+
     return grounded_pieces(pieces, task=task, facts=check_facts, domain=analysis.domain,
                            allowed_text="\n".join(allowed), template=template, grounding=grounding,
-                           clock=time.perf_counter)
+                           clock=time.perf_counter, summary=None if task == "comparison" else summary)
