@@ -157,7 +157,10 @@ def test_facts_not_mentioned_are_not_violations():
     f = card_facts(MURMUR_H, "heart")
     assert verify("Abnormal.", f, "heart") == []
     assert verify("A systolic murmur is heard.", f, "heart") == []
-    assert verify("Whether a murmur is present cannot be determined.", card_facts(NORMAL_H, "heart"), "heart") == []
+    # a hedge about a point the card does not carry states nothing (a card without a murmur head);
+    # about a call the card makes it is a contradiction (test_hedges_about_a_call_contradict_it)
+    no_murmur_head = card_facts({"abnormal": 0.2, "poor_quality": 0.1}, "heart")
+    assert verify("Whether a murmur is present cannot be determined.", no_murmur_head, "heart") == []
 
 
 @pytest.mark.parametrize("answer", [
@@ -380,12 +383,14 @@ def test_fact_answers_quality_and_findings():
     found = _fa("What did you find?")
     assert found.startswith("Abnormal") and "aortic stenosis (77%)" in found
     assert _fa("Is it normal?", NORMAL_H).startswith("Normal")
-    assert _fa("Any murmur?").startswith("Yes: a systolic murmur")
+    assert _fa("Any murmur?").startswith("A systolic murmur")
+    # a statement, not "Yes": the same words answer "Is there no murmur?" without inverting it
+    assert _fa("Is there no murmur?") == _fa("Any murmur?") and "Yes" not in _fa("Is there no murmur?")
     assert _fa("Any murmur?", NORMAL_H).startswith("No murmur is called")
     assert "not assessed" in _fa("Any crackles?")  # heart recording: no lung words in the answer
     assert "not assessed" in _fa("Is there a murmur?", CRACKLE_L, "lung", hr=None)
     assert "whether it is present cannot be said" in _fa("Is there an S3 gallop?")
-    assert _fa("Are there crackles?", CRACKLE_L, "lung", hr=None).startswith("Yes: crackles")
+    assert _fa("Are there crackles?", CRACKLE_L, "lung", hr=None).startswith("Crackles")
 
 
 @pytest.mark.parametrize("question", [
@@ -394,3 +399,146 @@ def test_fact_answers_quality_and_findings():
 ])
 def test_fact_answers_leave_other_questions_to_the_model(question):
     assert _fa(question) is None
+
+
+# ---------------------------------------------------------------------------- what verify() missed
+# A fresh-user tryout found answers that passed verify() but contradict the card. One test per
+# kind; each case passed before the fix. The companion tests keep the wording the card allows.
+
+MR_H = heart(abnormal=0.95, murmur=0.9, lesions={"N": 0.001, "AS": 0.001, "MR": 0.997, "MS": 0.0005, "MVP": 0.0005})
+NO_LESION_H = heart(abnormal=0.9, murmur=0.85, lesions={"N": 0.3, "AS": 0.4, "MR": 0.2, "MS": 0.05, "MVP": 0.05})
+ABN_H = heart(abnormal=0.9, murmur=0.1)  # the overall pattern head only: no specific sound called
+WHEEZE_L = lung(wheeze=0.8)
+NORMAL_L = lung()
+UNSPECIFIED = "Auscultation: {} sound recorded at the unspecified site."  # the app's prompt, no site given
+
+
+def _card_verify(answer, findings, domain, prompt=UNSPECIFIED):
+    hr = 72.0 if domain == "heart" else None
+    allowed = facts_text(findings, domain, hr) + "\n" + prompt.format(domain)
+    return verify(answer, card_facts(findings, domain, hr), domain, allowed)
+
+
+@pytest.mark.parametrize("answer,findings,domain,evidence", [
+    ("No abnormality is detected.", MURMUR_H, "heart", "abnormal"),
+    ("No abnormality is detected.", ABN_H, "heart", "abnormal"),
+    ("The lungs are clear.", CRACKLE_L, "lung", "abnormal"),
+    ("Clear lungs; nothing else to report.", WHEEZE_L, "lung", "abnormal"),
+    ("Lungs clear to auscultation.", CRACKLE_L, "lung", "abnormal"),
+    ("Unremarkable heart sounds.", MURMUR_H, "heart", "abnormal"),
+    ("The murmur is benign and needs no follow-up.", MURMUR_H, "heart", "abnormal"),
+    ("This is an innocent flow murmur.", MR_H, "heart", "abnormal"),
+    ("A systolic murmur, most likely innocent.", NO_LESION_H, "heart", "abnormal"),
+    # the reverse: abnormal wording on a normal card
+    ("An abnormality is detected.", NORMAL_H, "heart", "abnormal"),
+    ("The lungs are not clear.", NORMAL_L, "lung", "abnormal"),
+    ("An innocent murmur is heard.", NORMAL_H, "heart", "murmur"),
+])
+def test_verdict_wording_must_match_the_card(answer, findings, domain, evidence):
+    v = _card_verify(answer, findings, domain)
+    assert any(x.kind == "contradiction" and x.evidence == evidence for x in v), v
+
+
+def test_normal_wording_without_a_verdict_fact_contradicts_a_called_sound():
+    assert [x.evidence for x in verify("The lungs are clear.", {"crackle": True}, "lung")] == ["crackle"]
+
+
+@pytest.mark.parametrize("answer,findings,kind", [
+    ("Most likely innocent flow murmur. Basis: tricuspid regurgitation.", MR_H, "contradiction"),
+    ("Most likely tricuspid regurgitation, then mitral regurgitation.", MR_H, "event_not_on_card"),
+    ("Differential (most likely first): 1. ventricular septal defect; 2. mitral regurgitation.", MR_H,
+     "event_not_on_card"),
+    ("A systolic murmur, most consistent with hypertrophic cardiomyopathy; mitral regurgitation is less likely.",
+     MR_H, "event_not_on_card"),
+    # no lesion called: a cause no head scores may lead only as a textbook cause of the called timing
+    ("A systolic murmur; most likely aortic regurgitation.", NO_LESION_H, "event_not_on_card"),
+    ("No murmur; consistent with tricuspid regurgitation.", NORMAL_H, "event_not_on_card"),
+])
+def test_a_ranking_leads_with_the_cards_lesion(answer, findings, kind):
+    assert kind in kinds(_card_verify(answer, findings, "heart")), _card_verify(answer, findings, "heart")
+
+
+@pytest.mark.parametrize("answer", [
+    "A holosystolic murmur is heard.", "An early-systolic murmur.", "A pansystolic murmur at the apex.",
+    "A mid-systolic murmur.", "A systolic murmur, grade 3.", "A soft systolic murmur.", "A harsh systolic murmur.",
+    "A high-pitched systolic murmur.", "A systolic murmur radiating to the carotids.",
+    "A systolic murmur with an ejection click.", "An opening snap is heard.", "A gallop rhythm is heard.",
+    "The second heart sound is widely split.",
+])
+def test_murmur_details_no_head_scores(answer):
+    v = _card_verify(answer, MURMUR_H, "heart")  # the card calls "systolic" only
+    assert "event_not_on_card" in kinds(v), v
+
+
+@pytest.mark.parametrize("answer,findings,domain", [
+    ("Vesicular breath sounds.", NORMAL_H, "heart"),
+    ("Bronchial breath sounds are heard.", NORMAL_H, "heart"),
+    ("Normal heart sounds; the breath sounds are normal too.", NORMAL_H, "heart"),
+    ("A systolic murmur; the lungs are clear.", MURMUR_H, "heart"),
+    ("Crackles; the S2 split is wide.", CRACKLE_L, "lung"),
+    ("Crackles and a click.", CRACKLE_L, "lung"),
+    ("Crackles; S1 and S2 are normal.", CRACKLE_L, "lung"),
+    ("Crackles; heart sounds are normal.", CRACKLE_L, "lung"),
+    ("Crackles, with tachycardia.", CRACKLE_L, "lung"),
+])
+def test_other_domain_words_beyond_the_findings(answer, findings, domain):
+    v = _card_verify(answer, findings, domain)
+    assert "wrong_domain" in kinds(v), v
+
+
+@pytest.mark.parametrize("answer,findings,domain,evidence", [
+    ("The specific abnormal sound cannot be determined from this recording.", MURMUR_H, "heart", "murmur"),
+    ("Which abnormal sounds are present cannot be determined.", CRACKLE_L, "lung", "crackle"),
+    ("Whether a murmur is present cannot be said.", MURMUR_H, "heart", "murmur"),
+    ("Whether a murmur is present cannot be determined.", NORMAL_H, "heart", "murmur"),  # called absent
+    ("Crackles are heard, but whether wheezes are present cannot be determined.", CRACKLE_L, "lung", "wheeze"),
+    ("Whether this is abnormal cannot be determined.", MURMUR_H, "heart", "abnormal"),
+    ("A murmur is heard; its timing cannot be determined.", MURMUR_H, "heart", "murmur_timing"),
+    ("The specific abnormal sound cannot be determined.", NORMAL_H, "heart", "abnormal"),
+])
+def test_hedges_about_a_call_contradict_it(answer, findings, domain, evidence):
+    v = _card_verify(answer, findings, domain)
+    assert any(x.kind == "contradiction" and x.evidence == evidence for x in v), v
+
+
+@pytest.mark.parametrize("answer", [
+    "About sixty beats per minute.", "A rate of seventy.", "The heart rate is roughly one hundred and ten.",
+    "Heart rate: sixty-five bpm.", "The murmur is forty percent likely.",
+])
+def test_numbers_in_words_are_checked_like_digits(answer):
+    v = _card_verify(answer, MURMUR_H, "heart")  # heart rate 72 bpm; murmur 85%
+    assert "unsupported" in kinds(v), v
+
+
+@pytest.mark.parametrize("answer,findings,domain,prompt", [
+    ("Abnormal (patient-level outcome).", MURMUR_H, "heart", UNSPECIFIED),
+    ("Recorded diagnosis: abnormal.", MURMUR_H, "heart", UNSPECIFIED),
+    ("The dataset label is abnormal.", MURMUR_H, "heart", UNSPECIFIED),
+    ("Crackles in the unspecified lung.", CRACKLE_L, "lung", UNSPECIFIED),
+    ("A systolic murmur at the unspecified site.", MURMUR_H, "heart", "Auscultation: {} sound recorded at the mitral area."),
+])
+def test_training_label_wording_is_unsupported(answer, findings, domain, prompt):
+    v = _card_verify(answer, findings, domain, prompt)
+    assert "unsupported" in kinds(v), v
+
+
+@pytest.mark.parametrize("answer,findings,domain", [
+    ("No abnormality is detected.", NORMAL_H, "heart"),
+    ("The lungs are clear; no crackles or wheezes.", NORMAL_L, "lung"),
+    ("Normal vesicular breath sounds.", NORMAL_L, "lung"),
+    ("Differential (most likely first): 1. aortic stenosis; 2. aortic sclerosis; 3. innocent flow murmur.",
+     MURMUR_H, "heart"),
+    ("Mitral regurgitation is most likely; tricuspid regurgitation is a less likely cause.", MR_H, "heart"),
+    ("A systolic murmur; most likely mitral regurgitation, then ventricular septal defect.", NO_LESION_H, "heart"),
+    ("A systolic murmur. Murmurs radiate, so the site does not change the order.", MURMUR_H, "heart"),
+    ("This is a lung recording, so heart sounds are not assessed in it.", CRACKLE_L, "lung"),
+    ("This is a heart recording, so lung sounds are not assessed in it.", NORMAL_H, "heart"),
+    ("Abnormal, but the specific abnormal sound cannot be determined from this recording.", ABN_H, "heart"),
+    ("A systolic murmur is heard. Whether S3 is present cannot be determined.", MURMUR_H, "heart"),
+    ("The heart rate is seventy-two beats per minute.", MURMUR_H, "heart"),
+    ("A systolic murmur at the unspecified site.", MURMUR_H, "heart"),  # the prompt says so
+    ("Abnormal: a systolic murmur. Recording quality: adequate, no concerns.", MURMUR_H, "heart"),
+    ("A systolic murmur; whether these findings are significant cannot be determined.", MURMUR_H, "heart"),
+])
+def test_wording_the_card_allows(answer, findings, domain):
+    assert _card_verify(answer, findings, domain) == [], _card_verify(answer, findings, domain)

@@ -30,7 +30,8 @@ from stethodesk.model.vocabulary import (  # the checker's vocabulary, re-export
 
 __all__ = [
     "ABBREVIATIONS", "CONCEPTS", "DIAGNOSES", "FINDINGS_MARKER", "GROUPS", "LESIONS", "LESION_CODES",
-    "LESION_N", "MURMUR_NAMES", "CheckResult", "agrees", "check", "lesion_mentions",
+    "LESION_N", "MURMUR_NAMES", "CheckResult", "agrees", "check", "clauses", "lesion_mentions", "mentions",
+    "negated_before",
     "parse_comparison_summary", "parse_fact", "scope", "split_ab", "summary_text",
 ]
 
@@ -67,7 +68,7 @@ class CheckResult:
 
 
 @functools.lru_cache(maxsize=512)
-def _clauses(text: str) -> tuple[str, ...]:
+def clauses(text: str) -> tuple[str, ...]:
     """Sentences split into clauses (cached: every fact parser reads the same answer)."""
     out = []
     for sent in SENTENCE_SPLIT.split(text):
@@ -86,7 +87,7 @@ SCOPE_BREAK = re.compile(r"\b(?:the|a|an|this|that|is|are|was|were|has|have|with
                          r"^\s*(?:normal|regular|clear)\b", re.I)
 
 
-def _negated_before(pre: str, mention: str = "") -> bool:
+def negated_before(pre: str, mention: str = "") -> bool:
     """Is a mention negated by the text before it in its clause? A colon ends the negation scope
     ("No abnormal sounds: this is normal") unless the part before it is only a negative label
     ("Not detected: crackles", "Absent: murmur"); so does a comma that starts a new phrase."""
@@ -98,22 +99,25 @@ def _negated_before(pre: str, mention: str = "") -> bool:
     return len(parts) > 1 and bool(NEG_LABEL.match(parts[-2].split(".")[-1]))
 
 
-def _polarities(text: str, pattern: str, flags=re.I, mask: str | None = None,
-                post: bool = True) -> list[bool]:
-    """Polarity (True = asserted present) of every mention of ``pattern`` in ``text``;
-    hedged clauses ("cannot be determined") are skipped. ``post`` also reads a negation right
-    after the mention ("Crackles: absent")."""
+def mentions(text: str, pattern: str, flags=re.I, mask: str | None = None, post: bool = True) -> list[tuple[str, bool]]:
+    """(words, asserted: not negated) of every mention of ``pattern`` outside hedged clauses;
+    ``post`` also reads a negation right after it ("Crackles: absent"). Grounding uses it too."""
     out = []
-    for c in _clauses(text):
+    for c in clauses(text):
         if mask:
             c = re.sub(mask, lambda m: "#" * len(m.group(0)), c, flags=re.I)
         for m in re.finditer(pattern, c, flags):
             if UNKNOWN_CUE.search(c):
                 continue
             pre, rest = c[: m.start()], c[m.end():]
-            neg = _negated_before(pre, m.group(0)) or (post and bool(NEG_POST.match(rest)))
-            out.append(not neg)
+            neg = negated_before(pre, m.group(0)) or (post and bool(NEG_POST.match(rest)))
+            out.append((m.group(0), not neg))
     return out
+
+
+def _polarities(text: str, pattern: str, flags=re.I, mask: str | None = None, post: bool = True) -> list[bool]:
+    """Polarity (True = asserted present) of every mention (:func:`mentions`)."""
+    return [p for _, p in mentions(text, pattern, flags, mask, post)]
 
 
 def _bool_value(pols: list[bool]):
@@ -168,7 +172,7 @@ def parse_murmur_timing(text: str):
 def _clause_spans(text: str) -> list[tuple[int, str]]:
     """(offset in ``text``, clause) for every clause, in order."""
     out, pos = [], 0
-    for c in _clauses(text):
+    for c in clauses(text):
         at = text.find(c, pos)
         at = pos if at < 0 else at
         out.append((at, c))
@@ -182,6 +186,11 @@ def lesion_mentions(text: str) -> list[tuple[int, str]]:
     Negated mentions ("not aortic stenosis") and hedged clauses ("cannot be determined") are
     left out. Abbreviations match case-sensitively ("AS" is not "as").
     """
+    return list(_lesion_mentions(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _lesion_mentions(text: str) -> tuple[tuple[int, str], ...]:
     hits = []
     for at, c in _clause_spans(text):
         if UNKNOWN_CUE.search(c):
@@ -195,10 +204,10 @@ def lesion_mentions(text: str) -> list[tuple[int, str]]:
             found = [m for m in re.finditer(pat, masked)] + [m for m in re.finditer(spelled, masked, re.I)]
             for m in found:
                 # a negation close before it ("not aortic stenosis"), within its phrase
-                if _negated_before(masked[: m.start()][-30:], m.group(0)):
+                if negated_before(masked[: m.start()][-30:], m.group(0)):
                     continue
                 hits.append((at + m.start(), name))
-    return sorted(set(hits))
+    return tuple(sorted(set(hits)))
 
 
 def parse_lesion(text: str):
@@ -209,7 +218,7 @@ def parse_lesion(text: str):
 
 def parse_crackle_type(text: str):
     fine = coarse = False
-    for c in _clauses(text):
+    for c in clauses(text):
         if not re.search(CONCEPTS["crackle"], c, re.I) or UNKNOWN_CUE.search(c):
             continue
         if not any(_polarities(c, CONCEPTS["crackle"])):
@@ -220,7 +229,7 @@ def parse_crackle_type(text: str):
 
 
 def parse_murmur_shape(text: str):
-    for c in _clauses(text):
+    for c in clauses(text):
         for name, pat in SHAPES:
             if re.search(pat, c, re.I) and not NEG_PRE.search(c[: re.search(pat, c, re.I).start()][-20:]):
                 return name

@@ -4,23 +4,44 @@
 
 - ``contradiction``: a fact stated the opposite way from the card, or both ways ("Abnormal ...
   Impression: normal"), or a comparison summary that disagrees with a recording's verdict. A
-  fact the answer does not mention is not a violation.
+  fact the answer does not mention is not a violation. Besides the checker's words this covers
+  (:mod:`stethodesk.model.claims`): verdict wording ("No abnormality is detected", "the lungs
+  are clear", "needs no follow-up" on an abnormal card; "an abnormality", "pathological" on a
+  normal one); a murmur called innocent or benign (or an innocent murmur as the leading
+  candidate) when the card's verdict is abnormal or it calls a lesion, or calls no murmur; and
+  a hedge about a call the card makes ("whether a murmur is present cannot be said" when the
+  card calls it present or absent: the card decided it; a hedge about a point the card does not
+  carry is fine).
 - ``wrong_domain``: a heart answer naming lung sounds (crackles, wheeze, rhonchi, stridor, pleural
   rub, adventitious sounds) or a lung answer naming heart sounds (murmurs, S3/S4, gallops, valve
   lesions). Negated mentions count too: the heart card carries no lung call, so "no crackles" in
-  a heart answer states something the findings cannot support (and the reverse).
+  a heart answer states something the findings cannot support (and the reverse). The other
+  organ's sounds in general (breath sounds, vesicular, clear lungs; heart sounds, S1, S2, clicks,
+  rhythm words) count too, except in a clause saying they are not assessed: heart sounds are
+  audible on a lung recording, but the lung card calls nothing about them, so a lung answer
+  may only say they are not assessed there (and the reverse).
 - ``unsupported``: a patient detail that neither the prompt nor the user's context
   (``allowed_text``) carries and the sound cannot support: a diagnosis or history statement
-  ("Recorded diagnosis: COPD", "history of asthma"), a condition name that is not a textbook
+  ("Recorded diagnosis: COPD", "history of asthma"; the card's verdict is no diagnosis, so
+  "Recorded diagnosis: abnormal" is one too), a condition name that is not a textbook
   association of a called finding (``resources/clinical_knowledge.json``), an age, sex,
-  medication or symptom, or a number (bpm, percentage) that the prompt does not hold.
+  medication or symptom, a number (bpm, percentage; in digits or in words, "about sixty beats
+  per minute") that the prompt does not hold, or dataset-label wording ("patient-level",
+  "outcome", "annotated", "unspecified <word>") the prompt does not use. The app's prompt says
+  "recorded at the unspecified site" when no site is given, so "the unspecified site" may be
+  echoed then (it is true); "the unspecified lung" is in no prompt.
 - ``event_not_on_card``: an event stated as present that the card does not call (S3 when the
-  card has no S3 call, a diastolic murmur when diastolic timing is not called, a murmur grade or
-  shape, a valve lesion when no murmur is called).
+  card has no S3 call, a diastolic murmur when diastolic timing is not called, a valve lesion
+  when no murmur is called); a murmur or heart-sound detail no head scores (holosystolic,
+  grade, shape, pitch, quality, radiation, ejection click, opening snap, gallop, split S2: the
+  card calls timing only as systolic/diastolic); a leading candidate no head scores
+  (tricuspid regurgitation, a septal defect...) when the card calls a lesion, or one that is
+  no textbook cause of the called murmur timing (aortic regurgitation for a systolic murmur).
+  When the card calls a lesion, the first cause a ranking names must be it.
 
 :func:`template_answer` (from :mod:`stethodesk.model.templates`) is the always-correct fallback
-and :func:`fact_answer` answers heart rate, quality and "what did you find" questions from the
-facts. No Qt, no torch.
+and :func:`fact_answer` (:mod:`stethodesk.model.fact_answers`) answers heart rate, quality and
+"what did you find" questions from the facts. No Qt, no torch.
 """
 
 from __future__ import annotations
@@ -30,7 +51,9 @@ import re
 from dataclasses import dataclass
 
 from stethodesk.model import checker as ck
+from stethodesk.model import claims
 from stethodesk.model import vocabulary as vocab
+from stethodesk.model.fact_answers import fact_answer  # noqa: F401 (re-exported)
 from stethodesk.model.facts import knowledge, lesion_name
 from stethodesk.model.templates import TASKS, heard_sentence, template_answer  # noqa: F401 (re-exported)
 
@@ -99,7 +122,32 @@ def _findings_part(text: str) -> str:
     return "\n".join(s for _, s in _sentences(text) if not _general(s))
 
 
-def _contradictions(text: str, facts: dict) -> list[Violation]:
+def _claim_contradictions(prefix: str, seg: str, f: dict, domain: str) -> list[Violation]:
+    """Verdict wording, innocence and hedges that disagree with the card (:mod:`.claims`)."""
+    out = []
+
+    def add(name, words, what):
+        out.append(Violation("contradiction", f"The answer {what} (\"{words}\"); the findings card shows "
+                             f"{_label(prefix + name)} {_describe(name, f[name])}.", prefix + name))
+
+    called = [k for k in ("murmur",) + vocab.HEART_EVENTS + vocab.LUNG_EVENTS if f.get(k) in (True, "present")]
+    for abnormal, words in claims.verdict_claims(seg, domain):
+        if "abnormal" in f and abnormal != f["abnormal"]:
+            add("abnormal", words, f"says {'abnormal' if abnormal else 'normal'} in other words")
+        elif "abnormal" not in f and not abnormal and called:
+            add(called[0], words, "says normal in other words")
+    if domain == "heart":
+        for words in claims.innocence_claims(seg):
+            name = next((k for k, v in (("abnormal", f.get("abnormal") is True), ("lesion", "lesion" in f),
+                                        ("murmur", f.get("murmur") == "absent")) if v), None)
+            if name:
+                add(name, words, "calls the murmur innocent")
+    for name, words in claims.hedge_denials(seg, f):
+        add(name, words, "says this cannot be told")
+    return out
+
+
+def _contradictions(text: str, facts: dict, domain: str) -> list[Violation]:
     out = []
     for prefix, seg, f in _segments(text, facts):
         for name, expected in f.items():
@@ -108,6 +156,7 @@ def _contradictions(text: str, facts: dict) -> list[Violation]:
                 out.append(Violation("contradiction", f"The answer states {_label(prefix + name)} "
                                      f"{_describe(name, got)}; the findings card shows "
                                      f"{_describe(name, expected)}.", prefix + name))
+        out += _claim_contradictions(prefix, seg, f, domain)
     if any(k[:2] in ("a.", "b.") for k in facts):
         for name, said in ck.parse_comparison_summary(text).items():
             if name in facts and not ck.agrees(said, facts[name]):
@@ -128,6 +177,22 @@ def _wrong_domain(text: str, domain: str) -> list[Violation]:
             other = "lung" if domain == "heart" else "heart"
             out.append(Violation("wrong_domain", f"A {domain} answer names {name}, a {other} sound "
                                  f"finding; this recording has no {other} findings.", m.group(0)))
+    # the other organ's sounds in general: only "not assessed" (a hedged clause) may be said of them
+    general = [(n, p, re.I) for n, p in (vocab.LUNG_GENERAL_WORDS if domain == "heart" else
+                                          vocab.HEART_GENERAL_WORDS).items()]
+    general += [] if domain == "heart" else [(n, p, 0) for n, p in vocab.HEART_GENERAL_ABBREVIATIONS.items()]
+    seen: set[str] = set()
+    for c in ck.clauses(text) if any(re.search(p, text, f) for _, p, f in general) else ():
+        if claims.hedged(c):
+            continue
+        for name, pat, flags in general:
+            m = re.search(pat, c, flags)
+            if m and name not in seen:
+                seen.add(name)
+                other = "lung" if domain == "heart" else "heart"
+                out.append(Violation("wrong_domain", f"A {domain} answer speaks of {name}; the {domain} card "
+                                     f"calls nothing about {other} sounds, so it may only say they are "
+                                     "not assessed.", m.group(0)))
     return out
 
 
@@ -164,6 +229,23 @@ def _mask(text: str, phrases: list[str]) -> str:
     return text
 
 
+def _leading(prefix: str, seg: str, f: dict, support: str) -> list[Violation]:
+    """A ranking's first cause: the card's lesion when it calls one; otherwise a cause no head
+    scores only when it is a textbook cause of the called murmur timing."""
+    lead = claims.leading_candidate(seg)
+    if lead is None or not (lead[0] in vocab.NO_HEAD_CAUSES or lead[0] in vocab.LESIONS_WITHOUT_HEAD):
+        return []
+    name = lesion_name(lead[0]) if lead[0] in vocab.LESIONS_WITHOUT_HEAD else lead[0]
+    who = {"a.": "Recording A: the", "b.": "Recording B: the"}.get(prefix, "The")
+    if "lesion" in f:
+        why = f"the card calls {lesion_name(f['lesion'])}, and no head scores {name}"
+    elif f.get("murmur") == "present" and not _in(r"\b" + re.escape(name), support):
+        why = "it is no textbook cause of the murmur the card calls"
+    else:
+        return []
+    return [Violation("event_not_on_card", f"{who} answer ranks {name} first, but {why}.", lead[1])]
+
+
 def _not_on_card(text: str, facts: dict, domain: str) -> list[Violation]:
     out = []
     events = ("murmur",) + vocab.HEART_EVENTS if domain == "heart" else vocab.LUNG_EVENTS
@@ -173,7 +255,10 @@ def _not_on_card(text: str, facts: dict, domain: str) -> list[Violation]:
         out.append(Violation("event_not_on_card", f"{who} answer names {what}, but {why}.", what))
 
     for prefix, seg, f in _segments(text, facts):
-        seg = _mask(seg, support_phrases(f, domain))
+        support = support_phrases(f, domain)
+        if domain == "heart":
+            out += _leading(prefix, seg, f, " ".join(support))
+        seg = _mask(seg, support)
         for ev in events:
             if ev not in f and ck.parse_fact(ev, seg) in (True, "present", "conflict"):
                 add(prefix, vocab.EVENT_NAMES[ev][1], "the findings card has no call for it")
@@ -189,6 +274,11 @@ def _not_on_card(text: str, facts: dict, domain: str) -> list[Violation]:
             if "lesion" not in f and f.get("murmur") != "present":
                 for code in dict.fromkeys(c for _, c in ck.lesion_mentions(seg) if c != "N"):
                     add(prefix, lesion_name(code), "the card calls no murmur")
+                for name in dict.fromkeys(n for _, n, _ in claims.candidate_mentions(seg) if n in vocab.NO_HEAD_VALVES):
+                    add(prefix, name, "the card calls no murmur")
+            for name, words in claims.murmur_details(seg, f):
+                add(prefix, f"{name} ({words})", "no head scores it (the card calls a murmur's timing only "
+                    "as systolic or diastolic)")
         elif f.get("crackle") and "crackle_type" not in f:
             got = ck.parse_fact("crackle_type", seg)
             if got:
@@ -239,7 +329,8 @@ def _unsupported(text: str, facts: dict, domain: str, allowed_text: str) -> list
                  for pat in vocab.CONDITIONS.values() for m in re.finditer(pat, sent, re.I)]
         if history and not names:  # e.g. "Recorded diagnosis: healthy": its words must be in the context
             words = re.findall(r"[A-Za-z]{4,}", sent[history.end():]) or [history.group(0)]
-            if not all(_in(r"\b" + re.escape(w), allowed) for w in words):
+            verdict = re.search(vocab.VERDICT_NOT_DIAGNOSIS, sent[history.end():], re.I)  # the card's, no diagnosis
+            if verdict or not all(_in(r"\b" + re.escape(w), allowed) for w in words):
                 flag(f"a patient history or diagnosis (\"{sent.strip()}\")", history.group(0))
         for pat, word, known in names:
             if _in(pat, allowed):
@@ -263,12 +354,14 @@ def _unsupported(text: str, facts: dict, domain: str, allowed_text: str) -> list
         for m in re.finditer(pat, text, re.I):
             if not (_in(re.escape(m.group(0)), allowed) or _in(re.escape(m.group(0)), support)):
                 flag(f"{what} ({m.group(0)})", m.group(0))
-    quoted = _numbers(allowed)
-    for m in re.finditer(r"(\d+(?:\.\d+)?)\s*(?:%|bpm\b|beats? per minute|/min\b)|"
-                         r"\b(?:heart |pulse )?rate\W{0,3}(?:of |is |was )?[<>~]?\s*(\d+(?:\.\d+)?)", text, re.I):
-        value = float(m.group(1) or m.group(2))
+    quoted = [v for v, _ in claims.numbers(allowed, measured=False)]
+    for value, words in claims.numbers(text):  # digits or words: "about sixty beats per minute"
         if not any(abs(value - q) <= NUMBER_TOLERANCE for q in quoted):
-            flag(f"a number ({m.group(0).strip()})", m.group(0), "which the findings do not give")
+            flag(f"a number ({words})", words, "which the findings do not give")
+    for m in re.finditer(vocab.LABEL_WORDS, text, re.I):
+        if not _in(re.escape(m.group(0)), allowed):
+            flag(f"dataset-label wording ({m.group(0)})", m.group(0), "which describes how training data "
+                 "was labelled, not this recording, and the prompt does not use it")
     return out
 
 
@@ -295,114 +388,6 @@ def verify(answer: str, facts: dict, domain: str, allowed_text: str = "") -> lis
         contradiction, wrong_domain, event_not_on_card, unsupported.
     """
     text = answer or ""
-    found = (_contradictions(text, facts) + _wrong_domain(text, domain)
+    found = (_contradictions(text, facts, domain) + _wrong_domain(text, domain)
              + _not_on_card(text, facts, domain) + _unsupported(text, facts, domain, allowed_text))
     return list(dict.fromkeys(found))
-
-
-# ---------------------------------------------------------------------------- free questions
-
-RATE_Q = re.compile(r"\bheart ?rate\b|\bpulse\b|\bbpm\b|\bbeats? per min|\bhow fast\b|\bheart ?beats?\b|"
-                    r"\brate\b", re.I)
-BREATHING_RATE_Q = re.compile(r"\b(?:respiratory|breathing|resp\.?)\s*rate\b|\bbreaths? per min", re.I)
-QUALITY_Q = re.compile(r"\bquality\b|\bnois[ey]\w*|\bsignal\b|\busable\b|\breliab\w*|\barti?e?fact\w*|"
-                       r"\bclear recording\b", re.I)
-FINDINGS_Q = re.compile(r"\bwhat (?:did|do|can|could) you (?:find|hear|detect)|\bfindings?\b|\bfind anything\b|"
-                        r"\babnormal\b|\bnormal\b|\bwrong\b|\bhealthy\b|\bsummar\w*|\bresults?\b|"
-                        r"\bwhat (?:is|was) heard\b|\bdetect\w*|\bhear anything\b", re.I)
-# questions about one sound: key -> (pattern, domain, name used in the answer)
-SOUND_Q = {
-    "murmur": (r"\bmurmur\w*", "heart", "a murmur"),
-    "s3": (r"\bS3\b|\bthird heart sound|\bgallops?\b|\bextra (?:heart )?sounds?\b", "heart", "S3"),
-    "s4": (r"\bS4\b|\bfourth heart sound", "heart", "S4"),
-    "crackle": (r"\bcrackl\w*|\brales?\b|\bcrepitations?\b", "lung", "crackles"),
-    "wheeze": (r"\bwheez\w*", "lung", "wheezes"),
-    "rhonchi": (r"\brhonch\w*", "lung", "rhonchi"),
-    "stridor": (r"\bstridor\b", "lung", "stridor"),
-    "pleural_rub": (r"\bpleural\b|\bfriction rubs?\b", "lung", "a pleural rub"),
-}
-# ... anything asking for reasons, a differential or a report goes to the model / the templates
-OTHER_Q = re.compile(r"\bdifferential|\bdiagnos\w*|\bcauses?\b|\bwhy\b|\bexplain\w*|\bmeans?\b|\bmeaning\b|"
-                     r"\bsuggest\w*|\bcompar\w*|\breport\b|\btreat\w*|\bmanag\w*|\bnext step|\bwhat should\b|"
-                     r"\bsite\b|\barea\b|\blocation\b", re.I)
-
-
-def _sound_answer(key: str, facts: dict, findings: dict, domain: str) -> str:
-    _, sound_domain, name = SOUND_Q[key]
-    if sound_domain != domain:
-        other = "heart" if domain == "lung" else "lung"
-        return (f"This is a {domain} recording, so {other} sounds are not assessed in it; analyse a "
-                f"recording made over the {'lungs' if other == 'lung' else 'heart'} to check them.")
-    if key not in facts:
-        return (f"This model has no separate call for {name}, so whether it is present cannot be "
-                "said from this recording.")
-    if facts[key] in (True, "present"):
-        sub = {k: v for k, v in facts.items() if k in (key, "murmur_timing", "crackle_type")}
-        heard = heard_sentence(sub, findings).replace(" heard.", " called.")
-        return "Yes: " + heard[:1].lower() + heard[1:]
-    num = f"; its calibrated probability is {findings[key]:.0%}" if key in findings else ""
-    return f"No {name.removeprefix('a ')} is called{num}."
-
-
-def fact_answer(question: str, facts: dict, domain: str, heart_rate_bpm: float | None = None,
-                quality_level: str | None = None, quality_reason: str | None = None,
-                findings: dict | None = None) -> str | None:
-    """Answer a free question from the facts alone, or None when it asks something else.
-
-    Heart rate / pulse / bpm questions get the measured rate (heart recordings only); signal
-    quality questions the quality pill, its reason and the poor-quality call; "what did you
-    find", "is it normal", "any murmur / crackles" questions the card's calls with their
-    percentages. Questions asking why, for a differential, a report, a comparison or about the
-    site return None (the model answers, checked by :func:`verify`).
-
-    Parameters
-    ----------
-    question : str
-    facts : dict
-        :func:`stethodesk.model.facts.card_facts` of the recording.
-    domain : {"heart", "lung"}
-    heart_rate_bpm : float, optional
-        Beats per minute measured from the sound envelope (None when it could not be measured).
-    quality_level, quality_reason : str, optional
-        The quality pill ("good", "fair", "poor") and its plain-words reason.
-    findings : dict, optional
-        Calibrated probabilities, for the percentages.
-    """
-    q = question or ""
-    fi = findings or {}
-    parts = []
-    if BREATHING_RATE_Q.search(q):
-        parts.append("The breathing rate is not measured by this app.")
-    elif RATE_Q.search(q):
-        if domain != "heart":
-            parts.append("The heart rate is measured only on heart recordings; this is a lung recording.")
-        elif heart_rate_bpm:
-            parts.append(f"The heart rate measured from this recording is {heart_rate_bpm:.0f} bpm.")
-        else:
-            parts.append("The heart rate could not be measured from this recording.")
-    if QUALITY_Q.search(q):
-        # One verdict on quality (the card's rule: poor when the signal meter or the model's
-        # poor-quality head says so), then what each of the two saw, so they never read as a
-        # contradiction ("signal good" beside "poor quality 67%").
-        p_head = fi.get("poor_quality")
-        why = (quality_reason or "").strip().rstrip(".")
-        meter = f"the signal meter reads {quality_level}" + (f": {why[:1].lower()}{why[1:]}" if why else "")
-        # worded so the checker does not read it as a second quality verdict
-        head = f"the model's own check rates it {p_head:.0%} likely degraded" if p_head is not None else ""
-        seen = " and ".join(b for b in (meter if quality_level else "", head) if b)
-        if "poor_quality" in facts and facts["poor_quality"]:
-            parts.append("Recording quality: poor; read the findings with caution" + (f" ({seen})." if seen else "."))
-        elif "poor_quality" in facts:
-            parts.append("Recording quality: adequate for the findings" + (f" ({seen})." if seen else "."))
-        elif quality_level:
-            parts.append(f"Recording quality: {quality_level}" + (f" ({seen})." if seen else "."))
-        else:
-            parts.append("The signal quality was not measured.")
-    sounds = [k for k, (pat, _, _) in SOUND_Q.items() if re.search(pat, q, re.I)]
-    if not OTHER_Q.search(q):
-        if sounds:
-            parts += list(dict.fromkeys(_sound_answer(k, facts, fi, domain) for k in sounds))
-        elif FINDINGS_Q.search(q) and facts:
-            parts.append(template_answer("binary", {k: v for k, v in facts.items() if k != "poor_quality"},
-                                         domain, findings=fi))
-    return " ".join(parts) if parts else None

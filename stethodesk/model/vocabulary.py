@@ -44,6 +44,7 @@ LESIONS = {
     # no head scores it yet, but answers name it (diastolic murmur at the aortic area)
     "AR": r"\baortic regurgitation\b|\bAR\b",
 }
+LESIONS_WITHOUT_HEAD = ("AR",)  # named by answers, scored by no head: never a card's lesion
 LESION_N = r"\bno (?:valvular|valve) (?:lesion|disease|abnormality)\b|\bnormal valves?\b|\bno valvular lesion\b"
 DIAGNOSES = {
     "COPD": r"\bCOPD\b|chronic obstructive",
@@ -103,6 +104,26 @@ HEART_WORDS = {
                     r"\bvalv(?:e|es|ular)\b",
 }
 HEART_ABBREVIATIONS = {"S3/S4": r"\bS3\b|\bS4\b", "valve lesion": r"\b(?:AS|MR|MS|MVP|AR)\b"}
+# Names of the other organ's sounds in general. The other card calls nothing about them, so an
+# answer may only say they are not assessed (a hedged clause: "This is a lung recording, so heart
+# sounds are not assessed in it"); any other mention, normal or not, is wrong_domain. Heart
+# sounds are audible on lung recordings, but "S1 and S2 are normal" in a lung answer is a heart
+# finding the lung card does not make.
+LUNG_GENERAL_WORDS = {
+    "breath sounds": r"\b(?:breath|breathing|lung|respiratory) sounds?\b|\bair ?entry\b|\blung fields?\b",
+    "vesicular or bronchial breathing": r"\b(?:broncho)?vesicular\b|\bbronchial (?:breath\w*|sounds?)\b|"
+                                        r"\btracheal breath\w*",
+    "clear lungs": r"\blungs? (?:are |is |sound |were )?(?:not )?clear\b|\bclear (?:lungs?|chest)\b|"
+                   r"\bchest (?:is |was )?(?:not )?clear\b|"
+                   r"\bclear to auscultation\b",
+}
+HEART_GENERAL_WORDS = {
+    "heart sounds": r"\b(?:heart|cardiac) sounds?\b|\b(?:first|second) heart sound\b",
+    "heart rhythm": r"\btachycardi\w*|\bbradycardi\w*|\barrhythmi\w*|\batrial fibrillation|\bextra-?systol\w*|"
+                    r"\bectopic beats?|\bheart block\b",
+    "click or snap": r"\bclicks?\b|\bopening snap\b|\bsplit(?:ting)? (?:of )?(?:S2|the second heart sound)\b",
+}
+HEART_GENERAL_ABBREVIATIONS = {"heart sounds": r"\bS[12]\b|\b[AP]2\b"}
 
 # ---------------------------------------------------------------------------- patient details
 
@@ -174,3 +195,98 @@ SYMPTOMS = (r"\bfever\w*|\bfebrile\b|\bcough\w*|\bdyspno?ea\b|\bshort(?:ness)? o
             r"\bbreathless\w*|\bchest pain\b|\bpalpitations?\b|\bsyncope\b|\bfainting\b|\bfatigue\b|"
             r"\bsputum\b|\bphlegm\b|\bha?emoptysis\b|\borthopno?ea\b|\bo?edema\b|\bswollen\b|"
             r"\bdizz\w+|\bcyanos\w+|\bweight loss\b|\bnight sweats\b|\bsore throat\b|\bpain\b")
+
+# ---------------------------------------------------------------------------- claims
+
+# Verdict wording besides "normal"/"abnormal" (the checker reads those): (pattern, domain or None,
+# True if an asserted mention says abnormal). A negated mention says the opposite ("no
+# abnormality": normal; "the lungs are not clear": abnormal).
+VERDICT_PHRASES = (
+    # unqualified only: "no valvular abnormality", "an abnormality of rhythm" are not verdicts
+    ((r"(?:(?<=^)|(?<=^\W)|(?<=\bno )|(?<=\ban )|(?<=\bany )|(?<=\bwithout )|(?<=\bsome )|(?<=\bone )|"
+      r"(?<=\bthe ))abnormalit(?:y|ies)\b(?!\s+(?:of|in)\b)"), None, True),
+    (r"\bunremarkable\b|\bwithin normal limits\b", None, False),
+    (r"\bpatholog(?:ic|ical)\b", None, True),
+    (LUNG_GENERAL_WORDS["clear lungs"], "lung", False),
+)
+# Reassurance: states the recording needs nothing further (a normal verdict in other words).
+REASSURANCE = (r"\b(?:needs?|requires?|warrants?) no (?:further )?(?:follow[- ]?up|work[- ]?up|evaluation|"
+               r"investigation|action|treatment|referral)\b|\bno (?:further )?(?:follow[- ]?up|work[- ]?up|evaluation|"
+               r"investigation|action|referral) (?:is )?(?:needed|required|necessary|indicated)\b|"
+               r"\b(?:does not|doesn't|do not|don't) (?:need|require) (?:any )?(?:further )?(?:follow[- ]?up|"
+               r"evaluation|investigation|treatment)\b|\bnothing to worry about\b|\bno cause for concern\b")
+# A murmur called innocent: its name as the leading candidate, or innocence said of the murmur.
+INNOCENT_NAMES = (r"\binnocent (?:pulmonary )?(?:flow )?murmurs?|\b(?:pulmonary )?flow murmurs?(?! of\b)|"
+                  r"\bStill's (?:innocent )?murmurs?|\b(?:benign|functional|physiological|harmless) "
+                  r"(?:(?:flow|systolic|ejection) )?murmurs?")
+INNOCENT_WORD = r"\b(?:innocent|benign|functional|physiological|harmless)\b"
+INNOCENT_SAID = (r"\bmurmurs?\b[^.;]{0,40}?\b(?:is|are|was|sounds?|seems?|appears?|likely|probably)\b[^.;]{0,20}?"
+                 + INNOCENT_WORD + r"|\b(?:most|more|very) (?:likely|probably) (?:an? )?" + INNOCENT_WORD)
+# Murmur causes no head scores (lesions besides LESIONS, septal defects...): a ranking may lead
+# with one only when it is a textbook cause of the called murmur timing, and never when the card
+# calls a lesion. Names of valve lesions here are also valve lesions for the no-murmur rule.
+NO_HEAD_CAUSES = {
+    "tricuspid regurgitation": r"\btricuspid regurgitation\b|(?-i:\bTR\b)",
+    "tricuspid stenosis": r"\btricuspid stenosis\b",
+    "pulmonary stenosis": r"\bpulmon(?:ary|ic|ic valve) stenosis\b",
+    "pulmonary regurgitation": r"\bpulmon(?:ary|ic) regurgitation\b",
+    "aortic sclerosis": r"\baortic sclerosis\b",
+    "hypertrophic cardiomyopathy": r"\bhypertrophic (?:obstructive )?cardiomyopathy\b|(?-i:\bH(?:O)?CM\b)",
+    "ventricular septal defect": r"\bventricular septal defect\b|(?-i:\bVSD\b)",
+    "atrial septal defect": r"\batrial septal defect\b|(?-i:\bASD\b)",
+    "patent ductus arteriosus": r"\bpatent ductus\b|(?-i:\bPDA\b)",
+    "coarctation": r"\bcoarctation\b",
+}
+NO_HEAD_VALVES = ("tricuspid regurgitation", "tricuspid stenosis", "pulmonary stenosis", "pulmonary regurgitation")
+# General-knowledge lists, not a ranking for this recording ("Other textbook causes ...").
+TEXTBOOK_CUE = r"\btextbook\b"
+# Murmur and heart-sound details no head scores (the card calls timing only as systolic/diastolic).
+# "murmur clause": counted only in a clause that names a murmur (an S3 is "an early diastolic
+# filling sound"). Grade and shape are read by the checker (murmur_grade, murmur_shape facts).
+MURMUR_DETAILS = {  # name -> (pattern, murmur clause only)
+    "timing detail": ((r"\b(?:holo|pan|early|mid|late)[- ]?(?:systol|diastol)(?:ic|e)\b(?! (?:filling )?sound)|"
+                       r"\bejection murmur|\bpresystolic\b"), False),
+    "grade": ((r"\bgrade\s*(?:[1-6]|I{1,3}|IV|VI?|one|two|three|four|five|six)\b|\b[1-6]\s*/\s*6\b|"
+               r"\b(?:VI|IV|V|I{1,3})\s*/\s*VI\b"), False),
+    "intensity": (r"\b(?:soft|loud|faint|quiet)\b(?=[\w ,-]{0,30}\bmurmur)|\bthrill\b", True),
+    "pitch": (r"\b(?:high|low|medium|mid)[- ]pitch(?:ed)?\b|\bpitch(?:ed)? (?:high|low)\b", True),
+    "quality": (r"\b(?:harsh|blowing|musical|rough|rasping|machinery(?:-like)?|honking|scratchy|rumbling)\b", True),
+    "radiation": (r"\bradiat(?:es|ing|ed|ion)\s+(?:in)?to(?:wards?)?\b|\bradiation to\b", False),
+    "click": (r"\bclicks?\b", False),
+    "opening snap": (r"\bopening snap\b", False),
+    "gallop": (r"\bgallops?\b|\bgallop rhythm\b", False),
+    "split second sound": ((r"\b(?:wide(?:ly)?|fixed|paradoxical(?:ly)?|reversed)[- ]?split(?:ting)?\b|"
+                            r"\bS2 (?:is )?(?:widely |fixed |paradoxically )?split\b|\bloud (?:P2|S1|S2|A2)\b"), False),
+    "pericardial sound": (r"\bpericardial (?:friction )?(?:rub|knock)\b", False),
+}
+# Hedges: a clause saying a point cannot be told. About a call the card makes it is a
+# contradiction (the card decided it); about a point the card does not carry it is fine.
+HEDGE = (r"cannot be (?:determined|assessed|judged|said|told|established|ruled out)|can't be (?:determined|said|told)|"
+         r"\bunknown\b|not assessed|not annotated|\bunclear\b|\buncertain\b|\bwhether\b(?! or not)|"
+         r"\b(?:cannot|can't|unable to|not possible to|impossible to) (?:say|tell|determine|assess|judge)\b")
+# what a hedge is about, when it names no single sound
+HEDGE_ANY_SOUND = (r"\b(?:specific|particular|which|what) (?:abnormal |added |adventitious |extra )?"
+                   r"(?:sounds?|findings?|events?)\b")
+HEDGE_ABNORMAL_SOUND = r"\b(?:specific|particular|which|what) abnormal (?:sounds?|findings?|events?)\b"
+HEDGE_FINDINGS = r"\bfindings\W{0,3}(?:cannot|can't|could not|are (?:unknown|unclear|uncertain))"
+HEDGE_VERDICT = r"\b(?:ab)?normal\b"
+# a murmur hedge about one of these is about a detail, not about whether there is a murmur
+HEDGE_DETAIL = (r"\btiming\b|\bsystol\w*|\bdiastol\w*|\bgrade\b|\bshape\b|\bcause\b|\blesion\b|\bvalv\w*|"
+                r"\binnocent\b|\bbenign\b|\bsignifican\w*|\borigin\b|\btype\b|\bradiat\w*|\bloud\w*|\bpitch\b")
+# Dataset-label wording: an answer may use it only when the prompt or the user's context does.
+# "unspecified <word>": the prompt says "recorded at the unspecified site" when no site is given,
+# so "the unspecified site" may be echoed then; "the unspecified lung" is never in a prompt.
+LABEL_WORDS = (r"\bpatient[- ]level\b|\boutcome\b|\bdata ?(?:set|base)\b|\bground[- ]truth\b|\bmanikin\b|"
+               r"\bannotat(?:ed|ion|ions|or|ors)\b|\blabell?ed (?:as )?(?:ab)?normal\b|\bthe labels?\b|"
+               r"\bunspecified \w+")
+# words that are the card's verdict, not a diagnosis ("Recorded diagnosis: abnormal")
+VERDICT_NOT_DIAGNOSIS = r"\b(?:ab)?normal\b|\bpresent\b|\babsent\b|\boutcome\b"
+# Numbers in words ("about sixty beats per minute"): read with the same check as digits.
+NUMBER_WORDS = {w: i for i, w in enumerate((
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"))}
+TENS_WORDS = {w: 10 * i for i, w in enumerate(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
+                                                "ninety"), 2)}
+# a number that is a rate or a percentage: the unit after it, or "rate (of|is)" before it
+NUMBER_UNIT = r"%|\bpercent\b|\bper ?cent\b|\bbpm\b|\bbeats?\b|/min\b|\bper minute\b"
+RATE_LEAD = r"\b(?:heart |pulse )?rate\W{0,3}(?:(?:of|is|was|at|around|about|approximately|roughly|near) |~)*"
