@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from stethodesk.model.facts import FINDING_THRESHOLD
 from stethodesk.model.facts import pct as pct_text
 from stethodesk.gui import style
 from stethodesk.store import summary as findings_summary
@@ -87,8 +88,17 @@ class FindingsCard(QGroupBox):
         if analysis.heart_rate_bpm:
             parts.append(f"<b>{analysis.heart_rate_bpm:.0f} bpm</b>")
         if q is not None:
-            colour = style.QUALITY_COLOURS.get(getattr(q, "level", None), style.MUTED)
-            parts.append(f"signal <b style='color:{colour}'>{q.level}</b>")
+            # one quality verdict, the answers' rule (facts.card_facts): poor when the signal meter
+            # or the model's poor-quality head says so; never "signal good" beside "poor quality 54%"
+            level = getattr(q, "level", None)
+            p_poor = analysis.findings.get("poor_quality")
+            if level != "poor" and p_poor is not None and p_poor >= FINDING_THRESHOLD:
+                colour = style.QUALITY_COLOURS.get("poor", style.MUTED)
+                parts.append(f"quality <b style='color:{colour}'>poor</b> (model {pct_text(p_poor)}, "
+                             f"signal meter {level})")
+            else:
+                colour = style.QUALITY_COLOURS.get(level, style.MUTED)
+                parts.append(f"quality <b style='color:{colour}'>{level}</b>")
         parts.append(f"{analysis.domain}, {analysis.duration_s:.1f} s")
         diff = top_differential(analysis.findings)
         headline = findings_summary.main_finding(analysis.findings, analysis.domain).text
