@@ -25,3 +25,11 @@ def test_one_quality_verdict_when_meter_and_model_disagree(qtbot):
     card.show_analysis(_analysis(0.2, "good"))
     text = card.summary.text()
     assert ">good</b>" in text and "poor" not in text.split("<br>")[1]
+
+
+def test_top_differential_only_when_a_murmur_is_called(qtbot):
+    from stethodesk.gui.findings_card import top_differential
+
+    assert top_differential({"abnormal": 0.8, "murmur": 0.48, "lesion_MVP": 0.72, "lesion_N": 0.1}) is None
+    assert top_differential({"murmur": 0.9, "lesion_AS": 0.77, "lesion_MR": 0.1})[1] == 0.77
+    assert top_differential({"crackle": 0.03, "wheeze": 0.02}) is None  # no "top differential 3%" for lungs

@@ -53,6 +53,8 @@ def test_main_finding_headline():
 def test_shown_findings_leave_out_classifiers_and_unsupported_murmur_details():
     f = {"murmur": 0.3, "murmur_timing_systolic": 1.0, "abnormal": 0.8, "site_MV": 0.4, "is_lung": 0.1,
          "lesion_N": 0.5, "lesion_AS": 0.2}
-    assert shown_findings(f) == [("abnormal", 0.8), ("murmur", 0.3), ("lesion_AS", 0.2)]
+    # lesions are the murmur's cause: listed (and ranked by the answers) only when a murmur is called
+    assert shown_findings(f) == [("abnormal", 0.8), ("murmur", 0.3)]
     f["murmur"] = 0.7
     assert shown_findings(f, 2) == [("murmur_timing_systolic", 1.0), ("abnormal", 0.8)]
+    assert ("lesion_AS", 0.2) in shown_findings(f)

@@ -45,10 +45,13 @@ def shown_findings(findings: dict[str, float]) -> list[tuple[str, float]]:
 
 
 def top_differential(findings: dict[str, float]) -> tuple[str, float] | None:
-    """Most probable lesion (other than "no lesion"); for lung sounds the most probable adventitious sound."""
+    """Most probable valve lesion (other than "no lesion") when a murmur is called, else None: the
+    rule the differential answers follow (facts.card_facts), so the card never shows a "top
+    differential" that the answer beside it says cannot be ranked. Lung sounds have none (their
+    crackle / wheeze calls are the findings themselves)."""
+    if findings.get("murmur", 0.0) < FINDING_THRESHOLD:
+        return None
     lesions = [(k, v) for k, v in findings.items() if k.startswith(DIFFERENTIAL_PREFIX) and k != NOT_A_LESION]
-    if not lesions:
-        lesions = [(k, v) for k, v in findings.items() if k in ("crackle", "wheeze")]
     if not lesions:
         return None
     k, v = max(lesions, key=lambda kv: kv[1])

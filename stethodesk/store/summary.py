@@ -60,7 +60,9 @@ def finding_label(key: str) -> str:
 
 HIDDEN_PREFIXES = ("site_",)  # the site classifier: the site is known from the exam
 HIDDEN_CLASSES = ("lesion_N",)  # "no lesion" is the absence of a finding, not a finding
-CONDITIONAL = {"murmur_": "murmur"}  # heads describing a murmur: meaningful only when one is called
+# Heads describing a murmur (timing, shape...) or its cause (valve lesion): meaningful only when a
+# murmur is called, which is also when the answers may name a lesion (facts.card_facts)
+CONDITIONAL = {"murmur_": "murmur", "lesion_": "murmur"}
 
 
 def shown_findings(findings: dict[str, float], top: int | None = None) -> list[tuple[str, float]]:
