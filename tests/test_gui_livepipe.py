@@ -89,7 +89,10 @@ def test_findings_card_rows_hide_conditional_murmur_details_and_classifiers():
     f = {"murmur": 0.3, "murmur_timing_systolic": 1.0, "abnormal": 0.8, "site_MV": 0.9, "is_lung": 0.1,
          "lesion_N": 0.6, "lesion_AS": 0.25, "lesion_MR": 0.1}
     keys = [k for k, _ in shown_findings(f)]
-    assert keys == ["abnormal", "murmur", "lesion_AS", "lesion_MR"]
-    assert top_differential(f) == ("Aortic stenosis", 0.25)
+    # lesions are the called murmur's cause: hidden, and no "top differential", without one
+    assert keys == ["abnormal", "murmur"]
+    assert top_differential(f) is None
     f["murmur"] = 0.7
     assert "murmur_timing_systolic" in [k for k, _ in shown_findings(f)]
+    assert "lesion_AS" in [k for k, _ in shown_findings(f)]
+    assert top_differential(f) == ("Aortic stenosis", 0.25)
