@@ -282,3 +282,13 @@ def test_an_over_long_question_is_cut_with_a_note_not_refused(engine, heart):
     ans = engine.ask(heart, "question", question=question, max_tokens=12)
     assert ans.read().strip() and ans.notes and "only its first 300 words" in ans.notes[0]
     assert ans.to_dict()["notes"] == ans.notes
+
+
+def test_a_stopped_grounded_answer_is_not_completed_from_the_card(engine, lung):
+    ans = engine.ask(lung, "report", max_tokens=200)
+    first = next(ans, None)  # the first checked sentence (or the whole card answer)
+    engine.cancel()
+    rest = "".join(ans)
+    assert ans.cancelled or ans.grounding.source in ("template", "facts") or first is None
+    if ans.cancelled:
+        assert "From the findings" not in rest  # a stopped answer gets nothing appended

@@ -374,7 +374,8 @@ class Engine:
                                       stop_tokens=self._stop_tokens)
             stats_fn = lambda: session.stats  # noqa: E731
             if grounded:
-                pieces = ground(pieces, items, analysis, task, other, site, context, grounding)
+                pieces = ground(pieces, items, analysis, task, other, site, context, grounding,
+                                is_cancelled=self._cancel.is_set)
         self._current = Answer(pieces, task=task, instruction=instruction, domain=analysis.domain,
                                site=site, model_name=self.name, model_version=self.version,
                                stats_fn=stats_fn, grounding=grounding)

@@ -97,7 +97,8 @@ def missing_required(task: str, text: str, facts: dict) -> list[str]:
 
 def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: str, allowed_text: str,
                     template: Callable[[], str], grounding: Grounding,
-                    clock: Callable[[], float], summary: Callable[[], str] | None = None) -> Iterator[str]:
+                    clock: Callable[[], float], summary: Callable[[], str] | None = None,
+                    is_cancelled: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """Sentences of ``pieces`` that agree with ``facts``; the card's template where they do not.
 
     Parameters
@@ -120,6 +121,9 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
         Filled in as the stream goes (the caller keeps it on the answer).
     clock : callable
         ``time.perf_counter``-like; the time spent checking is added to ``grounding.check_ms``.
+    is_cancelled : callable
+        True when the user stopped the answer: the unfinished sentence is dropped and nothing is
+        added (a stopped answer is not completed from the card).
     """
     shown, buf = "", ""
 
@@ -168,6 +172,9 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
                     return
                 shown += sentence
                 yield sentence
+        if is_cancelled():
+            grounding.withheld = buf
+            return
         if buf.strip():
             bad = check(shown + buf)
             if bad:
@@ -220,7 +227,8 @@ def fact_answer_for(analysis, question: str) -> str | None:
 
 
 def ground(pieces: Iterator[str], items: list, analysis, task: str, other, site: str | None,
-           context: str | None, grounding: Grounding) -> Iterator[str]:
+           context: str | None, grounding: Grounding,
+           is_cancelled: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """:func:`grounded_pieces` for the engine: the card's facts of ``analysis`` (and ``other`` for a
     comparison), what the answer may repeat (the prompt's text ``items``, the user's ``context``,
     the card in words and the knowledge entry of each site), and the task's template."""
@@ -253,4 +261,5 @@ def ground(pieces: Iterator[str], items: list, analysis, task: str, other, site:
 
     return grounded_pieces(pieces, task=task, facts=check_facts, domain=analysis.domain,
                            allowed_text="\n".join(allowed), template=template, grounding=grounding,
-                           clock=time.perf_counter, summary=None if task == "comparison" else summary)
+                           clock=time.perf_counter, summary=None if task == "comparison" else summary,
+                           is_cancelled=is_cancelled)
