@@ -95,7 +95,9 @@ def run_llama(engine: Engine, analysis, other, tasks, max_tokens: dict, threads:
             "warm_first_token_ms": warm.first_token_ms,
             "total_ms": ans.total_ms,
             "tokens": ans.tokens,
-            "tok_per_s": (ans.tokens - 1) / gen_s if gen_s > 0 and ans.tokens > 1 else None,
+            # tokens per second only where pieces streamed as generated (a card-worded or held-back
+            # answer arrives whole: its "first" and "total" are the same moment)
+            "tok_per_s": (ans.tokens - 1) / gen_s if gen_s > 0.02 and ans.tokens > 1 else None,
             "prompt_positions": engine._session.stats.prompt_positions,
             "answer": ans.text,
             # the run-time check against the findings card (stethodesk.model.grounded): the first

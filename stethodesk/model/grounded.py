@@ -150,7 +150,7 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
         for make in (template, summary):
             if make is None:
                 continue
-            text = lead + make()
+            text = lead + _not_repeated(make(), shown)
             if not check(shown + text):
                 return text
         grounding.violations = grounding.violations + [
@@ -195,6 +195,16 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
         close = getattr(pieces, "close", None)
         if close is not None:
             close()
+
+
+def _not_repeated(text: str, shown: str) -> str:
+    """``text`` without the sentences or lines already shown word for word (a report's "Site:
+    mitral area." twice reads as a glitch); all of it when nothing would be left."""
+    said = {s.strip().lower() for s in split_sentences(shown + "\n")[0]}
+    parts, rest = split_sentences(text + "\n")
+    kept = [p for p in parts if not p.strip() or p.strip().lower() not in said]
+    out = re.sub(r"\n{2,}", "\n", "".join(kept)).strip()
+    return out if out else text
 
 
 # ------------------------------------------------------------------------- the engine's side
