@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stethodesk.model.bundle import base_gguf_path
-from greedy import assert_same_greedy, greedy_trace
+from greedy import NEAR_TIE, TV_TOL, assert_same_greedy, greedy_trace, top2_gap, total_variation
 from stethodesk.model.llm import N_BATCH, Embeddings, LlamaSession, LlmError, Utf8Stream
 
 pytestmark = pytest.mark.llm
@@ -42,10 +42,18 @@ def test_prefix_cache_is_reused_and_exact(session):
     n_head = 1 + len(session.tokenize(head[0])) + 4  # BOS + intro + K audio rows
     follow = session.prefill(head + ["\nList the murmurs.<end_of_turn>\n<start_of_turn>model\n"])
     assert session.stats.reused_positions >= n_head  # only the new question is decoded
+    # exact where the arithmetic is the same: the same batches replayed from an empty cache
+    session.reset()
+    session.prefill(head + ["\nIs it normal?<end_of_turn>\n<start_of_turn>model\n"])
+    replay = session.prefill(head + ["\nList the murmurs.<end_of_turn>\n<start_of_turn>model\n"])
+    assert np.array_equal(replay, follow)
+    # a cold cache decodes in other batches: equal within llama.cpp's rounding (tests/greedy.py;
+    # AVX2 kernels differ by more than 1e-3 in the logits, seen 2026-11-30)
     session.reset()
     cold = session.prefill(head + ["\nList the murmurs.<end_of_turn>\n<start_of_turn>model\n"])
-    np.testing.assert_allclose(follow, cold, rtol=1e-3, atol=1e-3)
-    assert not np.allclose(first, follow)
+    assert total_variation(follow, cold) <= TV_TOL
+    assert int(np.argmax(follow)) == int(np.argmax(cold)) or top2_gap(cold) < NEAR_TIE
+    assert total_variation(first, follow) > TV_TOL  # another question: really other logits
     # Other audio in the same place: the cache is cut at the audio, and the logits change.
     other = session.prefill([head[0], _audio(2), "\nList the murmurs.<end_of_turn>\n<start_of_turn>model\n"])
     assert session.stats.reused_positions == 1 + len(session.tokenize(head[0]))
