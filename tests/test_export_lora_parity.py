@@ -49,7 +49,9 @@ def test_adapter_matches_torch(tmp_path, setup):
     # the adapter really changes the model (so agreement is not the base agreeing with itself)
     assert res["lora_effect"]["cos_min"] < 0.95
     assert res["positions"] >= 40
-    assert res["f16"]["cos_min"] >= TOLERANCE["f16_cos_min"] and res["f16"]["top1_agree"] == res["positions"]
+    f = res["f16"]
+    # every clear top-1 agrees; a near-tie may flip with the CPU kernels' rounding (training/parity.py)
+    assert f["cos_min"] >= TOLERANCE["f16_cos_min"] and f["top1_agree_clear"] == f["positions_clear"], f
     assert res["cos_mean"] >= TOLERANCE["q4_cos_mean"]
     assert res["top1_agree_clear"] >= TOLERANCE["q4_top1_clear"] * res["positions_clear"] and res["positions_clear"] > 20
     assert res["ok"]

@@ -93,7 +93,9 @@ def lora_parity(peft_model, tokenizer, prefix: np.ndarray, gguf_path: Path, lora
     if f16_path is not None:
         f = compare(all_logits(f16_path, pieces, lora_path), ref, m)
         res["f16"] = f
-        ok = ok and f["cos_min"] >= TOLERANCE["f16_cos_min"] and f["top1_agree"] == f["positions"]
+        # top-1 must agree wherever the choice is clear; a near-tie (margin < tie_margin) may flip
+        # with the kernels' rounding (AVX2 llama.cpp flipped 1 of 62 at cos_min 0.99999, 2026-11-30)
+        ok = ok and f["cos_min"] >= TOLERANCE["f16_cos_min"] and f["top1_agree_clear"] == f["positions_clear"]
     res["ok"] = bool(ok)
     return res
 
