@@ -24,11 +24,15 @@ TASKS = ("binary", "detection", "report", "reasoning", "differential", "comparis
 MAX_CANDIDATES = 3  # ranked candidates named in a differential (training answers name <= 3)
 
 
-def _join(items: list[str], conj: str = "and") -> str:
+def join_words(items: list[str], conj: str = "and") -> str:
+    """"a, b and c" (empty items left out); shared with the training answers' wording."""
     items = [i for i in items if i]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + f" {conj} " + items[-1]
+
+
+_join = join_words
 
 
 def _cap(s: str) -> str:

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import random
 
+from stethodesk.model.templates import join_words as _join
 from training.phrasings import UNKNOWN
 
 from .vocab import EVENT_NAMES, HEART_EVENTS, LUNG_EVENTS
 
 
 # --------------------------------------------------------------------------- phrases
-
-
-def _join(items: list[str], conj: str = "and") -> str:
-    items = [i for i in items if i]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + f" {conj} " + items[-1]
 
 
 def _lc(s: str) -> str:
