@@ -2,11 +2,12 @@
 
 from .db import StoreError
 from .records import Analysis, Exam, LibraryItem, Patient, QuizAttempt, Recording
+from .shelf import ListenEntry, Shelf
 from .sites import HEART_SITES, LUNG_SITES, SITES, Site, site_title
 from .store import MissingAudioError, Store, TamperedAudioError, open_store
 
 __all__ = [
-    "Analysis", "Exam", "HEART_SITES", "LUNG_SITES", "LibraryItem", "MissingAudioError", "Patient",
-    "QuizAttempt", "Recording", "SITES", "Site", "Store", "StoreError", "TamperedAudioError",
+    "Analysis", "Exam", "HEART_SITES", "LUNG_SITES", "LibraryItem", "ListenEntry", "MissingAudioError", "Patient",
+    "QuizAttempt", "Recording", "SITES", "Shelf", "Site", "Store", "StoreError", "TamperedAudioError",
     "open_store", "site_title",
 ]

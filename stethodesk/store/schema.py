@@ -94,9 +94,22 @@ CREATE TABLE quiz_attempts (
 CREATE INDEX quiz_student ON quiz_attempts(student, created);
 """
 
+# v3: the Listen tab's recordings list (stethodesk.store.shelf): imported copies that come back
+# after a restart and the names the user gave to recordings.
+V3 = """
+CREATE TABLE listen_entries (
+    file TEXT PRIMARY KEY,      -- relative to the store's root folder (recordings/...)
+    title TEXT NOT NULL DEFAULT '',  -- the user's name for it; '' = the automatic description
+    original TEXT,              -- imported: the file it was copied from; NULL for the recorder's own
+    sha256 TEXT,                -- imported: checksum of the copy (the same file imported twice is one entry)
+    created TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "patients, exams, recordings, analyses", V1),
     (2, "protocols, comparison analyses, recording sample rate, teaching library and quiz", V2),
+    (3, "recordings list: imported copies and user-given names", V3),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
