@@ -4,8 +4,10 @@ The encoder (``stethodesk.model.encoder.AudioEncoder``) learns every head of ``H
 the training split; each head learns only from records whose label is known (masked losses).
 Log-mel windows are computed once with the app's own frontend (``recording_features``) and cached
 per recording under ``runs/features/<frontend hash>/``; training then augments the cached windows
-in the log-mel domain (``training/augment.py``). After training, one temperature per head is
-fitted on the validation split (recording level: window logits averaged exactly as the app does)
+in the log-mel domain (``training/augment.py``); a share ``artifact_p`` of the windows is first
+turned into artifacts (speech, rubbing, handling, hum, noise, silence; ``training/artifacts.py``)
+that teach the poor-quality head what is not a body sound (their other heads are masked).
+After training, one temperature per head is fitted on the validation split (recording level: window logits averaged exactly as the app does)
 and AUROC / ECE before and after are reported. The fit and the ECE are weighted to the original
 releases' class mix where the shared subsets are enriched (``training/prevalence.py``: CirCor
 murmur, PhysioNet 2016 abnormal), so the reported ECE is the one at the release mix (a temperature
@@ -53,6 +55,7 @@ from stethodesk.model.features import FrontendConfig, recording_features
 from stethodesk.model.projector import head_probabilities, projector_input
 from stethodesk.paths import REPO_ROOT
 from training import prevalence
+from training.artifacts import ArtifactConfig, ArtifactMixer
 from training.augment import AugmentConfig, Augmenter
 from training.precision import choose_precision, describe
 
@@ -70,6 +73,7 @@ PROFILES: dict[str, dict] = {
         "weight_decay": 1e-2,
         "max_minutes": 1.0,
         "augment": True,
+        "artifact_p": 0.1,  # share of windows turned into artifacts (training/artifacts.py); 0 = off
         "dtype": "auto",  # compute type: "auto" follows the hardware (training/precision.py)
         "seed": 0,
     },
@@ -82,6 +86,7 @@ PROFILES: dict[str, dict] = {
         "weight_decay": 1e-2,
         "max_minutes": 14.0,  # wall-clock cap on the training loop (features and eval extra)
         "augment": True,
+        "artifact_p": 0.1,  # share of windows turned into artifacts (training/artifacts.py); 0 = off
         "dtype": "auto",  # compute type: "auto" follows the hardware (training/precision.py)
         "seed": 0,
     },
@@ -530,6 +535,9 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
 
         net = DDP(model)  # gloo all-reduces gradients; BN buffers broadcast from rank 0 each step
     aug = Augmenter(frontend, AugmentConfig(), seed=s["seed"] * 7919 + rank) if s["augment"] else None
+    p_art = float(s.get("artifact_p") or 0.0)
+    arts = ArtifactMixer(frontend, ArtifactConfig(p=p_art), seed=s["seed"] * 7919 + rank + 1) if p_art > 0 else None
+    art_counts: Counter = Counter()
     prec = choose_precision("cpu", override=None if s.get("dtype", "auto") == "auto" else s["dtype"])
     say("encoder: " + describe(prec))
     max_s = float(s["max_minutes"]) * 60.0
@@ -544,10 +552,13 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
         for b0 in range(0, len(order), s["batch_size"]):
             idx = [pairs[i] for i in order[b0 : b0 + s["batch_size"]]]
             x = torch.stack([train_windows[r][w] for r, w in idx]).float()
-            if aug is not None:
-                x = aug(x)
             rec = torch.tensor([r for r, _ in idx])
             y = {h: v[rec] for h, v in train_t.items()}
+            if arts is not None:  # before the device augmentation: artifacts reach devices too
+                x, y, drawn = arts(x, y)
+                art_counts.update(drawn)
+            if aug is not None:
+                x = aug(x)
             with prec.autocast():
                 out = net(x)
             losses = masked_losses(out.logits, y)
@@ -574,6 +585,9 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
         epochs_done = epoch + 1
         say(f"  epoch {epoch + 1}: mean loss {tot['total'] / max(seen, 1):.3f} over {seen} windows "
             f"[" + ", ".join(f"{h} {tot[h] / max(seen, 1):.3f}" for h in heads) + f"] ({time.time() - t_train:.0f} s)")
+        if arts is not None:
+            say(f"  artifact windows so far: {sum(art_counts.values())} (poor_quality = 1, other heads masked): "
+                + ", ".join(f"{k} {v}" for k, v in sorted(art_counts.items())))
         if rank == 0:
             tmp = ckpt_path.with_suffix(".tmp")
             torch.save({"config_hash": cfg_hash, "epoch": epoch + 1, "step": step, "model": model.state_dict(),
@@ -621,6 +635,8 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
                     for ds, ref in prevalence.REFERENCE_PREVALENCE.items()
                     if prevalence.sample_prevalence(val_recs, ds) is not None},
                 "train_windows": int(sum(n_windows)),
+                "artifact_windows": {"p": p_art, "drawn": int(sum(art_counts.values())),
+                                     "by_kind": dict(sorted(art_counts.items()))},
                 "epochs_done": epochs_done,
                 "epochs_planned": s["epochs"],
                 "stopped_by_time_budget": stopped_early,
