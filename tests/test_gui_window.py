@@ -51,6 +51,12 @@ def _circor_file():
     return files[0]
 
 
+def test_window_title_shows_the_package_version(window):
+    from stethodesk import __version__
+
+    assert __version__ and window.windowTitle() == f"StethoDesk {__version__}"
+
+
 def test_live_plot_scrolls_and_shows_the_heart_rate(window, qtbot):
     src = window.start_source(SYNTH_HEART)
     assert src is not None and window.ctx.current_source is src

@@ -7,10 +7,14 @@ so the frozen app always contains the current code. Then the frozen executable r
 Python environment (clean PATH, no PYTHONPATH/VIRTUAL_ENV), fresh user and cache folders (so the
 base GGUF is assembled from the copy inside the build) and no network (``unshare -n``):
 
+- ``--version`` and the window title show the package version (``stethodesk.__version__``),
 - the window opens offscreen and quits itself (``STETHODESK_SMOKE_QUIT_S``, packaging/stethodesk_main.py),
 - ``analyze`` answers about a real CirCor recording with the shipped model bundle,
 - ``record`` captures from the PulseAudio virtual microphone,
 - every log is scanned for import errors, missing files and missing libraries,
+- the shipped archive matches its ``.sha256``; unpacked, its ``install.sh`` installs per user (app,
+  menu entry, icon, launcher), the installed app starts, and ``uninstall.sh`` removes all of that
+  and keeps the user's recordings and database,
 - the baseline llama.cpp libraries hold no instruction beyond x86-64-v2, and the frozen
   ``analyze`` runs on an emulated 2008 CPU (``qemu-x86_64 -cpu Nehalem``: no AVX), where the
   start-up probe must choose the baseline; on this machine (AVX2) it must choose the fast set.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -33,6 +38,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from packaging_user import assert_records_kept, fill_user_records, run_script, user_env
+from stethodesk import __version__
 from stethodesk.paths import REPO_ROOT, shared_data_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
@@ -107,10 +114,10 @@ def frozen_env(tmp_path) -> dict[str, str]:
 
 
 def _run_frozen(args: list[str], env: dict, timeout: float = RUN_TIMEOUT_S,
-                prefix: list[str] | None = None) -> subprocess.CompletedProcess:
-    """Run the frozen executable without network (its own empty network namespace)."""
+                prefix: list[str] | None = None, exe: Path = EXE) -> subprocess.CompletedProcess:
+    """Run the frozen executable (default: the build's) without network (an empty network namespace)."""
     _require("unshare", "util-linux")
-    cmd = ["unshare", "-n", *(prefix or []), str(EXE), *args]
+    cmd = ["unshare", "-n", *(prefix or []), str(exe), *args]
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               cwd=env["HOME"])
@@ -202,7 +209,7 @@ def test_bundled_llama_cpp_needs_nothing_beyond_x86_64_v2(frozen_app, tmp_path):
 def test_frozen_version_runs_without_python(frozen_app, frozen_env):
     proc = _run_frozen(["--version"], frozen_env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip().startswith("stethodesk "), proc.stdout
+    assert proc.stdout.strip() == f"stethodesk {__version__}", proc.stdout
 
 
 def test_frozen_window_opens_offscreen_and_quits(frozen_app, frozen_env):
@@ -210,7 +217,7 @@ def test_frozen_window_opens_offscreen_and_quits(frozen_app, frozen_env):
     proc = _run_frozen([], env)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"frozen window exited {proc.returncode}:\n{log[-3000:]}"
-    assert "smoke: window MainWindow" in proc.stdout, log[-3000:]
+    assert f"smoke: window MainWindow title='StethoDesk {__version__}'" in proc.stdout, log[-3000:]
     assert not _log_problems(log), "\n".join(_log_problems(log))
 
 
@@ -293,17 +300,45 @@ def test_frozen_analyze_runs_on_an_emulated_2008_cpu(frozen_app, frozen_env, tmp
     assert _variant(proc) == "x86-64-v2", "the AVX2 llama.cpp build was chosen on a CPU without AVX2"
 
 
-def test_desktop_entry_installs_from_the_build_and_validates(frozen_app, tmp_path):
+def test_archive_installs_per_user_starts_and_uninstalls_keeping_the_records(frozen_app, tmp_path):
+    """The shipped archive as a user gets it: checksum, unpack, install.sh, start, uninstall.sh.
+
+    The same scripts run on a stand-in tree in tests/test_packaging_install.py; here they run on
+    the real 1.1 GB build, whose installed copy must start (version, window offscreen) from the
+    menu entry's path and the ``~/.local/bin`` launcher.
+    """
     _require("desktop-file-validate", "desktop-file-utils")
-    data = tmp_path / "share"
-    proc = subprocess.run(["sh", str(APP_DIR / "install-desktop-entry.sh")], capture_output=True,
-                          text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                          "XDG_DATA_HOME": str(data)})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    entry = data / "applications" / "stethodesk.desktop"
-    check = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
+    archive = APP_DIR.parent / f"stethodesk-{__version__}-linux-{platform.machine()}.tar.gz"
+    assert archive.is_file(), f"build.sh did not write {archive}"
+    check = subprocess.run(["sha256sum", "-c", archive.name + ".sha256"], cwd=archive.parent,
+                           capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    text = entry.read_text()
-    assert f'Exec="{EXE}"' in text, text
-    icon = data / "icons" / "hicolor" / "256x256" / "apps" / "stethodesk.png"
-    assert f"Icon={icon}" in text and icon.stat().st_size > 1000, text
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["tar", "-xzf", str(archive), "-C", str(unpacked)], check=True, timeout=RUN_TIMEOUT_S)
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = run_script(unpacked / "stethodesk" / "install.sh", home, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # install.sh also starts --version
+    share = home / ".local" / "share"
+    app, entry = share / "stethodesk-app", share / "applications" / "stethodesk.desktop"
+    icon = share / "icons" / "hicolor" / "256x256" / "apps" / "stethodesk.png"
+    launcher = home / ".local" / "bin" / "stethodesk"
+    valid = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert f'Exec="{app}/stethodesk"' in entry.read_text() and icon.stat().st_size > 1000
+    env = {**user_env(home), "QT_QPA_PLATFORM": "offscreen", "CI": "true",
+           "XDG_CACHE_HOME": str(home / ".cache")}
+    ver = _run_frozen(["--version"], env, timeout=120, exe=launcher)
+    assert ver.stdout.strip() == f"stethodesk {__version__}", ver.stdout + ver.stderr
+    win = _run_frozen([], {**env, "STETHODESK_SMOKE_QUIT_S": str(GUI_SECONDS)}, exe=app / "stethodesk")
+    log = win.stdout + win.stderr
+    assert win.returncode == 0 and f"title='StethoDesk {__version__}'" in win.stdout, log[-3000:]
+    assert not _log_problems(log), "\n".join(_log_problems(log))
+    # what the clinic keeps, written after the window ran (it may rewrite its settings)
+    before = fill_user_records(home)
+    proc = run_script(app / "uninstall.sh", home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for path in (app, entry, icon, launcher):
+        assert not path.exists(), f"{path} is still there after uninstall"
+    assert_records_kept(home, before)

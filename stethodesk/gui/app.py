@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from stethodesk import __version__
+
 STYLE = "Fusion"  # same look on every desktop; the style sheet adds the colours
 
 
@@ -16,6 +18,8 @@ def make_app(argv: list[str] | None = None):
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("StethoDesk")
     app.setOrganizationName("StethoDesk")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("stethodesk")  # the installed menu entry (icon on Wayland)
     app.setStyle(STYLE)
     app.setStyleSheet(STYLE_SHEET)
     return app
