@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTextBrowser,
     QVBoxLayout,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from stethodesk import paths
 from stethodesk.gui.banner import BannerArea
+from stethodesk.gui.elided import elide_middle
 from stethodesk.gui.findings_card import FindingsCard
 from stethodesk.gui.inference import AskRequest, InferenceClient
 from stethodesk.gui.sites import site_title
@@ -41,6 +44,7 @@ MIN_ANALYSIS_S = 2.0  # s: shorter audio gets a banner instead of an answer
 LIVE_SECONDS = (2, 60, 10)  # min, max, default of "the last N seconds"
 DISCLAIMER = "Decision support, not a diagnosis"
 SOURCE_LIVE, SOURCE_RECORDING = "live", "recording"
+ANSWER_LINES = 8  # the answer area shows at least this many lines on any screen
 
 
 def load_task_specs() -> tuple[dict, dict]:
@@ -131,6 +135,8 @@ class AnalysisPanel(QWidget):
             self.task_buttons[name] = b
         self.compare_combo = QComboBox()
         self.compare_combo.setToolTip("Recording B for \u201cCompare two recordings\u201d")
+        self.compare_combo.setMinimumContentsLength(10)  # long file names elide, never widen the panel
+        self.compare_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         grid.addWidget(self.compare_combo, 3, 1)
         v.addLayout(grid)
 
@@ -158,9 +164,18 @@ class AnalysisPanel(QWidget):
         self.banners = BannerArea()
         lay.addWidget(self.banners)
         self.card = FindingsCard()
-        lay.addWidget(self.card)
+        # the card scrolls on a small screen so the answer keeps its ANSWER_LINES
+        self.card_scroll = QScrollArea()
+        self.card_scroll.setWidget(self.card)
+        self.card_scroll.setWidgetResizable(True)
+        self.card_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.card_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.card_scroll.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
+        lay.addWidget(self.card_scroll, 0)
         self.answer_view = QTextBrowser()
         self.answer_view.setPlaceholderText("The answer appears here as it is written.")
+        frame = 2 * self.answer_view.frameWidth() + 2 * int(self.answer_view.document().documentMargin())
+        self.answer_view.setMinimumHeight(ANSWER_LINES * self.answer_view.fontMetrics().lineSpacing() + frame)
         lay.addWidget(self.answer_view, 1)
         self.disclaimer = QLabel(DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
@@ -188,7 +203,9 @@ class AnalysisPanel(QWidget):
             )
         else:
             p = self.ctx.selected_recording
-            self.source_hint.setText(f"Analyses {p.name}." if p else "Select a recording in the list below.")
+            self.source_hint.setText(f"Analyses {elide_middle(p.name)}." if p else
+                                     "Select a recording in the list below.")
+            self.source_hint.setToolTip(str(p) if p else "")
 
     def set_recordings(self, paths_: list) -> None:
         """Fill the "compare with" list (recording B for the comparison task)."""

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from stethodesk.audio import dsp
 from stethodesk.gui import style
+from stethodesk.gui.elided import ElidedLabel
 from stethodesk.gui.envelope import PeakEnvelope, bucket_for
 from stethodesk.gui.livepipe import MAX_WINDOW_S, LivePipeline
 
@@ -100,7 +101,7 @@ class LiveView(QWidget):
         lay.setSpacing(4)
 
         strip = QHBoxLayout()
-        self.source_label = QLabel("No input")
+        self.source_label = ElidedLabel("No input")
         self.source_label.setObjectName("muted")
         strip.addWidget(self.source_label, 1)
         self.quality_label = QLabel("Signal: waiting")

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from stethodesk.audio import dsp
 from stethodesk.gui import style
+from stethodesk.gui.elided import ElidedLabel
 from stethodesk.gui.player import SPEEDS, Player
 from stethodesk.gui.sites import site_title
 
@@ -111,6 +112,8 @@ class ReviewPanel(QWidget):
         left.addLayout(head)
         self.list = QListWidget()
         self.list.setMinimumWidth(260)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long names elide; the tooltip has all
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         left.addWidget(self.list)
         lay.addLayout(left, 2)
 
@@ -129,7 +132,7 @@ class ReviewPanel(QWidget):
         self.plot.addItem(self.playhead)
         right.addWidget(self.plot, 1)
         transport = QHBoxLayout()
-        self.title_label = QLabel("Select a recording")
+        self.title_label = ElidedLabel("Select a recording")
         self.title_label.setObjectName("muted")
         transport.addWidget(self.title_label, 1)
         self.speed_combo = QComboBox()
