@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QRect, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -23,7 +23,8 @@ from stethodesk.gui.record_panel import RecordPanel
 from stethodesk.gui.review_panel import ReviewPanel
 from stethodesk.gui.source_panel import SourcePanel
 
-WINDOW_SIZE = (1480, 900)  # px: fits a 1920x1080 laptop screen with room for the task bar
+WINDOW_SIZE = (1480, 900)  # px: preferred size; smaller screens get what they have (fit_to)
+TITLE_BAR_PX = 32  # px: room left for the window manager's title bar before the frame is known
 LEFT_WIDTH = 270  # px
 RIGHT_WIDTH = 420  # px
 
@@ -50,7 +51,6 @@ class MainWindow(QMainWindow):
         self.ctx = ctx or AppContext()
         self.ctx.main_window = self
         self.setWindowTitle(f"StethoDesk {__version__}")
-        self.resize(*WINDOW_SIZE)
         self._relay = _Relay()
         self._relay.recovered.connect(self._on_recovered)
 
@@ -114,6 +114,8 @@ class MainWindow(QMainWindow):
         self.review_panel.listChanged.connect(self.analysis_panel.set_recordings)
 
         self._add_shortcuts()
+        screen = self.screen() or QApplication.primaryScreen()
+        self.fit_to(screen.availableGeometry() if screen is not None else None)
         self.source_panel.devicesListed.connect(lambda _n, _e: self._announce_devices())
         self.source_panel.refresh()
         self._recover()
@@ -127,6 +129,18 @@ class MainWindow(QMainWindow):
             app.aboutToQuit.connect(self.analysis_panel.shutdown)
 
     # ------------------------------------------------------------------ start-up
+    def fit_to(self, available: QRect | None) -> None:
+        """Size and place the window inside ``available`` (a screen's free area, px): the preferred
+        :data:`WINDOW_SIZE` where it fits, else the whole area less a title bar. None: preferred size."""
+        if available is None or available.isEmpty():
+            self.resize(*WINDOW_SIZE)
+            return
+        w = min(WINDOW_SIZE[0], available.width())
+        h = min(WINDOW_SIZE[1], available.height() - TITLE_BAR_PX)
+        self.resize(w, h)
+        self.move(available.x() + (available.width() - w) // 2,
+                  available.y() + max(0, (available.height() - TITLE_BAR_PX - h) // 2))
+
     def _add_shortcuts(self) -> None:
         """Keyboard shortcuts for hands busy with a stethoscope (also shown in tooltips)."""
         keys = (
