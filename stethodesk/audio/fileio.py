@@ -3,20 +3,30 @@
 Every reader in the app (import, analysis, training adapters) goes through
 :func:`read_audio` so a corrupt, empty or odd file fails the same way
 everywhere: with :class:`AudioFileError` whose message a clinician can read.
+
+Decoding is :mod:`stethodesk.audio.decode` (libsndfile, else FFmpeg), always to the end of the
+stream and block by block: channels are mixed and rates above
+:data:`~stethodesk.audio.limits.MAX_OUTPUT_RATE` resampled per block, so memory follows the
+mono output, not the file (a 30-min 8-channel 192 kHz file needs ~0.7 GB, not ~11 GB).
 """
 
 from __future__ import annotations
 
 import os
-
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-MAX_SECONDS = 30 * 60  # 30 min: beyond this an import is refused rather than filling memory
+from stethodesk.audio.decode import DecodeError, Downsampler, Source, UnreadableError, iter_blocks, open_source
+from stethodesk.audio.limits import MAX_OUTPUT_RATE, MAX_SAMPLERATE, MAX_SECONDS, MIN_SAMPLERATE
+
+__all__ = ["MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "display_name", "mix_weights",
+           "mixdown", "probe", "read_audio", "scan"]
+
 MIN_SAMPLES = 16  # anything shorter is "empty" for every purpose in the app
+FORMATS_HINT = "WAV, FLAC, OGG, MP3 or M4A expected"
 
 
 class AudioFileError(ValueError):
@@ -25,41 +35,54 @@ class AudioFileError(ValueError):
 
 @dataclass(frozen=True)
 class AudioInfo:
+    """Facts of an audio file. ``frames`` is the header's length (0 when it gives none) from
+    :func:`probe`, the decoded length from :func:`scan`; ``exact`` says whether it can be trusted
+    (an MP3 header only estimates it)."""
+
     path: Path
     samplerate: int
     channels: int
     frames: int
     format: str
+    exact: bool = True
+    decoder: str = "libsndfile"
 
     @property
     def seconds(self) -> float:
         return self.frames / self.samplerate if self.samplerate else 0.0
 
 
-def mixdown(data: np.ndarray) -> np.ndarray:
-    """Channels ``(frames, channels)`` -> mono ``(frames,)`` without destroying the signal.
+def mix_weights(gram: np.ndarray) -> np.ndarray:
+    """Mixing weights ``(channels,)`` from the channels' Gram matrix ``X^T X`` ``(channels, channels)``.
 
     A plain average cancels channels that carry the same sound with opposite polarity (a
     miswired or inverting stereo adaptor gives exactly that, issue 11 item 2): a channel clearly
     anti-correlated with the loudest one (correlation <= -0.2) is turned over first, and a silent
     channel (an empty second input) is left out rather than halving the level. Unrelated channels
-    are averaged as before.
+    are averaged. The Gram matrix is summed block by block, so the whole file is never held.
     """
+    gram = np.asarray(gram, dtype=np.float64)
+    c = gram.shape[0]
+    energy = np.diag(gram)
+    ref = int(np.argmax(energy))
+    if energy[ref] <= 0.0:
+        return np.full(c, 1.0 / c)
+    w = np.zeros(c)
+    for k in range(c):
+        if energy[k] <= 1e-12 * energy[ref]:
+            continue
+        corr = gram[ref, k] / np.sqrt(energy[ref] * energy[k])
+        w[k] = -1.0 if corr <= -0.2 and k != ref else 1.0
+    return w / np.count_nonzero(w)
+
+
+def mixdown(data: np.ndarray) -> np.ndarray:
+    """Channels ``(frames, channels)`` -> mono ``(frames,)`` float32 by :func:`mix_weights`."""
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 1 or data.shape[1] == 1:
         return data.reshape(-1)
-    energy = np.sum(np.square(data, dtype=np.float64), axis=0)
-    ref = int(np.argmax(energy))
-    if energy[ref] <= 0.0:
-        return data.mean(axis=1)
-    x0 = data[:, ref].astype(np.float64)
-    parts = []
-    for c in range(data.shape[1]):
-        if energy[c] <= 1e-12 * energy[ref]:
-            continue
-        corr = float(np.dot(x0, data[:, c]) / np.sqrt(energy[ref] * energy[c]))
-        parts.append(data[:, c] * (-1.0 if corr <= -0.2 and c != ref else 1.0))
-    return np.mean(parts, axis=0).astype(np.float32)
+    w = mix_weights(data.T.astype(np.float64) @ data.astype(np.float64))
+    return (data @ w.astype(np.float32)).astype(np.float32)
 
 
 def display_name(path) -> str:
@@ -69,7 +92,7 @@ def display_name(path) -> str:
 
 
 def probe(path: str | Path) -> AudioInfo:
-    """Header facts of ``path`` without decoding it all."""
+    """Header facts of ``path`` without decoding it (the length may be an estimate: ``exact``)."""
     p = Path(path)
     if not p.exists():
         raise AudioFileError(f"{display_name(p)}: file not found")
@@ -78,65 +101,81 @@ def probe(path: str | Path) -> AudioInfo:
     if p.stat().st_size == 0:
         raise AudioFileError(f"{display_name(p)}: the file is empty (0 bytes)")
     try:
-        info = sf.info(os.fsencode(p))
-    except Exception as exc:  # libsndfile raises several types; all mean "unreadable"
+        s = open_source(p)
+    except (UnreadableError, OSError) as exc:
+        raise AudioFileError(f"{display_name(p)}: not a readable audio file ({FORMATS_HINT}): {exc}") from None
+    return AudioInfo(p, s.samplerate, s.channels, s.frames, s.format, s.exact, s.decoder)
+
+
+def _check_header(info: AudioInfo, max_seconds: float) -> None:
+    """Refuse what the header already rules out: odd sample rates, no channels, an exact
+    length over the limit (before anything is decoded)."""
+    name = display_name(info.path)
+    if not MIN_SAMPLERATE <= info.samplerate <= MAX_SAMPLERATE:
         raise AudioFileError(
-            f"{display_name(p)}: not a readable audio file (WAV, FLAC, OGG or MP3 expected): {exc}"
-        ) from None
-    frames = int(info.frames)
-    if frames < 0 or frames > 2**40:  # unknown length (truncated stream); decode will tell
-        frames = 0
-    return AudioInfo(p, int(info.samplerate), int(info.channels), frames, str(info.format))
+            f"{name}: sample rate {info.samplerate} Hz; a stethoscope recording has "
+            f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz (heart sounds reach 500 Hz, so a lower rate "
+            "cannot hold them). The file's header may be damaged."
+        )
+    if info.channels <= 0:
+        raise AudioFileError(f"{name}: the header gives no audio channels")
+    if info.exact and info.frames / info.samplerate > max_seconds:
+        raise AudioFileError(
+            f"{name}: {info.seconds / 60:.0f} min long; the limit is "
+            f"{max_seconds / 60:.0f} min. Trim it to the part you want to analyse."
+        )
 
 
-READ_BLOCK = 1024  # frames per read when the length is unknown: a torn end costs < 1 block
-
-
-def _damaged_message(info: AudioInfo, exc: Exception) -> str:
-    """Say how much of a damaged file still decodes (a cut-off copy is the usual cause)."""
-    try:
-        good, _ = _read_unknown_length(info, MAX_SECONDS)
-        seconds = good.shape[0] / info.samplerate
-    except AudioFileError:
-        seconds = 0.0
-    return (
-        f"{display_name(info.path)}: the file is damaged or cut short; only {seconds:.1f} of "
-        f"{info.seconds:.1f} s can be decoded ({exc}). Copy it again from the original source."
-    )
-
-
-def _read_unknown_length(info: AudioInfo, max_seconds: float) -> tuple[np.ndarray, int]:
-    """Decode block by block until the data ends or breaks off; keep every complete block.
-
-    A FLAC written by a recorder that was killed has no length in its header and
-    may end in a torn frame; everything before that frame is good audio.
-    """
-    chunks: list[np.ndarray] = []
+def _blocks(info: AudioInfo, max_seconds: float) -> Iterator[np.ndarray]:
+    """Decoded blocks ``(n, channels)``; a damaged file or one over the limit -> AudioFileError."""
+    name = display_name(info.path)
+    src = Source(info.path, info.samplerate, info.channels, info.frames, info.exact, info.format, info.decoder)
+    limit = max_seconds * info.samplerate
     n = 0
-    limit = int(max_seconds * info.samplerate)
     try:
-        f = sf.SoundFile(os.fsencode(info.path))
-    except Exception as exc:
-        raise AudioFileError(f"{display_name(info.path)}: the audio data is damaged: {exc}") from None
-    with f:
-        while True:
-            try:
-                b = f.read(READ_BLOCK, dtype="float32", always_2d=True)
-            except Exception:
-                break  # torn last frame: keep what came before
-            if b.shape[0] == 0:
-                break
-            chunks.append(b)
+        for b in iter_blocks(src):
             n += b.shape[0]
             if n > limit:
                 raise AudioFileError(
-                    f"{display_name(info.path)}: longer than {max_seconds / 60:.0f} min, the limit. "
+                    f"{name}: longer than {max_seconds / 60:.0f} min, the limit. "
                     "Trim it to the part you want to analyse."
                 )
-        sr = f.samplerate
-    if not chunks:
-        return np.zeros((0, max(info.channels, 1)), dtype=np.float32), int(sr)
-    return np.concatenate(chunks), int(sr)
+            yield b
+    except DecodeError as exc:
+        got = exc.frames_read / info.samplerate
+        of = f" of {info.seconds:.1f}" if info.exact and info.frames else ""
+        raise AudioFileError(
+            f"{name}: the file is damaged or cut short; only {got:.1f}{of} s can be decoded "
+            f"({exc.cause}). Copy it again from the original source."
+        ) from None
+
+
+def _invalid(info: AudioInfo) -> AudioFileError:
+    return AudioFileError(f"{display_name(info.path)}: contains invalid (NaN/inf) samples")
+
+
+def scan(path: str | Path, *, max_seconds: float = MAX_SECONDS) -> AudioInfo:
+    """Decode all of ``path`` without keeping it: the facts :func:`read_audio` would meet.
+
+    ``frames`` is the decoded length. Raises :class:`AudioFileError` for everything
+    :func:`read_audio` refuses, so what passes here can be read later (the store checks with it).
+    """
+    info = probe(path)
+    _check_header(info, max_seconds)
+    n = 0
+    for b in _blocks(info, max_seconds):
+        if not np.all(np.isfinite(b)):
+            raise _invalid(info)
+        n += b.shape[0]
+    if n < MIN_SAMPLES:
+        raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
+    return AudioInfo(info.path, info.samplerate, info.channels, n, info.format, True, info.decoder)
+
+
+def _output_rate(sr: int) -> int:
+    if sr <= MAX_OUTPUT_RATE:
+        return sr
+    return 44_100 if sr % 44_100 == 0 and sr % MAX_OUTPUT_RATE else MAX_OUTPUT_RATE
 
 
 def read_audio(
@@ -145,38 +184,42 @@ def read_audio(
     channel: int | None = None,
     max_seconds: float = MAX_SECONDS,
 ) -> tuple[np.ndarray, int]:
-    """Decode ``path`` to mono float32 in [-1, 1] and its sample rate.
+    """Decode ``path`` to mono float32 and its sample rate.
 
-    ``channel`` picks one channel (0-based); ``None`` mixes all channels down.
-    Raises :class:`AudioFileError` for missing, empty, corrupt, non-audio or
-    over-long files. Shape: ``(n,)`` float32.
+    ``channel`` picks one channel (0-based); ``None`` mixes all channels down (:func:`mix_weights`,
+    from a first pass over the file). Integer formats give [-1, 1); float files keep their level
+    (they may exceed 1). Rates above 48 kHz come back resampled to 48 kHz (44.1 kHz for its
+    multiples). Raises :class:`AudioFileError` for missing, empty, corrupt, damaged, non-audio,
+    over-long files and sample rates outside 1-768 kHz. Shape: ``(n,)`` float32.
     """
     info = probe(path)
-    if info.samplerate <= 0:
-        raise AudioFileError(f"{display_name(info.path)}: the header gives no valid sample rate")
-    if info.frames and info.frames / info.samplerate > max_seconds:
+    _check_header(info, max_seconds)
+    if channel is not None and not 0 <= channel < info.channels:
         raise AudioFileError(
-            f"{display_name(info.path)}: {info.seconds / 60:.0f} min long; the limit is "
-            f"{max_seconds / 60:.0f} min. Trim it to the part you want to analyse."
+            f"{display_name(info.path)}: has {info.channels} channel(s); channel {channel + 1} does not exist"
         )
-    if info.frames == 0:
-        # Length unknown: a stream cut short, e.g. a recording whose app was killed.
-        data, sr = _read_unknown_length(info, max_seconds)
-    else:
-        try:
-            data, sr = sf.read(os.fsencode(info.path), dtype="float32", always_2d=True)
-        except Exception as exc:
-            raise AudioFileError(_damaged_message(info, exc)) from None
-    if data.shape[0] < MIN_SAMPLES:
+    pick = channel if channel is not None else (0 if info.channels == 1 else None)
+    if pick is None:
+        gram = np.zeros((info.channels, info.channels))
+        for b in _blocks(info, max_seconds):
+            b64 = b.astype(np.float64)
+            gram += b64.T @ b64
+        if not np.all(np.isfinite(gram)):
+            raise _invalid(info)
+        weights = mix_weights(gram).astype(np.float32)
+    sr = _output_rate(info.samplerate)
+    down = Downsampler(info.samplerate, sr) if sr != info.samplerate else None
+    parts: list[np.ndarray] = []
+    n_in = 0
+    for b in _blocks(info, max_seconds):
+        n_in += b.shape[0]
+        mono = np.ascontiguousarray(b[:, pick]) if pick is not None else b @ weights
+        if not np.all(np.isfinite(mono)):
+            raise _invalid(info)
+        parts.append(down.process(mono) if down else mono)
+    if down:
+        parts.append(down.flush())
+    if n_in < MIN_SAMPLES:
         raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
-    if channel is not None:
-        if not 0 <= channel < data.shape[1]:
-            raise AudioFileError(
-                f"{display_name(info.path)}: has {data.shape[1]} channel(s); channel {channel + 1} does not exist"
-            )
-        mono = data[:, channel]
-    else:
-        mono = mixdown(data)
-    if not np.all(np.isfinite(mono)):
-        raise AudioFileError(f"{display_name(info.path)}: contains invalid (NaN/inf) samples")
-    return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
+    x = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return np.ascontiguousarray(x, dtype=np.float32), int(sr)

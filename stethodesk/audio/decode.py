@@ -1,0 +1,215 @@
+"""Decoding audio files block by block through well-kept decoders: libsndfile, else FFmpeg.
+
+No Qt here. :mod:`stethodesk.audio.fileio` builds the app's reader on this; nothing else should
+open audio files.
+
+- libsndfile (``soundfile``) takes WAV in all its variants (WAVE_FORMAT_EXTENSIBLE, 8/16/24/32-bit
+  integer, 32/64-bit float, A-law, mu-law), FLAC, OGG (Vorbis, Opus), AIFF, CAF. Their containers
+  state the exact length.
+- FFmpeg (through PyAV) takes MP3 and whatever libsndfile cannot open: AAC in M4A/MP4 (what phone
+  stethoscope apps export), WMA, WebM... MP3 goes to FFmpeg although libsndfile opens it, because
+  libsndfile takes an MP3's length from the header (the Xing/Info frame, or a guess from the first
+  frame's bit rate when there is none) and stops reading there: a VBR file without a Xing frame
+  read as 6.9 of its 21.4 s (issue 11 item 1).
+
+No length estimate is trusted: both paths decode to the end of the stream. Where the container
+states an exact length, a stream that breaks off before it raises :class:`DecodeError` with how
+much was decoded. Files are opened as file objects, so any name the OS can open opens (a Latin-1
+name, a path of 1,024 bytes or more, which libsndfile refuses by name).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+BLOCK = 65536  # frames per block: 2 MB for 8 channels of float32, whatever the file's length
+SALVAGE_BLOCK = 1024  # frames per read when re-reading up to a torn frame (< 0.03 s at 44.1 kHz)
+# Containers whose stated length is exact (sample tables), so a shorter stream means damage.
+FFMPEG_EXACT = ("mov", "mp4", "m4a", "matroska", "webm", "ogg")
+LENGTH_TOLERANCE_S = 0.1  # s: a stream this much shorter than stated is "cut short"
+
+
+class UnreadableError(Exception):
+    """No decoder can open the file as audio; ``str(err)`` is the decoder's reason."""
+
+
+class DecodeError(Exception):
+    """Decoding broke off after ``frames_read`` frames (a damaged or cut-off file)."""
+
+    def __init__(self, frames_read: int, cause: str):
+        super().__init__(cause)
+        self.frames_read = int(frames_read)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the container says about an audio file, before decoding it.
+
+    ``frames`` is the stated length (0 when the container gives none); ``exact`` says whether it
+    is exact or only an estimate (MP3). ``decoder`` is "libsndfile" or "ffmpeg".
+    """
+
+    path: Path
+    samplerate: int
+    channels: int
+    frames: int
+    exact: bool
+    format: str
+    decoder: str
+
+
+def _open_file(path: Path):
+    return open(os.fsencode(path), "rb")  # noqa: SIM115 - closed by the caller
+
+
+def _is_mpeg(info_format: str, subtype: str) -> bool:
+    return info_format.upper() in ("MP3", "MPEG") or subtype.upper().startswith("MPEG")
+
+
+def open_source(path: str | Path) -> Source:
+    """Header facts of ``path``. Raises :class:`UnreadableError` when no decoder takes it."""
+    p = Path(path)
+    sndfile_error = ""
+    try:
+        with _open_file(p) as fh, sf.SoundFile(fh) as f:
+            fmt, subtype = str(f.format), str(f.subtype)
+            if not _is_mpeg(fmt, subtype):
+                frames = int(f.frames)
+                exact = 0 <= frames <= 2**40  # an unfinished FLAC states no length
+                return Source(p, int(f.samplerate), int(f.channels), frames if exact else 0, exact,
+                              f"{fmt} {subtype}", "libsndfile")
+    except Exception as exc:  # libsndfile raises several types; all mean "not mine"
+        sndfile_error = str(exc)
+    try:
+        return _ffmpeg_source(p)
+    except UnreadableError as exc:
+        raise UnreadableError(sndfile_error if "Invalid data" in str(exc) and sndfile_error else str(exc)) from None
+
+
+def _ffmpeg_source(p: Path) -> Source:
+    import av
+
+    try:
+        with _open_file(p) as fh, av.open(fh) as c:
+            if not c.streams.audio:
+                raise UnreadableError(f"no audio stream in this {c.format.name} file")
+            s = c.streams.audio[0]
+            sr = int(s.codec_context.sample_rate or 0)
+            channels = int(s.codec_context.layout.nb_channels or 0)
+            exact = any(n in FFMPEG_EXACT for n in c.format.name.split(",")) and bool(s.duration)
+            frames = int(round(float(s.duration * s.time_base) * sr)) if s.duration else 0
+            return Source(p, sr, channels, frames, exact, f"{c.format.name} {s.codec_context.name}", "ffmpeg")
+    except UnreadableError:
+        raise
+    except Exception as exc:  # av.error.* and OSError: FFmpeg cannot read it either
+        raise UnreadableError(str(exc)) from None
+
+
+def iter_blocks(src: Source, block: int = BLOCK) -> Iterator[np.ndarray]:
+    """Decode ``src`` to the end, yielding float32 blocks of shape ``(n, channels)``, n <= ~block.
+
+    Integer formats come scaled to [-1, 1); float formats as stored (they may exceed 1).
+    Raises :class:`DecodeError` when the stream breaks off before an exact stated length (the
+    blocks before the break have been yielded). A stream with no stated length (an unfinished
+    FLAC of a killed recorder) ends quietly at its last whole frame.
+    """
+    if src.decoder == "libsndfile":
+        yield from _sndfile_blocks(src, block)
+    else:
+        yield from _ffmpeg_blocks(src)
+
+
+def _sndfile_blocks(src: Source, block: int) -> Iterator[np.ndarray]:
+    n = 0
+    with _open_file(src.path) as fh, sf.SoundFile(fh) as f:
+        while True:
+            start = n
+            try:
+                b = f.read(block, dtype="float32", always_2d=True)
+            except Exception as exc:
+                # A torn frame inside this block: re-read up to it in small steps.
+                try:
+                    f.seek(start)
+                    while True:
+                        b = f.read(SALVAGE_BLOCK, dtype="float32", always_2d=True)
+                        if b.shape[0] == 0:
+                            break
+                        n += b.shape[0]
+                        yield b
+                except Exception:
+                    pass
+                if src.exact:
+                    raise DecodeError(n, str(exc)) from None
+                return
+            if b.shape[0] == 0:
+                break
+            n += b.shape[0]
+            yield b
+    if src.exact and n < src.frames - LENGTH_TOLERANCE_S * src.samplerate:
+        raise DecodeError(n, "the audio data ends before the length its header states")
+
+
+def _ffmpeg_blocks(src: Source) -> Iterator[np.ndarray]:
+    import av
+
+    n = 0
+    with _open_file(src.path) as fh, av.open(fh) as c:
+        s = c.streams.audio[0]
+        # to interleaved float32 at the stream's own rate and channels (libswresample)
+        conv = av.AudioResampler(format="flt", layout=s.codec_context.layout, rate=src.samplerate)
+        try:
+            for packet in c.demux(s):
+                for frame in packet.decode():
+                    for out in conv.resample(frame):
+                        b = out.to_ndarray().reshape(-1, src.channels)
+                        n += b.shape[0]
+                        yield b
+            for out in conv.resample(None):
+                b = out.to_ndarray().reshape(-1, src.channels)
+                n += b.shape[0]
+                yield b
+        except av.error.FFmpegError as exc:
+            raise DecodeError(n, str(exc)) from None
+    if src.exact and n < src.frames - LENGTH_TOLERANCE_S * src.samplerate:
+        raise DecodeError(n, "the audio stream ends before the length the file states")
+
+
+class Downsampler:
+    """Mono float32 blocks at ``sr_in`` -> blocks at ``sr_out`` (libswresample, state kept between
+    blocks, so the joined output equals resampling the joined input)."""
+
+    def __init__(self, sr_in: int, sr_out: int):
+        import av
+
+        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
+        self._r = av.AudioResampler(format="flt", layout="mono", rate=self.sr_out)
+
+    def _frame(self, x: np.ndarray):
+        import av
+
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(x, dtype=np.float32).reshape(1, -1),
+                                       format="flt", layout="mono")
+        f.sample_rate = self.sr_in
+        return f
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """One block ``(n,)`` -> about ``(n * sr_out / sr_in,)`` float32."""
+        if x.size == 0:
+            return np.zeros(0, np.float32)
+        return self._join(self._r.resample(self._frame(x)))
+
+    def flush(self) -> np.ndarray:
+        """The samples still held in the filter, at the end of the stream."""
+        return self._join(self._r.resample(None))
+
+    @staticmethod
+    def _join(frames) -> np.ndarray:
+        parts = [f.to_ndarray().reshape(-1) for f in frames]
+        return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)

@@ -1,0 +1,23 @@
+"""The limits every part of the app applies to audio, each one number kept in one place.
+
+No Qt, no numpy: the reader, the quality check, the analysis engine and the GUI all import
+these, so a recording refused by one is refused by all with the same figure in the message.
+"""
+
+from __future__ import annotations
+
+# s: shortest recording that is analysed or called usable: about 3 heartbeats at 60 bpm, one
+# breath cycle at 20 breaths/min (issue 11 item 7: 2.4 s was answered while the quality check
+# said "at least 3 s is needed").
+MIN_SECONDS = 3.0
+# s: longest file that is read (30 min); longer ones are refused, before decoding when the
+# container gives an exact length, else as soon as decoding passes it.
+MAX_SECONDS = 30 * 60
+# Hz: sample rates a file may have. Heart sounds and murmurs reach ~500 Hz, so below 1 kHz the
+# sound itself is missing; above 768 kHz no sound card records (a 1 Hz file was once answered
+# "Clear signal, 60 bpm", issue 11 item 8).
+MIN_SAMPLERATE = 1000
+MAX_SAMPLERATE = 768_000
+# Hz: files above this rate are resampled to it while they are decoded (body sounds lie below
+# 2 kHz), so a 30-min 384 kHz file takes 48 kHz worth of memory, not 8x that.
+MAX_OUTPUT_RATE = 48_000

@@ -1,0 +1,164 @@
+"""Every kind of file a stethoscope app or a phone exports, made here and read in full (issue 11
+items 1 and 8): MP3 without a Xing frame, AAC in M4A, WAV in all its sample formats, rates no
+stethoscope produces, and the memory a high-rate multi-channel file takes."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stethodesk.audio.fileio import AudioFileError, probe, read_audio, scan
+
+MP3_FRAME = 1152  # samples per MPEG-1 layer III frame
+
+
+def _tone_and_noise(sr: int, seconds: float) -> np.ndarray:
+    """150 Hz tone for 3 s, then noise to the end: a reader that stops early misses the noise."""
+    t = np.arange(int(round(sr * seconds))) / sr
+    noise = 0.15 * np.random.default_rng(0).standard_normal(t.size)
+    return np.where(t < 3.0, 0.3 * np.sin(2 * np.pi * 150 * t), noise).astype(np.float32)
+
+
+def _encode(path, channels: np.ndarray, sr: int, codec: str, fmt: str, options=None, vbr_quality=None):
+    """Write ``channels`` ``(n, c)`` with FFmpeg's encoder ``codec`` into container ``fmt``."""
+    layout = "mono" if channels.shape[1] == 1 else "stereo"
+    with av.open(str(path), "w", format=fmt, options=options or {}) as c:
+        s = c.add_stream(codec, rate=sr, layout=layout)
+        if vbr_quality is not None:  # what `ffmpeg -q:a N` does: variable bit rate
+            s.codec_context.flags |= av.codec.context.Flags.qscale
+            s.codec_context.global_quality = vbr_quality * 118
+        planar = np.ascontiguousarray(channels.T, dtype=np.float32)
+        for i in range(0, planar.shape[1], 1024):
+            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, i : i + 1024]), format="fltp", layout=layout)
+            fr.sample_rate, fr.pts = sr, i
+            for p in s.encode(fr):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
+def test_vbr_mp3_without_xing_frame_is_read_to_the_end(tmp_path):
+    sr, seconds = 22050, 21.3
+    x = _tone_and_noise(sr, seconds)
+    mp3 = tmp_path / "phone.mp3"
+    _encode(mp3, x[:, None], sr, "libmp3lame", "mp3", {"write_xing": "0"}, vbr_quality=4)
+    # The trap is real: libsndfile's header length for this file is a fraction of it.
+    assert sf.info(str(mp3)).duration < 0.5 * seconds
+    info = probe(mp3)
+    assert info.decoder == "ffmpeg" and not info.exact
+    y, got_sr = read_audio(mp3)
+    assert got_sr == sr
+    # All of it: without an Info frame the decoder cannot drop the encoder's delay and padding,
+    # so up to two frames of silence come on top, never less than the source.
+    assert 0 <= y.size - x.size <= 2 * MP3_FRAME
+    assert np.sqrt(np.mean(y[-sr:] ** 2)) > 0.05  # the noise of the last second is there
+    assert scan(mp3).frames == y.size  # the store's check sees the same length
+
+
+def test_m4a_aac_from_a_phone_app_with_channel_choice(tmp_path):
+    sr, n = 44100, 44100 * 5
+    t = np.arange(n) / sr
+    left, right = 0.3 * np.sin(2 * np.pi * 150 * t), 0.3 * np.sin(2 * np.pi * 400 * t)
+    m4a = tmp_path / "export.m4a"
+    _encode(m4a, np.stack([left, right], axis=1), sr, "aac", "mp4")
+    assert probe(m4a).exact and probe(m4a).channels == 2
+    for channel, freq in ((0, 150.0), (1, 400.0)):
+        y, got_sr = read_audio(m4a, channel=channel)
+        assert got_sr == sr and abs(y.size - n) <= 2048  # AAC frames are 1024 samples
+        f = np.fft.rfftfreq(y.size, 1 / sr)
+        assert abs(f[np.argmax(np.abs(np.fft.rfft(y)))] - freq) < 1.0
+
+
+def test_m4a_cut_short_says_how_much_was_read(tmp_path):
+    sr = 22050
+    m4a = tmp_path / "cut.m4a"
+    _encode(m4a, _tone_and_noise(sr, 20.0)[:, None], sr, "aac", "mp4", {"movflags": "faststart"})
+    data = m4a.read_bytes()
+    m4a.write_bytes(data[: len(data) // 2])  # the sample table (at the front) still says 20 s
+    with pytest.raises(AudioFileError, match=r"cut\.m4a: the file is damaged or cut short; only \d+\.\d of 20\.\d s"):
+        read_audio(m4a)
+
+
+WAV_KINDS = [  # (format, subtype, largest error against the float source)
+    ("WAV", "PCM_U8", 1 / 64),
+    ("WAV", "PCM_16", 1e-4),
+    ("WAV", "PCM_24", 1e-6),
+    ("WAV", "PCM_32", 1e-6),
+    ("WAV", "FLOAT", 0.0),
+    ("WAV", "DOUBLE", 1e-7),
+    ("WAV", "ALAW", 0.02),
+    ("WAV", "ULAW", 0.02),
+    ("WAVEX", "PCM_24", 1e-6),  # WAVE_FORMAT_EXTENSIBLE
+    ("WAVEX", "FLOAT", 0.0),
+]
+
+
+@pytest.mark.parametrize(("fmt", "subtype", "tol"), WAV_KINDS, ids=[f"{f}-{s}" for f, s, _ in WAV_KINDS])
+def test_wav_sample_formats(tmp_path, fmt, subtype, tol):
+    sr = 8000
+    x = _tone_and_noise(sr, 4.0).clip(-0.9, 0.9)
+    p = tmp_path / f"{subtype}.wav"
+    sf.write(p, x, sr, format=fmt, subtype=subtype)
+    y, got_sr = read_audio(p)
+    assert got_sr == sr and y.size == x.size
+    assert np.max(np.abs(y - x)) <= tol
+
+
+def test_float_wav_above_full_scale_keeps_its_level(tmp_path):
+    p = tmp_path / "hot.wav"
+    x = 1.6 * _tone_and_noise(8000, 4.0) + 0.2
+    sf.write(p, x, 8000, subtype="FLOAT")
+    y, _ = read_audio(p)
+    np.testing.assert_array_equal(y, x)  # nothing clipped or rescaled on the way in
+
+
+@pytest.mark.parametrize("rate", [1, 500, 1_000_000])
+def test_sample_rates_no_stethoscope_produces_are_refused(tmp_path, rate):
+    p = tmp_path / f"rate{rate}.wav"
+    sf.write(p, np.zeros(4 * max(rate, 16), np.float32)[:200_000], rate, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match=rf"rate{rate}\.wav: sample rate {rate} Hz; a stethoscope recording has 1000 to 768000 Hz"):
+        read_audio(p)
+    with pytest.raises(AudioFileError, match="sample rate"):
+        scan(p)
+
+
+def test_high_rate_multichannel_file_is_read_in_bounded_memory(tmp_path):
+    """60 s of 384 kHz stereo: the old reader held 184 MB of float32 channels; decoding, mixing
+    and resampling block by block holds the 48 kHz mono output (11.5 MB) and a few blocks."""
+    sr, seconds = 384_000, 60
+    p = tmp_path / "hires.wav"
+    t = np.arange(sr) / sr
+    second = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    with sf.SoundFile(p, "w", samplerate=sr, channels=2, subtype="PCM_16") as f:
+        for _ in range(seconds):
+            f.write(np.stack([second, -second], axis=1))  # opposite polarity: must not cancel
+    tracemalloc.start()
+    try:
+        y, got_sr = read_audio(p)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"peak traced memory reading 60 s of 384 kHz stereo: {peak / 1e6:.1f} MB")
+    assert got_sr == 48_000 and abs(y.size - seconds * 48_000) <= 64
+    assert peak < 48e6
+    mid = y[48_000 : 2 * 48_000]
+    assert 0.29 < np.max(np.abs(mid)) < 0.31  # the tone, resampled, at its level
+    f = np.fft.rfftfreq(mid.size, 1 / 48_000)
+    assert abs(f[np.argmax(np.abs(np.fft.rfft(mid)))] - 150.0) < 1.0
+
+
+def test_path_of_more_than_1024_bytes_opens(tmp_path):
+    d = tmp_path
+    for i in range(6):
+        d = d / (f"{i}" * 200)
+    d.mkdir(parents=True)
+    p = d / "caf\xe9.wav"
+    sf.write(str(tmp_path / "short.wav"), _tone_and_noise(4000, 4.0), 4000)
+    (tmp_path / "short.wav").rename(p)
+    assert len(bytes(p)) > 1024
+    y, sr = read_audio(p)
+    assert sr == 4000 and y.size == 16000
