@@ -225,3 +225,25 @@ def test_full_disk_leaves_no_partial_copy_and_a_clear_message(store, monkeypatch
     assert store.list_recordings(e.id) == []
     assert [p for p in (store.root / "recordings").rglob("*") if p.is_file()] == []
     assert src.exists()
+
+
+def test_store_refuses_what_its_own_reader_refuses(store, tmp_path):
+    """Issue 11 item 10: NaN samples, a header without samples, a cut FLAC and a 1 Hz file were
+    stored and then refused on reading; the store checks with the reader first and keeps nothing."""
+    e = store.add_exam(store.add_patient().id)
+    nan = tmp_path / "nan.wav"
+    x = np.zeros(8000, np.float32)
+    x[4000] = np.nan
+    sf.write(nan, x, 4000, subtype="FLOAT")
+    empty = tmp_path / "header.wav"
+    sf.write(empty, np.zeros(4, np.float32), 4000)
+    cut = tmp_path / "cut.flac"
+    data = real_recordings(1)[0].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    slow = tmp_path / "slow.wav"
+    sf.write(slow, np.zeros(100, np.float32), 1, subtype="FLOAT")
+    for bad, why in ((nan, "NaN"), (empty, "no audio samples"), (cut, "cut short"), (slow, "sample rate 1 Hz")):
+        with pytest.raises(StoreError, match=f"Cannot add the recording: {bad.name}: .*{why}"):
+            store.add_recording(e.id, bad, "aortic")
+    assert store.list_recordings(e.id) == []
+    assert not [f for f in store.root.rglob("*") if f.is_file() and f.suffix in (".wav", ".flac")]

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..audio.fileio import AudioFileError, probe, read_audio
+from ..audio.fileio import AudioFileError, read_audio, scan
 from . import db as _db
 from .db import StoreError
 from .files import CopyError, durable_copy, safe_stem, sha256_file, unique_path
@@ -263,7 +263,7 @@ class Store:
         exam = self.get_exam(exam_id)
         source = Path(source)
         try:
-            info = probe(source)
+            info = scan(source)  # decoded in full: what is stored can be read, at its real length
         except AudioFileError as exc:
             raise StoreError(f"Cannot add the recording: {exc}") from None
         domain = domain or domain_of(site)
@@ -407,7 +407,7 @@ class Store:
         if domain not in ("heart", "lung"):
             raise StoreError(f"Domain must be 'heart' or 'lung' (got {domain!r}).")
         try:
-            info = probe(source)
+            info = scan(source)  # decoded in full: what is stored can be read, at its real length
         except AudioFileError as exc:
             raise StoreError(f"Cannot import the teaching sound: {exc}") from None
         folder = _db.secure_dir(self.root / LIBRARY)
