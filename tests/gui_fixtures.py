@@ -22,3 +22,16 @@ def no_qt_bug_warnings(qtlog):
     yield
     bad = bug_messages(qtlog.records)
     assert not bad, "Qt reported problems:\n" + "\n".join(bad)
+
+
+def open_main_window(qtbot, **kwargs):
+    """A shown main window as at start-up without input or model (``MainWindow`` keyword arguments
+    override); closed by the caller (a second one is the app after a restart)."""
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    make_app([])
+    w = MainWindow(**{"autostart": False, "load_model": False, **kwargs})
+    qtbot.addWidget(w)
+    w.show()
+    return w

@@ -139,7 +139,7 @@ def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
     silent = tmp_path / "silent.wav"
     sf.write(str(silent), np.zeros(4000 * 5, dtype=np.float32), 4000)
     w.review_panel.import_file(silent)
-    qtbot.waitUntil(lambda: w.ctx.selected_recording == silent and w.ctx.selected_audio is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.ctx.selected_recording is not None and w.ctx.selected_recording.name == silent.name and w.ctx.selected_audio is not None, timeout=10_000)
     with qtbot.waitSignal(ap.answerFinished, timeout=ANSWER_TIMEOUT_MS) as done4:
         ap.run_task("binary")
     assert done4.args[0].get("unusable") or "error" in done4.args[0]
@@ -161,7 +161,7 @@ def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
     # Screenshot for the README: live view of the simulated heart + an answer about a real recording.
     ap.source_combo.setCurrentIndex(ap.source_combo.findData("recording"))
     w.review_panel.import_file(rec)
-    qtbot.waitUntil(lambda: w.ctx.selected_recording == rec, timeout=10_000)
+    qtbot.waitUntil(lambda: w.ctx.selected_recording is not None and w.ctx.selected_recording.name == rec.name, timeout=10_000)
     with qtbot.waitSignal(ap.answerFinished, timeout=ANSWER_TIMEOUT_MS):
         ap.run_task("report")
     qtbot.wait(7000)  # let the live trace fill the window and the heart rate settle

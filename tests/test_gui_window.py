@@ -19,7 +19,7 @@ import soundfile as sf
 
 from screens import screenshot_path
 from stethodesk import paths
-from gui_fixtures import isolated_home, no_qt_bug_warnings  # noqa: F401 (autouse fixtures)
+from gui_fixtures import isolated_home, no_qt_bug_warnings, open_main_window  # noqa: F401 (autouse fixtures)
 
 SYNTH_HEART = {"kind": "synth", "name": "normal_heart"}
 SYNTH_BPM = 72.0  # the synthesizer's default heart rate
@@ -30,13 +30,7 @@ BPM_TOLERANCE = 5.0  # the same 5 bpm the heart-rate requirement uses on CirCor
 
 @pytest.fixture
 def window(qtbot):
-    from stethodesk.gui.app import make_app
-    from stethodesk.gui.main_window import MainWindow
-
-    make_app([])
-    w = MainWindow(autostart=False, load_model=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_main_window(qtbot)
     yield w
     w.close()
 
@@ -112,7 +106,9 @@ def test_importing_a_bad_file_shows_an_inline_error(window, qtbot, tmp_path, con
     # The window keeps working: a good file imports afterwards and clears the error.
     good = _circor_file()
     window.review_panel.import_file(good)
-    qtbot.waitUntil(lambda: window.ctx.selected_recording == good, timeout=5000)
+    # the app's copy of it (the original is never touched) is what is selected
+    qtbot.waitUntil(lambda: window.ctx.selected_recording is not None
+                    and window.ctx.selected_recording.name == good.name, timeout=5000)
     assert not any(str(expected.value) in t for t in _banner_texts(window))
 
 

@@ -2,6 +2,10 @@
 
 Files are read and prepared in helper threads; results come back through a
 queued signal. A bad import shows an inline error banner (never a modal box).
+The list is :class:`stethodesk.store.Shelf`'s: imported files are copied into the
+recordings folder and listed again after a restart; rename and delete are
+:mod:`stethodesk.gui.recording_actions`; play / stop / speed / seek / zoom are
+:class:`stethodesk.gui.playback.PlaybackControls`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -29,7 +32,8 @@ from PySide6.QtWidgets import (
 from stethodesk.audio import dsp
 from stethodesk.gui import style
 from stethodesk.gui.elided import ElidedLabel
-from stethodesk.gui.player import SPEEDS, Player
+from stethodesk.gui.playback import PlaybackControls
+from stethodesk.gui.recording_actions import RecordingActions, shelf_of
 from stethodesk.gui.sites import site_title
 
 DISPLAY_RATE_HZ = 4000  # waveform drawn at most at this rate (peak downsampling does the rest)
@@ -44,6 +48,16 @@ class LoadedAudio:
     samples: np.ndarray
     samplerate: int
     meta: dict
+
+
+def _import_copy(ctx, path: Path) -> tuple[Path, str | None]:
+    """Copy ``path`` into the recordings list: ``(copy, None)``, or ``(path, reason)`` when it could not."""
+    from stethodesk.store import StoreError
+
+    try:
+        return shelf_of(ctx).import_copy(path), None
+    except StoreError as exc:
+        return path, str(exc)
 
 
 class _Relay(QObject):
@@ -88,9 +102,7 @@ class ReviewPanel(QWidget):
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.player = Player(self)
         self.loaded: LoadedAudio | None = None
-        self._imported: list[Path] = []
         self._token = 0
         self._draw_token = 0
         self._relay = _Relay()
@@ -115,6 +127,11 @@ class ReviewPanel(QWidget):
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long names elide; the tooltip has all
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         left.addWidget(self.list)
+        self.actions = RecordingActions(self)
+        manage = QHBoxLayout()
+        manage.addWidget(self.actions.rename_button)
+        manage.addWidget(self.actions.delete_button)
+        left.addLayout(manage)
         lay.addLayout(left, 2)
 
         right = QVBoxLayout()
@@ -127,44 +144,46 @@ class ReviewPanel(QWidget):
         self.plot.getPlotItem().setClipToView(True)
         self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
         self.curve = self.plot.plot(pen=pg.mkPen(style.ACCENT_DARK, width=1), skipFiniteCheck=True)
-        self.playhead = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(style.PLAYHEAD, width=2))
-        self.playhead.setVisible(False)
-        self.plot.addItem(self.playhead)
+        self.controls = PlaybackControls(self.plot, lambda: self.ctx.settings.get("filter", "bell"))
+        self.player, self.playhead = self.controls.player, self.controls.playhead
+        self.speed_combo, self.play_button = self.controls.speed_combo, self.controls.play_button
         right.addWidget(self.plot, 1)
         transport = QHBoxLayout()
         self.title_label = ElidedLabel("Select a recording")
         self.title_label.setObjectName("muted")
         transport.addWidget(self.title_label, 1)
-        self.speed_combo = QComboBox()
-        for s in SPEEDS:
-            self.speed_combo.addItem(f"{s:g}\u00d7", s)
-        self.speed_combo.setToolTip("Playback speed; the pitch stays the same")
-        transport.addWidget(self.speed_combo)
-        self.play_button = QPushButton("\u25b6  Play")
-        self.play_button.setObjectName("primary")
-        self.play_button.setEnabled(False)
-        transport.addWidget(self.play_button)
+        transport.addWidget(self.controls)
         right.addLayout(transport)
         lay.addLayout(right, 5)
 
         self.import_button.clicked.connect(self._import_clicked)
         self.list.currentItemChanged.connect(self._selected)
-        self.play_button.clicked.connect(self._play_clicked)
-        self.player.position.connect(self._show_position)
-        self.player.finished.connect(self._play_finished)
-        self.player.message.connect(lambda level, text: self.ctx.show_message(level, text, "playback"))
+        self.controls.message.connect(lambda level, text: self.ctx.show_message(level, text, "playback"))
         self.ctx.recordingSaved.connect(lambda _r: self.refresh())
 
     # ------------------------------------------------------------------ list
     def refresh(self) -> None:
-        """Re-read the recordings folder in a helper thread."""
-        folder = self.ctx.recordings_dir
-        imported = list(self._imported)
+        """Re-read the recordings list (recorder files and imported copies) in a helper thread."""
+        try:
+            shelf = shelf_of(self.ctx)
+        except Exception as exc:  # the records database: say so, the list stays as it is
+            self.ctx.show_message("error", f"The recordings list could not be read: {exc}", "recordings")
+            return
 
         def scan():
-            files = sorted(folder.glob("*.flac"), key=lambda p: p.stat().st_mtime, reverse=True)
-            rows = [(p, *_describe(p), False) for p in files]
-            rows = [(p, f"Imported: {p.name}", {}, True) for p in imported] + rows
+            try:
+                shelf.forget_missing()
+                entries = shelf.entries()
+            except Exception as exc:
+                self._relay.failed.emit(f"The recordings list could not be read: {exc}", -1)
+                return
+            rows = []
+            for e in entries:
+                if e.imported:
+                    text, meta = f"Imported: {e.path.name}", {}
+                else:
+                    text, meta = _describe(e.path)
+                rows.append((e.path, f"{e.title}  \u00b7  {text}" if e.title else text, meta, e.imported))
             self._relay.listed.emit(rows)
 
         threading.Thread(target=scan, name="recordings-scan", daemon=True).start()
@@ -195,11 +214,29 @@ class ReviewPanel(QWidget):
     def recording_paths(self) -> list[Path]:
         return [Path(self.list.item(i).data(Qt.ItemDataRole.UserRole)[0]) for i in range(self.list.count())]
 
+    def current_path(self) -> Path | None:
+        """The recording of the list's current row, or None."""
+        item = self.list.currentItem()
+        return Path(item.data(Qt.ItemDataRole.UserRole)[0]) if item is not None else None
+
     def _selected(self, item, _prev=None) -> None:
         if item is None:
             return
         path, meta = item.data(Qt.ItemDataRole.UserRole)
         self.load(Path(path), meta)
+
+    def forget_selection(self) -> None:
+        """No recording is selected any more (it was deleted): stop, clear the waveform and say so."""
+        self._token += 1  # a load still in flight is dropped
+        self._draw_token += 1
+        self.controls.clear()
+        self.loaded = None
+        self.curve.setData([], [])
+        self.title_label.setText("Select a recording")
+        self.ctx.selected_recording = None
+        self.ctx.selected_audio = None
+        self.ctx.selected_meta = {}
+        self.ctx.recordingSelected.emit(None)
 
     # ------------------------------------------------------------------ load / import
     def _import_clicked(self) -> None:
@@ -208,13 +245,17 @@ class ReviewPanel(QWidget):
             self.import_file(Path(path))
 
     def import_file(self, path: Path) -> None:
-        """Open any audio file for review and analysis; errors show as a banner."""
+        """Copy any audio file into the recordings list and open it; errors show as a banner.
+
+        The copy (the original is left untouched) is what is selected and analysed, so the
+        entry comes back after a restart and deleting it never touches the original.
+        """
         self.load(Path(path), {}, imported=True)
 
     def load(self, path: Path, meta: dict | None = None, imported: bool = False) -> None:
         self._token += 1
         token = self._token
-        self.player.stop()
+        self.controls.stop()  # the playhead of the previous file goes away
         self.title_label.setText(f"Loading {path.name}\u2026")
 
         def work():
@@ -228,12 +269,18 @@ class ReviewPanel(QWidget):
             except Exception as exc:  # never crash on a file: report it
                 self._relay.failed.emit(f"{path.name}: could not be opened: {exc}", token)
                 return
-            la = LoadedAudio(path, x, int(sr), dict(meta or {}, imported=imported))
+            copy, problem = _import_copy(self.ctx, path) if imported else (path, None)
+            if problem:  # readable but not kept: reviewed from where it is, and said so
+                self._relay.failed.emit(f"{problem} It is shown, but will not be listed after a restart.", -1)
+            la = LoadedAudio(copy, x, int(sr), dict(meta or {}, imported=imported))
             self._relay.loaded.emit(la, token)
 
         threading.Thread(target=work, name="recording-load", daemon=True).start()
 
     def _on_failed(self, message: str, token: int) -> None:
+        if token == -1:  # about the list or the import copy, not the file being opened
+            self.ctx.show_message("warning", message, "recordings")
+            return
         if token != self._token:
             return
         self.title_label.setText("Could not open the file")
@@ -248,14 +295,13 @@ class ReviewPanel(QWidget):
         self.ctx.selected_meta = la.meta
         if la.meta.get("imported"):
             self.ctx.clear_message("import")
-            if la.path not in self._imported:
-                self._imported.insert(0, la.path)
+            if la.path not in self.recording_paths():
                 self.refresh()  # the list is rebuilt with this file selected
         self._select_in_list(la.path)
+        self.controls.set_audio(la.samples, la.samplerate)
         self._draw()
         secs = la.samples.size / la.samplerate
         self.title_label.setText(f"{la.path.name}  \u00b7  {secs:.1f} s  \u00b7  {la.samplerate / 1000:g} kHz")
-        self.play_button.setEnabled(True)
         self.ctx.recordingSelected.emit(la.path)
         self.audioLoaded.emit(la)
 
@@ -285,7 +331,7 @@ class ReviewPanel(QWidget):
         if token != self._draw_token:
             return  # a newer file or filter is being prepared
         self.curve.setData(x, y, skipFiniteCheck=True)
-        self.plot.setXRange(0, max(x[-1] if x.size else 1.0, 0.1), padding=0.01)
+        self.controls.fit()
         lim = float(np.max(np.abs(y))) * 1.1 if y.size else 1.0
         self.plot.setYRange(-lim, lim, padding=0)
 
@@ -293,27 +339,10 @@ class ReviewPanel(QWidget):
         self._draw()
 
     # ------------------------------------------------------------------ playback
-    def _play_clicked(self) -> None:
-        if self.player.playing:
-            self.player.stop()
-            self._play_finished()
-            return
-        self.play()
+    def toggle_play(self) -> None:
+        """Play the selected recording, or stop it (Space)."""
+        self.controls.toggle()
 
     def play(self, speed: float | None = None) -> None:
-        la = self.loaded
-        if la is None:
-            return
-        if speed is not None:
-            self.speed_combo.setCurrentIndex(self.speed_combo.findData(speed))
-        speed = float(self.speed_combo.currentData())
-        self.player.play(la.samples, la.samplerate, speed, self.ctx.settings.get("filter", "bell"))
-        self.playhead.setValue(0.0)
-        self.playhead.setVisible(True)
-        self.play_button.setText("\u25a0  Stop")
-
-    def _show_position(self, seconds: float) -> None:
-        self.playhead.setValue(seconds)
-
-    def _play_finished(self) -> None:
-        self.play_button.setText("\u25b6  Play")
+        """Play the selected recording from the start (or the point clicked) at ``speed``."""
+        self.controls.play(speed)
