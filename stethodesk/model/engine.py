@@ -136,7 +136,7 @@ class Engine:
         if self.bundle is None:
             self.bundle = load_bundle(self._bundle_path)
         say("Preparing the language model", 0.2)
-        gguf = base_gguf_path(self.bundle)
+        gguf = base_gguf_path(self.bundle, on_assemble=lambda message: say(message, 0.3))
 
         say("Loading the audio encoder", 0.4)
         import torch
