@@ -172,3 +172,79 @@ def test_click_seeks_the_wheel_zooms_and_fit_shows_it_all(window, qtbot):
     lo, hi = vb.viewRange()[0]
     assert lo <= 0.1 and hi >= duration - 0.1
     rv.controls.stop()
+
+
+def test_space_plays_and_stops_but_leaves_buttons_and_text_alone(window, qtbot, two_files):
+    first, _ = two_files
+    rv = window.review_panel
+    _select(window, qtbot, first)
+    window.activateWindow()
+    rv.list.setFocus()
+    qtbot.keyClick(rv.list, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: rv.player.playing and rv.playhead.isVisible(), timeout=20000)
+    qtbot.keyClick(rv.list, Qt.Key.Key_Space)
+    assert not rv.player.playing and not rv.playhead.isVisible()
+
+    # a focused button is pressed by Space (Fit here), it does not start playback
+    rv.controls.fit_button.setFocus()
+    with qtbot.waitSignal(rv.controls.fit_button.clicked, timeout=2000):
+        qtbot.keyClick(rv.controls.fit_button, Qt.Key.Key_Space)
+    assert not rv.controls.playing
+    # text fields type a space
+    q = window.analysis_panel.question_edit
+    q.setFocus()
+    qtbot.keyClicks(q, "is it")
+    qtbot.keyClick(q, Qt.Key.Key_Space)
+    qtbot.keyClicks(q, "normal")
+    assert q.text() == "is it normal" and not rv.controls.playing
+
+
+def test_shortcuts_are_in_the_menus_and_the_help_dialog(window, qtbot):
+    from stethodesk.gui import shortcuts
+
+    bar = window.menuBar()
+    titles = [a.text().replace("&", "") for a in bar.actions()]
+    assert titles == ["File", "Recording", "Analysis", "Help"]
+    entries = {a.text().split("\t")[0]: a for m in bar.actions() for a in m.menu().actions()}
+    assert entries["Record / stop recording"].shortcut().toString() == "Ctrl+R"
+    assert entries["Play / stop\tSpace".split("\t")[0]].text().endswith("\tSpace")
+    assert entries["Stop the answer"].shortcut().toString() == "Esc"
+    assert entries["Analyse: write a report"].shortcut().toString() == "Ctrl+Return"
+
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    dlg = window._shortcuts_dialog
+    assert dlg.isVisible()
+    rows = {r[0]: r[1] for r in dlg.rows()}
+    assert rows["Recording: Play / stop"] == "Space or Ctrl+P"
+    assert rows["Recording: Record / stop recording"] == "Ctrl+R"
+    assert rows["Analysis: Stop the answer"] == "Esc"
+    assert rows["Analysis: Analyse: write a report"] == "Ctrl+Return"
+    assert rows["Recording: Delete the selected recording\u2026"] == "Del"
+    assert len(rows) == len(shortcuts.window_shortcuts(window))
+    dlg.grab().save(str(_shot("shortcuts-dialog.png")))
+    dlg.close()
+
+    # Ctrl+Return asks for an analysis (no model in this window: it says so instead of failing)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert any("loading" in b.text.lower() or "model" in b.text.lower()
+               for b in window.analysis_panel.banners.banners())
+
+
+def _shot(name):
+    from screens import screenshot_path
+
+    return screenshot_path(name)
+
+
+def test_rename_and_delete_buttons_follow_the_selection(window, qtbot, two_files):
+    first, _ = two_files
+    rv = window.review_panel
+    rv.refresh()
+    qtbot.waitUntil(lambda: first in rv.recording_paths(), timeout=5000)
+    assert not rv.actions.delete_button.isEnabled()  # nothing selected yet
+    rv.import_file(_circor(1)[0])  # selected by the app, with the list's signals blocked
+    qtbot.waitUntil(lambda: window.ctx.selected_recording in rv.recording_paths()
+                    and rv.list.currentItem() is not None, timeout=5000)
+    assert rv.actions.delete_button.isEnabled() and rv.actions.rename_button.isEnabled()

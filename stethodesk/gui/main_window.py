@@ -10,11 +10,10 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, QRect, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from stethodesk import __version__
-from stethodesk.gui import sources
+from stethodesk.gui import shortcuts, sources
 from stethodesk.gui.analysis_panel import AnalysisPanel
 from stethodesk.gui.banner import BannerArea
 from stethodesk.gui.context import AppContext
@@ -142,16 +141,9 @@ class MainWindow(QMainWindow):
                   available.y() + max(0, (available.height() - TITLE_BAR_PX - h) // 2))
 
     def _add_shortcuts(self) -> None:
-        """Keyboard shortcuts for hands busy with a stethoscope (also shown in tooltips)."""
-        keys = (
-            ("Ctrl+R", self.record_panel.record_button.click, self.record_panel.record_button),
-            ("Ctrl+L", self.source_panel.start_button.click, self.source_panel.start_button),
-            ("Ctrl+P", self.review_panel.play_button.click, self.review_panel.play_button),
-            ("Esc", self.analysis_panel.stop, self.analysis_panel.stop_button),
-        )
-        for seq, slot, button in keys:
-            QShortcut(QKeySequence(seq), self, activated=slot)
-            button.setToolTip((button.toolTip() + f" ({seq})").strip())
+        """Menus with the keyboard shortcuts for hands busy with a stethoscope (Help > Keyboard
+        shortcuts lists them; the buttons' tooltips name them too)."""
+        self.menu_actions = shortcuts.install(self)
 
     def _add_workflow_tabs(self) -> None:
         try:

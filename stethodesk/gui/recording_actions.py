@@ -75,6 +75,8 @@ class RecordingActions(QObject):
         lst.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         lst.customContextMenuRequested.connect(self._show_menu)
         lst.currentItemChanged.connect(lambda *_a: self.update_buttons())
+        panel.listChanged.connect(lambda _p: self.update_buttons())  # rebuilt with signals blocked
+        panel.ctx.recordingSelected.connect(lambda _p: self.update_buttons())
         self.update_buttons()
 
     def update_buttons(self) -> None:
