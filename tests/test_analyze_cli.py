@@ -67,7 +67,7 @@ def test_jsonl_good_and_bad_files(tmp_path, bundle_dir):
     assert set(lines[3]) == {"file", "error"} and "not found" in lines[3]["error"]
     # Too short to analyse: findings object with the reason, and no answer.
     s = lines[4]
-    assert s["answer"] is None and s["usable"] is False and "at least 2 s" in s["unusable_reason"]
+    assert s["answer"] is None and s["usable"] is False and "at least 3 s" in s["unusable_reason"]
 
 
 def test_all_good_exits_zero_and_text_format_streams(bundle_dir):

@@ -94,7 +94,7 @@ def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
     w.start_source({"kind": "synth", "name": "normal_heart"})
     ap.source_combo.setCurrentIndex(ap.source_combo.findData("live"))
     assert ap.run_task("binary") is None
-    assert any("at least 2 s" in b.text for b in ap.banners.banners())
+    assert any("at least 3 s" in b.text for b in ap.banners.banners())
 
     # 2. A real CirCor recording, task "report": tokens stream in one signal at a time.
     rec = _circor()[0]

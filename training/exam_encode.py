@@ -45,11 +45,11 @@ def patient_labels(records) -> dict:
 def site_result(encoder, frontend, heads: dict, path: str, domain: str = "heart") -> dict:
     """Findings of one file the way the app computes them (no LLM): ``{"findings", "usable",
     "unusable_reason", "logits"}``; ``logits`` are the raw head logits (lists) for refits."""
-    from stethodesk.audio.dsp import signal_quality
+    from stethodesk.audio.dsp import clipped_fraction, signal_quality
     from stethodesk.audio.fileio import read_audio
     from stethodesk.model.calibration import calibrate
     from stethodesk.model.encode import encode_recording
-    from stethodesk.model.engine import CLIP_LEVEL, HEAVY_CLIP_FRACTION, UNUSABLE_ISSUES, _for_domain
+    from stethodesk.model.engine import HEAVY_CLIP_FRACTION, UNUSABLE_ISSUES, _for_domain
 
     x, sr = read_audio(path)
     enc = encode_recording(encoder, x, sr, frontend)
@@ -59,7 +59,7 @@ def site_result(encoder, frontend, heads: dict, path: str, domain: str = "heart"
     reason = None
     if any(i in q.issues for i in UNUSABLE_ISSUES):
         reason = q.reason
-    elif float(np.mean(np.abs(x) >= CLIP_LEVEL)) > HEAVY_CLIP_FRACTION:
+    elif clipped_fraction(x, sr) > HEAVY_CLIP_FRACTION:
         reason = "heavily clipped"
     return {"findings": {} if reason else _for_domain(found, domain, heads), "usable": reason is None,
             "unusable_reason": reason, "logits": {k: v.tolist() for k, v in logits.items()}}

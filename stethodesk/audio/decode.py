@@ -66,7 +66,7 @@ class Source:
 
 
 def _open_file(path: Path):
-    return open(os.fsencode(path), "rb")  # noqa: SIM115 - closed by the caller
+    return open(os.fsencode(path), "rb")
 
 
 def _is_mpeg(info_format: str, subtype: str) -> bool:
@@ -85,7 +85,7 @@ def open_source(path: str | Path) -> Source:
                 exact = 0 <= frames <= 2**40  # an unfinished FLAC states no length
                 return Source(p, int(f.samplerate), int(f.channels), frames if exact else 0, exact,
                               f"{fmt} {subtype}", "libsndfile")
-    except Exception as exc:  # libsndfile raises several types; all mean "not mine"
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types; all mean "not mine"
         sndfile_error = str(exc)
     try:
         return _ffmpeg_source(p)
@@ -104,11 +104,11 @@ def _ffmpeg_source(p: Path) -> Source:
             sr = int(s.codec_context.sample_rate or 0)
             channels = int(s.codec_context.layout.nb_channels or 0)
             exact = any(n in FFMPEG_EXACT for n in c.format.name.split(",")) and bool(s.duration)
-            frames = int(round(float(s.duration * s.time_base) * sr)) if s.duration else 0
+            frames = round(float(s.duration * s.time_base) * sr) if s.duration else 0
             return Source(p, sr, channels, frames, exact, f"{c.format.name} {s.codec_context.name}", "ffmpeg")
     except UnreadableError:
         raise
-    except Exception as exc:  # av.error.* and OSError: FFmpeg cannot read it either
+    except Exception as exc:  # noqa: BLE001 - av.error.* and OSError: FFmpeg cannot read it either
         raise UnreadableError(str(exc)) from None
 
 
@@ -133,7 +133,7 @@ def _sndfile_blocks(src: Source, block: int) -> Iterator[np.ndarray]:
             start = n
             try:
                 b = f.read(block, dtype="float32", always_2d=True)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
                 # A torn frame inside this block: re-read up to it in small steps.
                 try:
                     f.seek(start)
@@ -143,7 +143,7 @@ def _sndfile_blocks(src: Source, block: int) -> Iterator[np.ndarray]:
                             break
                         n += b.shape[0]
                         yield b
-                except Exception:
+                except Exception:  # noqa: BLE001, S110 - nothing more can be salvaged
                     pass
                 if src.exact:
                     raise DecodeError(n, str(exc)) from None

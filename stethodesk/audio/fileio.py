@@ -19,8 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-from stethodesk.audio.decode import DecodeError, Downsampler, Source, UnreadableError, iter_blocks, open_source
-from stethodesk.audio.limits import MAX_OUTPUT_RATE, MAX_SAMPLERATE, MAX_SECONDS, MIN_SAMPLERATE
+from stethodesk.audio.decode import (
+    DecodeError,
+    Downsampler,
+    Source,
+    UnreadableError,
+    iter_blocks,
+    open_source,
+)
+from stethodesk.audio.limits import (
+    MAX_OUTPUT_RATE,
+    MAX_SAMPLERATE,
+    MAX_SECONDS,
+    MIN_SAMPLERATE,
+)
 
 __all__ = ["MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "display_name", "mix_weights",
            "mixdown", "probe", "read_audio", "scan"]

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from stethodesk import paths
+from stethodesk.audio.limits import MIN_SECONDS
 from stethodesk.gui.banner import BannerArea
 from stethodesk.gui.elided import elide_middle
 from stethodesk.gui.findings_card import FindingsCard
@@ -40,8 +41,8 @@ from stethodesk.gui.sites import site_title
 
 TASK_ORDER = ("binary", "detection", "report", "reasoning", "differential", "comparison", "location")
 FREE_TEXT_TASK = "question"  # the engine's task name for a free-text question
-MIN_ANALYSIS_S = 2.0  # s: shorter audio gets a banner instead of an answer
-LIVE_SECONDS = (2, 60, 10)  # min, max, default of "the last N seconds"
+MIN_ANALYSIS_S = MIN_SECONDS  # s: shorter audio gets a banner instead of an answer (audio.limits)
+LIVE_SECONDS = (round(MIN_SECONDS), 60, 10)  # min, max, default of "the last N seconds"
 DISCLAIMER = "Decision support, not a diagnosis"
 SOURCE_LIVE, SOURCE_RECORDING = "live", "recording"
 ANSWER_LINES = 8  # the answer area shows at least this many lines on any screen

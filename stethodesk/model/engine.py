@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from stethodesk import paths
+from stethodesk.audio.limits import MIN_SECONDS
 from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
 from stethodesk.model.analysis import AudioAnalysis, UnusableRecording
@@ -41,9 +42,8 @@ FREE_TEXT = "question"  # task name for a free-text question
 TASKS_FILE = paths.RESOURCES / "prompts" / "tasks.json"
 DOMAINS = ("heart", "lung")
 
-MIN_ANALYSIS_S = 2.0  # s: shorter recordings are refused (less than ~2 heartbeats)
-HEAVY_CLIP_FRACTION = 0.02  # > 2 % of samples at full scale: S1/S2 of every beat flattened
-CLIP_LEVEL = 0.999  # |x| at or above this counts as clipped (same as dsp)
+MIN_ANALYSIS_S = MIN_SECONDS  # s: shorter recordings are refused (the app's one minimum, audio.limits)
+HEAVY_CLIP_FRACTION = 0.02  # > 2 % of samples held flat at the peak (dsp.clipped_fraction): S1/S2 flattened
 UNUSABLE_ISSUES = ("flat", "no_contact")  # quality issues that make an answer meaningless
 IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
 DOMAIN_DOUBT = 0.8  # a given domain the detector puts below 1 - 0.8 = 20 % gets a warning
@@ -190,7 +190,7 @@ class Engine:
         self._need_loaded()
         if domain not in ("auto",) + DOMAINS:
             raise ValueError(f"domain must be auto, heart or lung, not {domain!r}")
-        from stethodesk.audio.dsp import Quality, heart_rate_bpm, signal_quality
+        from stethodesk.audio.dsp import Quality, clipped_fraction, signal_quality
 
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim == 2:  # (frames, channels) or (channels, frames): mix down to mono
@@ -234,17 +234,18 @@ class Engine:
             encode_ms = (time.perf_counter() - t0) * 1000.0
 
         quality = signal_quality(x, sr, dom)
-        clipped = float(np.mean(np.abs(x) >= CLIP_LEVEL))
+        clipped = clipped_fraction(x, sr)
         reason = None
         if any(i in quality.issues for i in UNUSABLE_ISSUES):
             reason = quality.reason
         elif clipped > HEAVY_CLIP_FRACTION:
             reason = (
-                f"The sound is heavily clipped ({clipped:.0%} of samples at full scale), so its shape "
+                f"The sound is heavily clipped ({clipped:.0%} of samples held flat at the peak), so its shape "
                 "is lost. Lower the input gain and record again."
             )
         # a rate and findings only for a usable recording: never beside "nothing is coming in"
-        hr = heart_rate_bpm(x, sr) if dom == "heart" and reason is None else None
+        # the rate the quality check found: no "no regular heartbeat" beside a rate (issue 11 item 3)
+        hr = quality.heart_rate_bpm if dom == "heart" and reason is None else None
         findings = {} if reason else _for_domain(all_findings, dom, self.bundle.heads)
         return AudioAnalysis(
             dom, findings=findings, heart_rate_bpm=hr, domain_warning=domain_warning(all_findings, dom, source),
