@@ -57,11 +57,12 @@ def test_heart_exam_pools_the_usable_sites(heart_sites):
     assert ex.most_audible_site == loudest == "AV"  # CirCor's most audible location for this patient
     assert ex.murmur_sites[0] == "AV" and set(ex.murmur_sites) <= {"AV", "MV", "PV", "TV"}
     assert ex.timing in ("systolic", "diastolic", "both")
-    # the site pattern ranks the lesion best heard at the loudest site first, with its source
-    top = ex.lesion_candidates[0]
-    assert top.code == "AS" and top.site_pattern == "fits" and "aortic area" in top.evidence
-    assert "bates" in top.sources
-    assert all(c.site_pattern == "does not fit" for c in ex.lesion_candidates[1:])
+    # ranked by the sound; the site pattern is evidence for the lesion best heard at the loudest site
+    probs_l = [c.probability for c in ex.lesion_candidates]
+    assert probs_l == sorted(probs_l, reverse=True)
+    fits = [c for c in ex.lesion_candidates if c.site_pattern == "fits"]
+    assert [c.code for c in fits] == ["AS"] and "loudest at the aortic area" in fits[0].evidence
+    assert "bates" in fits[0].sources
     text = ex.text()
     assert "Most audible at the aortic area" in text and "Bickley 2021" in text
     assert ex.facts()["murmur"] == "present" and ex.facts()["abnormal"] is True
@@ -114,3 +115,17 @@ def test_call_rule_and_pooling():
     assert exam.side_of("Pl") == "left" and exam.side_of("lateral_right") == "right" and exam.side_of("AV") is None
     with pytest.raises(ValueError):
         exam.pool_logits([], "mean")
+
+
+def test_template_answers_name_the_loudest_site_and_pass_the_exam_check(heart_sites):
+    from stethodesk.model.exam_answer import EXAM_TASKS, check, template_exam_answer
+
+    ex = exam.exam_findings(heart_sites)
+    for task in EXAM_TASKS:
+        text = template_exam_answer(ex, task, "Is there a murmur?" if task == "question" else None)
+        assert text.startswith("Decision support") and "most audible at the aortic area" in text
+        assert check(text, ex) == [], (task, text)
+    # an answer contradicting the exam (no murmur) is caught
+    assert any(v.kind == "contradiction" for v in check("No murmur is heard. Normal.", ex))
+    with pytest.raises(ValueError, match="not an exam task"):
+        template_exam_answer(ex, "comparison")

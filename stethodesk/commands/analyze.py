@@ -6,6 +6,9 @@ Examples::
     stethodesk analyze apex.flac --task location --site MV
     stethodesk analyze today.flac --task comparison --compare last_week.flac
     stethodesk analyze lung.flac --task question --question "Are there crackles?"
+    stethodesk analyze --exam av.flac:AV pv.flac:PV tv.flac:TV mv.flac:MV --task differential --format jsonl
+
+``--exam FILE:SITE ...`` answers about the whole exam in one object (stethodesk/commands/exam.py).
 
 ``--format jsonl`` prints one JSON object per file as soon as that file is done (contract in
 docs/ARCHITECTURE.md): ``file``, ``task``, ``domain``, ``site``, ``answer``, ``findings``,
@@ -43,7 +46,12 @@ def add_parser(subparsers) -> None:
             "not a diagnosis."
         ),
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3)")
+    p.add_argument("--exam", nargs="+", default=None, metavar="FILE:SITE",
+                   help="the recordings of one exam, each with its site (e.g. apex.flac:MV): one answer "
+                        "about the whole exam")
+    p.add_argument("--no-model", action="store_true",
+                   help="with --exam: answer from the exam findings' template only, without the language model")
     p.add_argument("--task", default="report", choices=TASK_CHOICES,
                    help="preset task, or 'question' with --question (default: report)")
     p.add_argument("--site", default=None, help="chest site, e.g. MV, AV, 'left posterior'")
@@ -142,6 +150,13 @@ def _print_header(file: str, analysis) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "exam", None):
+        from stethodesk.commands.exam import run_exam
+
+        return run_exam(args)
+    if not args.files:
+        print("stethodesk analyze: give at least one FILE (or --exam FILE:SITE ...)", file=sys.stderr)
+        return 2
     jsonl = args.format == "jsonl"
     task = args.task
     if task == "question" and not (args.question and args.question.strip()):

@@ -36,6 +36,7 @@ CALIBRATION_FILE = paths.RESOURCES / "exam_calibration.json"
 CALL_WEIGHTS = {"present": 5.0, "unknown": 3.0, "absent": 1.0}  # PhysioNet Challenge 2022
 LESION_CODES = ("AS", "MR", "MS", "MVP")
 POOLS = ("mean", "max", "noisy_or", "logmeanexp")
+SITE_KEYS = ("murmur", "abnormal", "crackle", "wheeze")  # per-site figures the exam text lists
 EPS = 1e-6
 
 
@@ -176,7 +177,7 @@ class ExamFindings:
     def facts(self) -> dict:
         """The exam's calls as card facts (checker vocabulary), for the templates and ``verify``:
         ``murmur`` only when called present or absent, ``lesion`` only with a called murmur and a
-        candidate that fits the site pattern at the operating point."""
+        first-ranked candidate at the operating point (as on the single-recording card)."""
         if not self.usable_sites:
             return {}
         f: dict = {}
@@ -186,8 +187,7 @@ class ExamFindings:
             if self.murmur_call == "present" and self.timing:
                 f["murmur_timing"] = self.timing
             top = self.lesion_candidates[0] if self.lesion_candidates else None
-            if (self.murmur_call == "present" and top and top.site_pattern == "fits"
-                    and (top.probability or 0) >= FINDING_THRESHOLD):
+            if self.murmur_call == "present" and top and (top.probability or 0) >= FINDING_THRESHOLD:
                 f["lesion"] = top.code
             f["abnormal"] = self.murmur_call == "present" or (self.abnormal or 0) >= FINDING_THRESHOLD
         else:
@@ -198,7 +198,8 @@ class ExamFindings:
 
     def text(self) -> str:
         """The exam findings as plain lines (for the model's context, the report and the user)."""
-        lines = [f"Whole {self.domain} exam: {len(self.usable_sites)} of {len(self.sites)} sites usable "
+        lines = [f"Whole {self.domain} exam (calibrated; a finding is called at {FINDING_THRESHOLD:.0%} or more): "
+                 f"{len(self.usable_sites)} of {len(self.sites)} sites usable "
                  f"({', '.join(s.title or '?' for s in self.usable_sites) or 'none'})."]
         for u in self.unusable:
             lines.append(f"Left out: {u['title'] or 'a site'} ({u['reason']}).")
@@ -212,8 +213,9 @@ class ExamFindings:
                     lines.append(f"Most audible at the {site_title(self.most_audible_site)}.")
                 if self.murmur_sites:
                     lines.append(f"Heard at: {', '.join(site_title(s) for s in self.murmur_sites)}.")
-                if self.timing:
-                    lines.append(f"Timing: {self.timing}.")
+                if self.timing_probabilities:
+                    lines.append("Timing: " + ", ".join(f"{t} {pct(p)}" for t, p in self.timing_probabilities.items())
+                                 + (f" ({self.timing} called)." if self.timing else " (none called)."))
                 for c in self.lesion_candidates:
                     lines.append(f"Candidate {c.name}"
                                  + (f" ({pct(c.probability)})" if c.probability is not None else "")
@@ -221,6 +223,9 @@ class ExamFindings:
                 if self.differential:
                     lines.append(f"Site-pattern differential: {', '.join(self.differential['candidates'])} "
                                  f"[{source_citation(self.differential['sources'])}].")
+        for s in self.usable_sites:
+            lines.append(f"Site {s.title or '?'}: " + ", ".join(f"{k} {pct(v)}" for k, v in s.findings.items()
+                                                              if k in SITE_KEYS) + ".")
         for k, v in self.lung.items():
             where = ", ".join(site_title(s) for s in v["sites"])
             lines.append(f"{k.capitalize()}: " + (f"called at {where} ({v['side'] or 'side not known'}); "
@@ -235,8 +240,9 @@ def _site_result(a) -> SiteResult:
 
 
 def _lesions(usable: list[SiteResult], loudest: str | None, timing: str | None) -> list[LesionCandidate]:
-    """Lesion-head classes ranked: those whose textbook best site is the loudest site first,
-    then by their murmur-weighted probability over the usable sites."""
+    """Lesion-head classes ranked by their murmur-weighted probability over the usable sites, each
+    with the site pattern as evidence for or against it. The pattern never reorders what the sound
+    ranks (the card's rule, ``templates._site_support``: murmurs radiate)."""
     kb = knowledge()["lesions"]
     w = [s.findings.get("murmur", 0.0) for s in usable]
     out = []
@@ -258,8 +264,7 @@ def _lesions(usable: list[SiteResult], loudest: str | None, timing: str | None) 
         if timing and entry.get("timing") and timing not in (entry["timing"], "both"):
             fit, ev = "does not fit", ev + f"; its murmur is {entry['timing']}, this one {timing}"
         out.append(LesionCandidate(code, lesion_name(code), prob, fit, ev, list(entry.get("sources", []))))
-    order = {"fits": 0, "no loudest site": 1, "does not fit": 2}
-    return sorted(out, key=lambda c: (order[c.site_pattern], -(c.probability or 0.0)))
+    return sorted(out, key=lambda c: -(c.probability or 0.0))
 
 
 def _differential(loudest: str | None, timing: str | None) -> dict | None:
