@@ -18,6 +18,7 @@ from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from stethodesk.audio import dsp
+from stethodesk.audio.limits import MIN_SECONDS
 from stethodesk.gui import style
 from stethodesk.gui.elided import ElidedLabel
 from stethodesk.gui.envelope import PeakEnvelope, bucket_for
@@ -27,7 +28,7 @@ TICK_MS = 25  # 40 Hz redraw: smooth scrolling, well under a quarter of a core
 SPEC_EVERY = 2  # spectrogram redrawn every 2nd tick (20 Hz): its image blit costs ~3 ms
 STATS_PERIOD_S = 1.0  # heart rate / quality refresh
 STATS_WINDOW_S = 6.0  # audio used for heart rate and quality
-MIN_STATS_S = 3.0  # below this there is not enough audio to judge
+MIN_STATS_S = MIN_SECONDS  # below this there is not enough audio to judge (audio.limits)
 SPEC_FMAX_HZ = 1000.0  # heart and most lung sound energy is below 1 kHz
 WINDOW_CHOICES_S = (3, 5, 8, 10, 15)
 PAINT_HISTORY = 8192  # paint timestamps kept (benchmarks match them with drawn samples)
@@ -251,8 +252,8 @@ class LiveView(QWidget):
         self.heart_rate = None
         if x.size >= MIN_STATS_S * pipe.rate:
             self.quality = dsp.signal_quality(x, pipe.rate, domain=domain)
-            if domain == "heart":
-                self.heart_rate = dsp.heart_rate_bpm(x, pipe.rate)
+            # the rate the quality check found: never beside "no regular heartbeat"
+            self.heart_rate = self.quality.heart_rate_bpm
         else:
             self.quality = None
         shown = pipe.latest_shown(self.window_s)
