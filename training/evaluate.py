@@ -88,12 +88,15 @@ def interleave_tasks(examples: list[dict]) -> list[dict]:
 def prompt_items(ex: dict, prefixes: list[np.ndarray] | None, template: dict | None = None) -> list:
     """The app's prompt items for an example: text segments and ``Embeddings`` blocks.
 
-    ``prefixes`` None drops the audio slots (the no-audio baseline).
+    ``prefixes`` None drops the audio slots and the findings text computed from the audio (the
+    no-audio baseline).
     """
     from stethodesk.model.llm import Embeddings
     from stethodesk.model.prompts import AudioSlot
     from training.sft import prompt_segments
 
+    if prefixes is None:  # the findings text comes from the audio too: the baseline has neither
+        ex = {k: v for k, v in ex.items() if k != "findings_texts"}
     items = []
     for seg in prompt_segments(ex, template):
         if isinstance(seg, AudioSlot):
@@ -195,6 +198,23 @@ def bundle_findings(bundle_dir: Path, records, log=print):
     return m, proj, findings, feats
 
 
+def with_card_texts(examples: list[dict], findings: dict, heads_cfg: dict) -> list[dict]:
+    """The examples with the findings text the app would put in their prompts: the card of the
+    bundle's own calibrated findings of each recording (as the engine writes it), replacing the
+    label-consistent text the instruction generator wrote for training."""
+    from stethodesk.model.facts import facts_text
+    from training.eval_card import domain_findings
+
+    out = []
+    for ex in examples:
+        domain = ex.get("domain") or "heart"
+        sites = [ex.get("site_title"), ex.get("site_b_title")]
+        texts = [facts_text(domain_findings(findings[key], domain, heads_cfg), domain, site=sites[i])
+                 for i, key in enumerate(ex["audio"][:2])]
+        out.append({**ex, "findings_texts": texts})
+    return out
+
+
 def generate_both(bundle_dir: Path, m: dict, proj, sample: list[dict], feats: dict, max_new_tokens: int,
                   budget_minutes: float, log=print) -> tuple[list[str], list[str]]:
     """Greedy answers with and without audio for ``sample``, in order, until the budget is spent."""
@@ -257,6 +277,7 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
     exs = with_record_keys(generate(records, "test", seed), record_index(records))
     exs = [e for e in exs if all(a in feats for a in e["audio"])]
     sample = interleave_tasks(sample_per_task(exs, n_per_task, seed))
+    sample = with_card_texts(sample, findings, m["heads"])
     settings = {"n_per_task": n_per_task, "max_new_tokens": max_new_tokens, "seed": seed, "threshold": THRESHOLD,
                 "per_dataset_cap": per_dataset_cap, "budget_minutes": budget_minutes}
     metrics["fingerprint"] = evaluation_fingerprint(records, settings, sample)

@@ -96,7 +96,10 @@ def site_text(site: str | None) -> str | None:
 
 
 def prompt_segments(ex: dict, template: dict | None = None):
-    """The app's prompt segments for an instruction example (dict from training.instructions)."""
+    """The app's prompt segments for an instruction example (dict from training.instructions).
+
+    ``ex["findings_texts"]`` (one findings text per recording, label-consistent in training, the
+    bundle's own findings in evaluation) goes in when ``template`` uses facts."""
     n_audio = max(1, len(ex.get("audio") or []))
     return build_prompt(
         ex["instruction"],
@@ -105,6 +108,7 @@ def prompt_segments(ex: dict, template: dict | None = None):
         site_b=site_text(ex.get("site_b")),
         n_audio=min(n_audio, 2),
         template=template,
+        facts=ex.get("findings_texts"),
     )
 
 

@@ -33,7 +33,7 @@ from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf
 from stethodesk.model.analysis import AudioAnalysis, UnusableRecording
 from stethodesk.model.answer import Answer
 from stethodesk.model.grounded import Grounding, card_facts_for, fact_answer_for, findings_text_for, ground
-from stethodesk.model.prompts import AudioSlot, build_prompt
+from stethodesk.model.prompts import AudioSlot, build_prompt, uses_facts
 from stethodesk.model.sites import (  # noqa: F401 - site_words and the tables are re-exported
     SITE_ALIASES, SITE_DOMAIN, SITE_WORDS, knowledge_sites, predicted_site, site_words)
 
@@ -321,8 +321,11 @@ class Engine:
                 self.instruction(task, analysis.domain, site, site_b, variant)
         else:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)} or ask a question")
+        template = self.bundle.prompt_template
+        # the card's findings as text after each recording's audio, for bundles trained with them
+        facts = [findings_text_for(a) for a in (analysis, other) if a is not None] if uses_facts(template) else None
         segs = build_prompt(instruction, domain=analysis.domain, site=site, site_b=site_b,
-                            n_audio=n_audio, template=self.bundle.prompt_template, context=context)
+                            n_audio=n_audio, template=template, context=context, facts=facts)
         prefixes = [analysis.prefix, other.prefix if other is not None else None]
         items = [Embeddings(prefixes[s.index]) if isinstance(s, AudioSlot) else s for s in segs]
         return items, instruction, site

@@ -8,9 +8,14 @@ start), so the two can never disagree about what the model saw.
 
 Layout (StethoLM-style, guide section 2)::
 
-    BOS [prompt text][K audio embeddings][task instruction text] -> answer
+    BOS [prompt text][K audio embeddings][findings text][task instruction text] -> answer
 
-For the comparison task there are two audio slots (recording A, recording B).
+For the comparison task there are two audio slots (recording A, recording B), each followed by
+its own findings text. The findings text (issue 9, item 1) is the card's calibrated findings in
+plain lines (:func:`stethodesk.model.facts.facts_text`): the model reads the facts the card
+shows instead of guessing them from the prefix alone. A bundle trained with it carries the
+template key ``"facts"``; an older bundle's stored template has none, and its prompts stay
+exactly the ones it was trained on (:func:`uses_facts`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ ANSWER_END = "<end_of_turn>"  # generation stops here
 DEFAULT_TEMPLATE = {
     "intro": TURN_USER + "Auscultation: {domain} sound recorded at the {site}.\nAudio:",
     "second_audio": "\nSecond recording ({site_b}):",
+    "facts": "\n",  # before each recording's findings text (only for bundles trained with it)
     "context": "\nPatient context given by the user: ",
     "instruction": "\n{instruction}" + TURN_END + TURN_MODEL,
     "answer_end": ANSWER_END,
@@ -64,21 +70,31 @@ def build_prompt(
     n_audio: int = 1,
     template: dict | None = None,
     context: str | None = None,
+    facts: list[str | None] | None = None,
 ) -> list[Segment]:
     """Segments of the prompt for one question about one or two recordings.
 
     ``site`` may be None ("unspecified site"). ``n_audio`` is 1 or 2. ``context`` is what the
     user entered about the patient (age group, known conditions, symptoms); it goes after the
     audio as :class:`UserText` (data, never control), and only when given, so prompts without it
-    are exactly the ones the model was trained on.
+    are exactly the ones the model was trained on. ``facts`` holds one findings text per
+    recording (``None`` entries are skipped); it goes right after that recording's audio, as
+    :class:`UserText` (a site typed by the user can be part of it), and only when the template
+    uses facts (:func:`uses_facts`), so an older bundle never sees text it was not trained on.
     """
     if n_audio not in (1, 2):
         raise ValueError("n_audio must be 1 or 2")
     t = {**DEFAULT_TEMPLATE, **(template or {})}
+    with_facts = bool(facts) and uses_facts(template)
     site_txt = site or "unspecified site"
-    segs: list[Segment] = [t["intro"].format(domain=domain, site=site_txt), AudioSlot(0)]
+
+    def facts_of(i: int) -> list[Segment]:
+        text = facts[i] if with_facts and i < len(facts) else None
+        return [t["facts"], UserText(text.strip())] if text and text.strip() else []
+
+    segs: list[Segment] = [t["intro"].format(domain=domain, site=site_txt), AudioSlot(0), *facts_of(0)]
     if n_audio == 2:
-        segs += [t["second_audio"].format(site_b=site_b or "unspecified site"), AudioSlot(1)]
+        segs += [t["second_audio"].format(site_b=site_b or "unspecified site"), AudioSlot(1), *facts_of(1)]
     if context and context.strip():
         segs += [t["context"], UserText(" ".join(context.split()))]
     # The instruction is user-supplied (or a preset phrasing): it becomes its own UserText segment
@@ -88,6 +104,15 @@ def build_prompt(
         raise ValueError("the prompt template's instruction has no {instruction} slot")
     segs += [before, UserText(instruction.strip()), after]
     return [s for s in segs if not (isinstance(s, str) and s == "")]
+
+
+def uses_facts(template: dict | None) -> bool:
+    """Was a bundle with this stored prompt template trained with findings text in its prompts?
+
+    ``None`` means the current default layout (training builds with it), which has facts; a
+    stored template has them only if it carries the ``"facts"`` key (bundles exported before
+    issue 9's findings-in-prompt change do not)."""
+    return template is None or "facts" in template
 
 
 def answer_end(template: dict | None = None) -> str:

@@ -23,8 +23,9 @@ def record_facts(r: Record) -> tuple[dict, dict]:
     present. A patient-level outcome (CirCor, the cardiologist's diagnosis with echo) is asserted
     only where the sound at this site says the same: abnormal with a murmur here, normal without
     one; otherwise the verdict is left unknown. A poor-quality recording asserts only
-    ``poor_quality``. ``ctx`` holds what the renderers may say besides the facts (domain, site,
-    murmur detail); it carries no patient data.
+    ``poor_quality``. ``ctx`` holds what the renderers may say besides the facts (domain, site);
+    it carries no patient data. Murmur shape, grade, pitch and quality are left out: the findings
+    card (and so the prompt's findings text) cannot show them.
     """
     lab = r.labels
     f: dict = {}
@@ -42,13 +43,11 @@ def record_facts(r: Record) -> tuple[dict, dict]:
     if heart:
         if lab.get("murmur") in ("present", "absent"):
             f["murmur"] = lab["murmur"]
-        if lab.get("murmur") == "present":
-            for k in ("murmur_timing", "murmur_shape", "murmur_grade"):
-                if lab.get(k):
-                    f[k] = lab[k]
-            ctx["timing_detail"] = lab.get("murmur_timing_detail")
-            ctx["pitch"] = lab.get("murmur_pitch")
-            ctx["quality"] = lab.get("murmur_quality")
+        if lab.get("murmur") == "present" and lab.get("murmur_timing"):
+            # Only what the findings card can show: systolic / diastolic. Shape, grade, pitch,
+            # quality and the finer timing (CirCor's labels) are not on the card, and an answer
+            # must say nothing the card does not (issue 9): the prompt's findings text is the card.
+            f["murmur_timing"] = lab["murmur_timing"]
         if lab.get("lesion"):
             f["lesion"] = lab["lesion"]
         for k in HEART_EVENTS:

@@ -11,6 +11,7 @@ from pathlib import Path
 from training.data import Record
 from training.phrasings import load_questions
 
+from .card import findings_texts_for
 from .describe import answer_binary, answer_comparison, answer_detection, answer_report
 from .facts import flips, record_facts
 from .interpret import answer_differential, answer_location, answer_reasoning
@@ -114,6 +115,8 @@ def make_example(task: str, rec: Record, split: str, rng: random.Random, idx: in
         keys = [rec.key]
         segs = [_seg(rec)]
         site_b = None
+    sides = [(f, ctx)] + ([(fb, cb)] if task == "comparison" else [])
+    texts = findings_texts_for(answer, q, sides, _text_rng(rec, task, idx))
     return {
         "id": f"{split}-{rec.dataset}-{rec.record_id}-{task}-{idx}",
         "task": task, "dataset": rec.dataset, "split": split, "audio": audio, "segments": segs,
@@ -121,8 +124,14 @@ def make_example(task: str, rec: Record, split: str, rng: random.Random, idx: in
         "domain": rec.domain, "site": rec.site, "site_title": ctx["site_title"],
         "site_b": site_b, "site_b_title": site_title(site_b),
         "instruction": q, "answer": answer, "facts": facts,
+        "findings_texts": texts, "card_agrees": texts is not None,
         "rejected": rejected, "rejected_flips": flipped,
     }
+
+
+def _text_rng(r: Record, task: str, idx: int) -> random.Random:
+    """Its own generator for the findings text, so adding the text moved no other draw."""
+    return random.Random(f"{r.key}|{task}|{idx}|findings")
 
 
 def _seg(r: Record):
