@@ -40,8 +40,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip wheel >/dev/null
-# torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
-.venv/bin/python -m pip install -q "torch==2.13.0"
+# torch first, the CPU build: from PyTorch's CPU index where it answers within seconds, else the
+# pinned registry wheel (an unpinned resolve would pull a multi-GB CUDA build). See install-torch.sh.
+scripts/install-torch.sh .venv/bin/python
 EXTRAS=""
 [ "$DEV" = 1 ] && EXTRAS="[dev,train]"
 echo "[bootstrap] installing stethodesk$EXTRAS (llama-cpp-python compiles once, ~5 min, then pip's cache serves it)"

@@ -46,7 +46,10 @@ def add_parser(subparsers) -> None:
             "not a diagnosis."
         ),
     )
-    p.add_argument("files", nargs="*", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3, M4A)")
+    p.add_argument("--channel", type=int, default=None, metavar="N",
+                   help="channel of multi-channel files to analyse, 0-based as in 'record --channel' "
+                        "(default: all channels mixed down)")
     p.add_argument("--exam", nargs="+", default=None, metavar="FILE:SITE",
                    help="the recordings of one exam, each with its site (e.g. apex.flac:MV): one answer "
                         "about the whole exam")
@@ -91,10 +94,10 @@ def _emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
-def _read(path: str, domain: str, site: str | None, engine):
+def _read(path: str, domain: str, site: str | None, engine, channel: int | None = None):
     from stethodesk.audio.fileio import read_audio
 
-    samples, sr = read_audio(path)
+    samples, sr = read_audio(path, channel=channel)
     return engine.analyze_audio(samples, sr, domain=domain, site=site)
 
 
@@ -191,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     other = None
     if args.compare:
         try:
-            other = _read(args.compare, args.domain, args.compare_site, engine)
+            other = _read(args.compare, args.domain, args.compare_site, engine, args.channel)
         except Exception as exc:  # an unreadable comparison file fails every pair
             msg = f"comparison recording {args.compare}: {exc}"
             for f in args.files:
@@ -204,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     for f in args.files:
         t0 = time.perf_counter()
         try:
-            analysis = _read(f, args.domain, args.site, engine)
+            analysis = _read(f, args.domain, args.site, engine, args.channel)
             answer = None
             if not jsonl:
                 _print_header(f, analysis)
