@@ -101,3 +101,26 @@ def test_a_latin1_file_name_opens_and_the_jsonl_stays_utf8(tmp_path, bundle_dir)
     obj = json.loads(p.stdout.decode("utf-8"))  # strict UTF-8: a raw 0xE9 byte would fail here
     assert obj["file"].endswith("caf\\xe9 souffle.flac") and "error" not in obj
     assert obj["findings"] and obj["answer"]
+
+
+def test_channel_choice_for_multichannel_files(tmp_path, bundle_dir):
+    """``--channel N`` analyses that channel of an imported file, as ``record --channel`` does for a
+    device (issue 11 item 2): the heart sound on channel 1 is analysed, not its mix with the
+    noise on channel 0, and a file without that channel gets a clear error."""
+    from stethodesk.audio.fileio import read_audio
+
+    x, sr = read_audio(shared_data_dir() / HEART)
+    x = x[: 12 * sr]
+    noise = 0.5 * np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
+    noisy, clean, mono = tmp_path / "noisy.wav", tmp_path / "clean.wav", tmp_path / "mono.wav"
+    sf.write(noisy, np.stack([noise, x], axis=1), sr, subtype="FLOAT")
+    sf.write(clean, np.stack([x, x], axis=1), sr, subtype="FLOAT")
+    sf.write(mono, x, sr, subtype="FLOAT")
+    files = [str(noisy), str(clean), str(mono)]
+    p = _run([*files, "--channel", "1", "--domain", "heart", "--task", "binary", "--format", "jsonl",
+              "--max-tokens", "4", "--bundle", str(bundle_dir)])
+    assert p.returncode == 1, p.stderr
+    got_noisy, got_clean, got_mono = (json.loads(line) for line in p.stdout.splitlines())
+    assert got_noisy["usable"] and got_noisy["findings"] == got_clean["findings"]
+    assert got_noisy["heart_rate_bpm"] == got_clean["heart_rate_bpm"] is not None
+    assert "mono.wav: has 1 channel(s); channel 1 (counting from 0) does not exist" in got_mono["error"]

@@ -208,7 +208,8 @@ def read_audio(
     _check_header(info, max_seconds)
     if channel is not None and not 0 <= channel < info.channels:
         raise AudioFileError(
-            f"{display_name(info.path)}: has {info.channels} channel(s); channel {channel + 1} does not exist"
+            f"{display_name(info.path)}: has {info.channels} channel(s); channel {channel} (counting from 0) "
+            "does not exist"
         )
     pick = channel if channel is not None else (0 if info.channels == 1 else None)
     if pick is None:
