@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from stethodesk import DISCLAIMER
+from stethodesk.gui.playback import PlaybackControls
 from stethodesk.store import Store, StoreError
 from stethodesk.teaching import Quiz, import_sound, load_sound, model_opinion, reference_library
 
@@ -42,7 +43,8 @@ class TeachingTab(QWidget):
         self.about = QLabel(wordWrap=True)
         self.about.setAlignment(Qt.AlignTop)
         self.wave = WaveformPlot()
-        self.play_btn = QPushButton("Play")
+        self.library_controls = PlaybackControls(self.wave)  # play / stop / 0.5x, playhead, seek, zoom
+        self.play_btn = self.library_controls.play_button
         self.import_title = QLineEdit(placeholderText="Title (what a student should recognise)")
         self.import_about = QLineEdit(placeholderText="How to recognise it (optional)")
         self.import_domain = QComboBox()
@@ -54,7 +56,7 @@ class TeachingTab(QWidget):
         left.addWidget(self.library, 2)
         left.addWidget(self.about, 1)
         left.addWidget(self.wave, 1)
-        left.addWidget(self.play_btn)
+        left.addWidget(self.library_controls, 0, Qt.AlignRight)
         imp = QGroupBox("Add your own")
         il = QFormLayout(imp)
         il.addRow("Title", self.import_title)
@@ -113,7 +115,8 @@ class TeachingTab(QWidget):
 
         self.domain.currentIndexChanged.connect(self.refresh_library)
         self.library.currentItemChanged.connect(self._sound_chosen)
-        self.play_btn.clicked.connect(self.play_selected)
+        self.library_controls.message.connect(lambda level, text: self.notify(level, text))
+        self.library_controls.player.started.connect(lambda _d: self._stop_quiz_sound())
         self.import_btn.clicked.connect(self._import_dialog)
         self.start_btn.clicked.connect(self.start_quiz)
         self.quiz_play.clicked.connect(self.play_question)
@@ -148,22 +151,39 @@ class TeachingTab(QWidget):
             self.notify("error", str(exc))
             return
         self.wave.set_audio(x, sr)
+        self.library_controls.set_audio(x, sr)
 
     def _play(self, x, sr) -> None:
+        """Play a quiz sound (no waveform: the library's controls stop meanwhile)."""
+        self.library_controls.stop()
         try:
             if self.player is None:
                 from stethodesk.gui.player import Player
 
                 self.player = Player(self)
                 self.player.message.connect(lambda level, text: self.notify(level, text))
+                self.player.finished.connect(self._stop_quiz_sound)
             self.player.play(x, sr)
+            self.quiz_play.setText("Stop")
         except Exception as exc:  # no output device: say so, never crash
             self.notify("warning", f"Cannot play sound here: {exc}")
 
+    def _stop_quiz_sound(self) -> None:
+        if self.player is not None:
+            self.player.stop()
+        self.quiz_play.setText("Listen")
+
     def play_selected(self) -> None:
-        item = self.library.currentItem()
-        if item is not None:
-            self._play(*self._audio(item.data(Qt.UserRole)))
+        """Play the library sound shown (from the start, or the point clicked on its waveform)."""
+        if self.library.currentItem() is not None:
+            self.library_controls.play()
+
+    def toggle_play(self) -> None:
+        """Space: stop what plays, else play the library sound shown."""
+        if self.quiz_play.text() == "Stop":
+            self._stop_quiz_sound()
+        else:
+            self.library_controls.toggle()
 
     def import_file(self, path: Path, title: str, domain: str, labels: dict | None = None,
                     description: str = "") -> bool:
@@ -203,6 +223,7 @@ class TeachingTab(QWidget):
         self.refresh_history()
 
     def _show_question(self) -> None:
+        self._stop_quiz_sound()
         for b in self.choice_buttons:
             b.deleteLater()
         self.choice_buttons = []
@@ -227,7 +248,10 @@ class TeachingTab(QWidget):
             self.choice_buttons.append(b)
 
     def play_question(self) -> None:
-        if self.quiz and self.quiz.current:
+        """Listen / Stop for the current quiz sound."""
+        if self.quiz_play.text() == "Stop":
+            self._stop_quiz_sound()
+        elif self.quiz and self.quiz.current:
             self._play(*self._audio(self.quiz.current.sound))
 
     def answer(self, choice: str):
