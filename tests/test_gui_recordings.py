@@ -248,3 +248,18 @@ def test_rename_and_delete_buttons_follow_the_selection(window, qtbot, two_files
     qtbot.waitUntil(lambda: window.ctx.selected_recording in rv.recording_paths()
                     and rv.list.currentItem() is not None, timeout=5000)
     assert rv.actions.delete_button.isEnabled() and rv.actions.rename_button.isEnabled()
+
+
+def test_compare_with_never_offers_the_selected_recording(window, qtbot, two_files):
+    first, second = two_files
+    combo = window.analysis_panel.compare_combo
+
+    def offered():
+        return [combo.itemData(i) for i in range(1, combo.count())]
+
+    _select(window, qtbot, first)
+    qtbot.waitUntil(lambda: offered() == [str(second)], timeout=5000)
+    combo.setCurrentIndex(1)
+    _select(window, qtbot, second)
+    assert offered() == [str(first)]
+    assert combo.currentData() is None  # the old choice is now the selection itself: none chosen

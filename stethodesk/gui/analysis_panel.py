@@ -11,6 +11,7 @@ model's name and version.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QTextCursor
@@ -91,6 +92,8 @@ class AnalysisPanel(QWidget):
         w.answerDone.connect(self._done)
         w.failed.connect(self._failed)
         ctx.recordingSelected.connect(lambda _p: self.update_source_hint())
+        self._recordings: list = []  # the recordings list's paths (candidates for recording B)
+        ctx.recordingSelected.connect(lambda _p: self.set_recordings(self._recordings))
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -209,12 +212,16 @@ class AnalysisPanel(QWidget):
             self.source_hint.setToolTip(str(p) if p else "")
 
     def set_recordings(self, paths_: list) -> None:
-        """Fill the "compare with" list (recording B for the comparison task)."""
+        """Fill the "compare with" list (recording B for the comparison task) from the recordings
+        list's ``paths_``; the selected recording is never offered as its own partner."""
+        self._recordings = list(paths_)
+        selected = self.ctx.selected_recording
         current = self.compare_combo.currentData()
         self.compare_combo.clear()
         self.compare_combo.addItem("Compare with\u2026", None)
         for p in paths_:
-            self.compare_combo.addItem(p.name, str(p))
+            if selected is None or Path(p) != Path(selected):
+                self.compare_combo.addItem(p.name, str(p))
         i = self.compare_combo.findData(current)
         self.compare_combo.setCurrentIndex(max(0, i))
 
