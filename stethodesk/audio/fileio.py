@@ -190,6 +190,31 @@ def _output_rate(sr: int) -> int:
     return 44_100 if sr % 44_100 == 0 and sr % MAX_OUTPUT_RATE else MAX_OUTPUT_RATE
 
 
+class _Output:
+    """The mono output, written in place when its length is known (an exact header): the peak is
+    the output once, not the blocks plus their joined copy."""
+
+    def __init__(self, expected: int):
+        self._buf = np.empty(expected, np.float32) if expected else None
+        self._n = 0
+        self._parts: list[np.ndarray] = []
+
+    def add(self, x: np.ndarray) -> None:
+        if self._buf is not None and self._n + x.size <= self._buf.size:
+            self._buf[self._n : self._n + x.size] = x
+            self._n += x.size
+            return
+        if self._buf is not None:  # longer than stated after all: keep going in pieces
+            self._parts.append(self._buf[: self._n])
+            self._buf = None
+        self._parts.append(np.array(x, dtype=np.float32))
+
+    def result(self) -> np.ndarray:
+        if self._buf is not None:
+            return self._buf[: self._n]
+        return np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
+
+
 def read_audio(
     path: str | Path,
     *,
@@ -222,17 +247,17 @@ def read_audio(
         weights = mix_weights(gram).astype(np.float32)
     sr = _output_rate(info.samplerate)
     down = Downsampler(info.samplerate, sr) if sr != info.samplerate else None
-    parts: list[np.ndarray] = []
+    out = _Output(int(info.frames * sr / info.samplerate) + 4096 if info.exact else 0)
     n_in = 0
     for b in _blocks(info, max_seconds):
         n_in += b.shape[0]
-        mono = np.ascontiguousarray(b[:, pick]) if pick is not None else b @ weights
+        mono = b[:, pick] if pick is not None else b @ weights
         if not np.all(np.isfinite(mono)):
             raise _invalid(info)
-        parts.append(down.process(mono) if down else mono)
+        out.add(down.process(mono) if down else mono)
     if down:
-        parts.append(down.flush())
+        out.add(down.flush())
     if n_in < MIN_SAMPLES:
         raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
-    x = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    x = out.result()
     return np.ascontiguousarray(x, dtype=np.float32), int(sr)
