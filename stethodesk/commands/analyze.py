@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "exam", None):
         from stethodesk.commands.exam import run_exam
 
-        return run_exam(args)
+        return run_exam(args, _emit)
     if not args.files:
         print("stethodesk analyze: give at least one FILE (or --exam FILE:SITE ...)", file=sys.stderr)
         return 2

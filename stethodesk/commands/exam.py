@@ -103,10 +103,10 @@ def exam_object(pairs, analyses, ex, task: str, result: dict, encode_ms: float, 
     }
 
 
-def run_exam(args: argparse.Namespace) -> int:
+def run_exam(args: argparse.Namespace, _emit) -> int:
     """The ``--exam`` form of ``stethodesk analyze``; exit 0, 1 (no usable site / model failed to
-    load) or 2 (bad arguments)."""
-    from stethodesk.commands.analyze import _emit
+    load) or 2 (bad arguments). ``_emit(obj)`` writes one jsonl line (analyze's, passed in so the
+    two modules do not import each other)."""
     from stethodesk.model import exam as exam_mod
     from stethodesk.model.exam_answer import model_exam_answer, template_exam_answer
 

@@ -27,6 +27,7 @@ from ..paths import RESOURCES
 from ..store import Store, StoreError, site_title
 from ..model.facts import pct
 from ..store.summary import finding_label, main_finding, shown_findings
+from .exam_page import exam_summary_page
 from .thumbnail import minmax_envelope
 
 PAGE_MARGIN = 16 * mm
@@ -219,6 +220,9 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
             block.append(_p("Not analysed.", st["small"]))
         story += block
 
+    page, exam_models = exam_summary_page(store, exam_id, st, titles)  # exam findings + whole-exam answers
+    story += page
+    models |= exam_models
     story.append(_p("Model", st["h2"]))
     if models:
         for name, version in sorted(models):

@@ -44,6 +44,12 @@ def _timings(analysis, answer) -> dict:
             "total_ms": getattr(answer, "total_ms", None), "tokens": getattr(answer, "tokens", None)}
 
 
+def _grounding(answer) -> dict | None:
+    """How the answer was checked against the findings card, as stored with it."""
+    g = getattr(answer, "grounding", None)
+    return g.to_dict() if g is not None else None
+
+
 def analyse_recording(store: Store, engine, recording_id: int, task: str = DEFAULT_TASK,
                       question: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
                       cancelled: Callable[[], bool] | None = None) -> Analysis:
@@ -65,7 +71,8 @@ def analyse_recording(store: Store, engine, recording_id: int, task: str = DEFAU
     text = _read(answer, cancelled)
     return store.add_analysis(rec.id, task, text, findings=a.findings, model_name=engine.name,
                               model_version=engine.version, question=question,
-                              timings=_timings(a, answer), heart_rate_bpm=a.heart_rate_bpm)
+                              timings=_timings(a, answer), heart_rate_bpm=a.heart_rate_bpm,
+                              grounding=_grounding(answer))
 
 
 def compare_recordings(store: Store, engine, a_id: int, b_id: int, max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -83,4 +90,5 @@ def compare_recordings(store: Store, engine, a_id: int, b_id: int, max_tokens: i
     text = _read(answer, cancelled)
     return store.add_analysis(ra.id, "comparison", text, findings=aa.findings, model_name=engine.name,
                               model_version=engine.version, timings=_timings(aa, answer),
-                              other_recording_id=rb.id, heart_rate_bpm=aa.heart_rate_bpm)
+                              other_recording_id=rb.id, heart_rate_bpm=aa.heart_rate_bpm,
+                              grounding=_grounding(answer))

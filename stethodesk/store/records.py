@@ -63,6 +63,7 @@ class Analysis:
     other_recording_id: int | None = None
     heart_rate_bpm: float | None = None
     created: str = ""
+    grounding: dict | None = None  # how the answer was checked ({"source", "violations"}); None = not recorded
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def row_to_analysis(r) -> Analysis:
         r["id"], r["recording_id"], r["task"], r["question"], r["answer"],
         json.loads(r["findings"] or "{}"), r["model_name"], r["model_version"], timings,
         r["other_recording_id"], r["heart_rate_bpm"], r["created"],
+        json.loads(r["grounding"]) if "grounding" in r.keys() and r["grounding"] else None,
     )
 
 

@@ -106,10 +106,48 @@ CREATE TABLE listen_entries (
 );
 """
 
+# v4: nothing the user asks is lost (issue 10): how each stored answer was checked against the
+# findings, whole-exam answers with the exam findings they were given, and the Listen tab's runs
+# on recordings that belong to no patient (stethodesk.store.history).
+V4 = """
+ALTER TABLE analyses ADD COLUMN grounding TEXT;   -- JSON: {"source", "violations"}; NULL = not recorded
+CREATE TABLE exam_analyses (
+    id INTEGER PRIMARY KEY,
+    exam_id INTEGER NOT NULL REFERENCES exams(id) ON DELETE CASCADE,
+    task TEXT NOT NULL,
+    question TEXT,
+    answer TEXT NOT NULL,
+    answer_source TEXT NOT NULL DEFAULT '',       -- which path produced the answer (exam template / model)
+    grounding TEXT,                               -- JSON: the check against the exam findings
+    exam_findings TEXT NOT NULL DEFAULT '{}',     -- JSON snapshot of stethodesk.model.exam.ExamFindings
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX exam_analyses_exam ON exam_analyses(exam_id);
+CREATE TABLE listen_analyses (
+    id INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,         -- relative to the store root when inside it, else absolute; '' = live input
+    task TEXT NOT NULL,
+    question TEXT,
+    answer TEXT NOT NULL,
+    grounding TEXT,             -- JSON, as in analyses
+    findings TEXT NOT NULL DEFAULT '{}',
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    first_token_ms REAL,
+    total_ms REAL,
+    tokens INTEGER,
+    created TEXT NOT NULL
+);
+CREATE INDEX listen_analyses_file ON listen_analyses(file);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "patients, exams, recordings, analyses", V1),
     (2, "protocols, comparison analyses, recording sample rate, teaching library and quiz", V2),
     (3, "recordings list: imported copies and user-given names", V3),
+    (4, "answer grounding, whole-exam answers, Listen-tab answers", V4),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -200,6 +200,7 @@ class Shelf:
             raise StoreError(f"{path.name} was already deleted.")
         with self.store.transaction() as con:
             con.execute("DELETE FROM listen_entries WHERE file=?", (self._key(path),))
+            con.execute("DELETE FROM listen_analyses WHERE file=?", (self._key(path),))  # its answers go with it
         if path.absolute().parent == self.folder.absolute():
             return self.store._remove_files([path])  # with the recorder's metadata sidecar
         path.unlink(missing_ok=True)  # an imported copy has no sidecar

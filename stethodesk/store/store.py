@@ -362,20 +362,21 @@ class Store:
         self, recording_id: int, task: str, answer: str, *, findings: dict | None = None,
         model_name: str = "", model_version: str = "", question: str | None = None,
         timings: dict | None = None, other_recording_id: int | None = None,
-        heart_rate_bpm: float | None = None,
+        heart_rate_bpm: float | None = None, grounding: dict | None = None,
     ) -> Analysis:
-        """Store a model answer; ``findings`` are probabilities keyed by finding name."""
+        """Store a model answer; ``findings`` are probabilities keyed by finding name;
+        ``grounding`` how the answer was checked (``Grounding.to_dict()``), stored as JSON."""
         timings = timings or {}
         clean = {str(k): float(v) for k, v in (findings or {}).items()}
         with self.transaction() as con:
             cur = con.execute(
                 "INSERT INTO analyses(recording_id, task, question, answer, findings, model_name,"
                 " model_version, encode_ms, first_token_ms, total_ms, tokens, other_recording_id,"
-                " heart_rate_bpm, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " heart_rate_bpm, grounding, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (recording_id, task, question, answer, json.dumps(clean, sort_keys=True),
                  model_name, model_version, timings.get("encode_ms"), timings.get("first_token_ms"),
                  timings.get("total_ms"), timings.get("tokens"), other_recording_id,
-                 heart_rate_bpm, _now()),
+                 heart_rate_bpm, None if grounding is None else json.dumps(grounding), _now()),
             )
             return self.get_analysis(cur.lastrowid)
 
