@@ -186,3 +186,26 @@ def test_recover_marks_file_whose_audio_is_gone(tmp_path):
     meta = json.loads((tmp_path / "bad.json").read_text())
     assert meta["recovered"] is True and meta["frames"] == 0 and "Could not recover" in meta["error"]
     assert (tmp_path / "bad.flac").exists()  # never deleted
+
+
+def test_patient_files_are_user_only_whatever_the_umask(tmp_path):
+    """The sidecar (it holds the clinician's notes) and a recovered FLAC are 0600 like the database,
+    also under umask 000 (issue 11 item 11: 0644/0666, and a recovery that turned 0600 into 0644)."""
+    old = os.umask(0)
+    try:
+        rec = Recorder(tmp_path / "notes.flac", SR, {"site": "MV", "notes": "mother reports fainting"})
+        rec.start()
+        rec.feed(_pcm(1.0).astype(np.float32) / 32768)
+        res = rec.stop()
+        assert (res.path.stat().st_mode & 0o777, res.metadata_path.stat().st_mode & 0o777) == (0o600, 0o600)
+        # a recording the app did not finish: recovery rewrites FLAC and sidecar, both stay private
+        meta = json.loads(res.metadata_path.read_text())
+        meta["complete"] = False
+        res.metadata_path.write_text(json.dumps(meta))
+        os.chmod(res.metadata_path, 0o600)
+        assert recover_incomplete(tmp_path) == [res.path]
+        assert json.loads(res.metadata_path.read_text())["recovered"] is True
+        assert (res.path.stat().st_mode & 0o777, res.metadata_path.stat().st_mode & 0o777) == (0o600, 0o600)
+        assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.recovering.flac"))
+    finally:
+        os.umask(old)

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from stethodesk.audio.sidecar import create_private, write_json_atomic
+
 FLUSH_S = 1.0  # s between flush + fsync of the FLAC (bounds loss on power failure)
 QUEUE_POLL_S = 0.1  # s the writer waits for a block before checking for stop
 INT16_SCALE = 32768.0  # float [-1, 1) <-> int16: the same scale PortAudio/PulseAudio use
@@ -66,38 +68,6 @@ def disk_error_message(exc: OSError) -> str:
     if exc.errno == errno.EFBIG:
         return "The file reached the size limit. Recording stopped; everything up to that moment is saved."
     return f"Could not write the recording ({exc.strerror or exc}). Recording stopped; what was written is kept."
-
-
-JSON_RESERVE = 4096  # bytes: the sidecar is padded to this so it can be rewritten in place on a full disk
-
-
-def _json_bytes(data: dict) -> bytes:
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    return text.encode().ljust(JSON_RESERVE, b" ")  # trailing spaces are valid JSON whitespace
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON via a temp file and rename; on a full disk overwrite in place.
-
-    The in-place fallback needs no new disk blocks because the existing file
-    was padded to ``JSON_RESERVE`` bytes when the recording started.
-    """
-    raw = _json_bytes(data)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        if not path.exists() or len(raw) > path.stat().st_size:
-            raise
-        with open(path, "r+b") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 class _FileSink:
@@ -198,7 +168,7 @@ class Recorder:
             self._sf = sf.SoundFile(
                 self._sink, mode="w", samplerate=self.samplerate, channels=1, format="FLAC", subtype="PCM_16"
             )
-            _write_json_atomic(self.metadata_path, self.metadata)
+            write_json_atomic(self.metadata_path, self.metadata)
         except OSError as exc:
             self._close_files()
             raise OSError(exc.errno, disk_error_message(exc)) from None
@@ -247,7 +217,7 @@ class Recorder:
         if self.error:
             self.metadata["error"] = self.error
         try:
-            _write_json_atomic(self.metadata_path, self.metadata)
+            write_json_atomic(self.metadata_path, self.metadata)
         except OSError:
             # Disk still full: the JSON written at start (complete: false) stays, and
             # recover_incomplete finishes the job at the next start.
@@ -380,11 +350,12 @@ def recover_incomplete(folder: Path, recursive: bool = True) -> list[Path]:
             x, sr = salvage_frames(flac)
         except Exception as exc:  # not even the header survived
             meta.update(recovered=True, frames=0, seconds=0.0, error=f"Could not recover the audio: {exc}")
-            _write_json_atomic(meta_path, meta)
+            write_json_atomic(meta_path, meta)
             done.append(flac)
             continue
         tmp = flac.with_name(flac.stem + ".recovering.flac")
         try:
+            create_private(tmp)  # the recovered FLAC stays user-only like the one it replaces
             sf.write(str(tmp), x, sr, format="FLAC", subtype="PCM_16")
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
@@ -398,6 +369,6 @@ def recover_incomplete(folder: Path, recursive: bool = True) -> list[Path]:
             seconds=round(x.size / sr, 3) if sr else 0.0,
             note="The app stopped during this recording; the audio up to that moment was recovered.",
         )
-        _write_json_atomic(meta_path, meta)
+        write_json_atomic(meta_path, meta)
         done.append(flac)
     return done
