@@ -184,9 +184,9 @@ def test_guided_exam_records_and_analyses_every_site(env, qtbot):
     outbox.mkdir()
     asked = []
 
-    def start_recording(site, domain, seconds):
+    def start_recording(site, domain, seconds, filter):
         """Plays the recorder: writes the site's real recording, hands it back later."""
-        asked.append((site, domain, seconds))
+        asked.append((site, domain, seconds, filter))
         dst = outbox / f"{site}.flac"
         shutil.copy(circor_file(CIRCOR_SITES[site]), dst)
         QTimer.singleShot(30, lambda: tab.accept_recording(SimpleNamespace(path=dst, error=None, metadata_path=None)))
@@ -205,6 +205,7 @@ def test_guided_exam_records_and_analyses_every_site(env, qtbot):
         qtbot.waitUntil(lambda: tab.step == i + 1, timeout=5000)
         assert tab.progress.value() == i + 1
     assert tab.finished and [a[0] for a in asked] == ["aortic", "pulmonic", "tricuspid", "mitral"]
+    assert [a[3] for a in asked] == ["diaphragm", "diaphragm", "diaphragm", "bell"]  # the protocol's filters
     wait_jobs(qtbot, env.runner)
     qtbot.waitUntil(lambda: tab.step_state == ["analysed"] * 4, timeout=5000)
     assert engine.threads == {"workflow-jobs"}  # never on the GUI thread
@@ -313,7 +314,7 @@ def test_guided_exam_shows_a_recording_the_model_refused(env, qtbot):
 
 
 def test_guided_exam_when_the_recording_cannot_start(env, qtbot):
-    tab = GuidedExamTab(env.store, env.state, env.runner, lambda: None, lambda site, domain, secs: None,
+    tab = GuidedExamTab(env.store, env.state, env.runner, lambda: None, lambda site, domain, secs, filt: None,
                         lambda: None, env.notify)
     qtbot.addWidget(tab)
     tab.start_exam("cardiac4")
@@ -331,7 +332,7 @@ def test_make_tabs_wires_the_app_context(tmp_path, qtbot, monkeypatch):
 
     ctx = AppContext()
     calls = []
-    ctx.start_recording = lambda site, domain, secs: calls.append((site, domain, secs)) or tmp_path / "x.flac"
+    ctx.start_recording = lambda site, domain, secs, filt: calls.append((site, domain, secs, filt)) or tmp_path / "x.flac"
     tabs = dict(make_tabs(ctx))
     assert set(tabs) == {"Patients", "Guided exam", "Compare", "Teaching"}
     for w in tabs.values():
@@ -340,7 +341,7 @@ def test_make_tabs_wires_the_app_context(tmp_path, qtbot, monkeypatch):
     guided = tabs["Guided exam"]
     guided.start_exam("cardiac4")
     qtbot.mouseClick(guided.record_btn, Qt.LeftButton)
-    assert calls == [("aortic", "heart", 15.0)]
+    assert calls == [("aortic", "heart", 15.0, "diaphragm")]
     ctx.recordingSaved.emit(SimpleNamespace(path=circor_file("AV"), error=None, metadata_path=None))
     assert guided.step == 1
     (rec,) = ctx.store.list_recordings(guided.exam_id)

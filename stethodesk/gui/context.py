@@ -16,10 +16,11 @@ to its signals. Attributes:
   once loaded, or None; ``selected_meta``: its sidecar metadata (site, domain, ...; empty
   for imported files).
 - ``domain`` / ``site``: what the user is examining ("heart"/"lung", site key).
-- ``start_recording(site, domain, seconds=None) -> Path | None``: record at a site
-  (the record panel switches exam and site, stops after ``seconds``); the finished
-  recording arrives through ``recordingSaved``. None when it could not start
-  (a banner says why).
+- ``start_recording(site, domain, seconds=None, filter=None) -> Path | None``: record at a
+  site (the record panel switches exam and site, the stethoscope switches to ``filter`` when
+  given, so it is heard, shown and written into the metadata as applied; stops after
+  ``seconds``); the finished recording arrives through ``recordingSaved``. None when it could
+  not start (a banner says why). ``stop_recording()``: end the running recording now.
 - ``store``: set by the workflow tabs (``stethodesk.store`` records), else absent.
 - ``main_window``: the main window.
 
@@ -74,7 +75,8 @@ class AppContext(QObject):
         self.domain = self.settings.get("domain", "heart")
         self.site = self.settings.get("site", "mitral")
         self.main_window = None
-        self.start_recording = lambda site, domain, seconds=None: None  # set by the main window
+        self.start_recording = lambda site, domain, seconds=None, filter=None: None  # set by the main window
+        self.stop_recording = lambda: None  # set by the main window
 
     def save_settings(self, **values) -> None:
         """Update and persist settings (a failure to write is reported, never fatal)."""

@@ -99,7 +99,8 @@ class MainWindow(QMainWindow):
         row.setStretchFactor(1, 1)
         row.setSizes([LEFT_WIDTH, WINDOW_SIZE[0] - LEFT_WIDTH - RIGHT_WIDTH, RIGHT_WIDTH])
         self.tabs.addTab(listen, "Listen")
-        self.ctx.start_recording = self.record_panel.record_site  # for the guided exam
+        self.ctx.start_recording = self.record_site  # for the guided exam
+        self.ctx.stop_recording = self.record_panel.stop_recording
         self._add_workflow_tabs()
 
         c = self.ctx
@@ -270,7 +271,20 @@ class MainWindow(QMainWindow):
             self.banners.show_message("error", f"The input stopped: {error}. Reconnect it and press Listen.",
                                       "source")
 
+    def record_site(self, site: str, domain: str, seconds: float | None = None, filter: str | None = None):
+        """``ctx.start_recording``: switch the stethoscope to ``filter`` (when given: the protocol's
+        diaphragm or bell, heard, shown and written into the recording's metadata), then record
+        ``site`` for ``seconds``. Returns the FLAC path being written, or None (a banner says why)."""
+        if filter and filter in self.source_panel.filter_buttons and not self.record_panel.is_recording:
+            self.set_filter(filter)
+        return self.record_panel.record_site(site, domain, seconds)
+
     # ------------------------------------------------------------------ display settings
+    def set_filter(self, mode: str) -> None:
+        """Choose the stethoscope filter as if its button were pressed."""
+        self.source_panel.filter_buttons[mode].setChecked(True)
+        self._filter_changed(mode)
+
     def _filter_changed(self, mode: str) -> None:
         self.live_view.set_mode(mode)
         self.ctx.save_settings(filter=mode)

@@ -6,10 +6,12 @@ compare, teaching. The main window adds ``make_tabs(ctx)`` as tabs.
 - ``store``: a :class:`stethodesk.store.Store` (default: opened in ``paths.user_home()``);
 - ``engine``: the loaded Engine or None (read at the moment of use);
 - ``selected_recording``: Path of the recording selected in the Listen tab;
-- ``start_recording(site, domain, seconds) -> Path | None``: asks the record panel to record
-  a site (None: it could not start and has said why). Without it the guided exam asks the
-  user to press Record and takes the next saved recording (``ctx.recordingSaved``) for the
-  current step;
+- ``start_recording(site, domain, seconds, filter) -> Path | None``: asks the record panel to
+  record a site through the protocol's stethoscope filter (None: it could not start and has
+  said why). Without it the guided exam asks the user to press Record and takes the next
+  saved recording (``ctx.recordingSaved``) for the current step;
+- ``stop_recording()``: ends the running recording early; ``pipeline``: the live input's
+  histories (the guided exam draws the filtered trace while a site records);
 - ``recordingSaved`` signal (RecordingResult), ``show_message(level, text, key)``.
 
 Each tab is also constructible on its own with explicit arguments (see the classes).
@@ -56,18 +58,29 @@ def make_tabs(ctx) -> list[tuple[str, QWidget]]:
     state = WorkflowState()
     runner = JobRunner()
     patients = PatientsTab(store, state, runner, get_engine, selected_recording, notify)
-    def start_recording(site: str, domain: str, seconds: float):
+    def start_recording(site: str, domain: str, seconds: float, filter: str = ""):
         fn = getattr(ctx, "start_recording", None)  # looked up at use: the window may set it later
         if fn is None:
             notify("info", "Record this site with the Listen tab's Record button; "
                            "the saved recording is taken for the current step.")
             return True  # waiting for ctx.recordingSaved
-        return fn(site, domain, seconds)
+        return fn(site, domain, seconds, filter)
+
+    def stop_recording() -> None:
+        fn = getattr(ctx, "stop_recording", None)
+        if fn is not None:
+            fn()
+
+    def live_samples(seconds: float):
+        """The live trace as the Listen tab draws it (through the chosen filter, with gain)."""
+        pipe = getattr(ctx, "pipeline", None)
+        return (pipe.latest_shown(seconds), pipe.rate) if pipe is not None else None
 
     tabs = [("Patients", patients)]
     builders = [
         ("Guided exam", lambda: GuidedExamTab(store, state, runner, get_engine, start_recording,
-                                              selected_recording, notify)),
+                                              selected_recording, notify, live_samples=live_samples,
+                                              stop_recording=stop_recording)),
         ("Compare", lambda: CompareTab(store, state, runner, get_engine, notify)),
         ("Teaching", lambda: TeachingTab(store, runner, get_engine, notify)),
     ]

@@ -1,4 +1,10 @@
-"""Guided exam: step through a protocol, record each site, analyse automatically."""
+"""Guided exam: step through a protocol, record each site, analyse automatically.
+
+While a site is being recorded the tab shows the live trace, a countdown and a Stop
+button (:class:`SiteRecordingView`: the Listen tab's live view is hidden behind this one),
+and the protocol's stethoscope filter for the site (diaphragm or bell) is handed to the
+app, which listens and records through it and writes it into the recording's metadata.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +23,13 @@ from stethodesk.store.analyse import analyse_recording
 from stethodesk.store.protocols import Protocol, load_protocols
 from stethodesk.store.summary import main_finding
 
+from .recording_view import LiveSamples, SiteRecordingView
 from .sitemap import SiteMapWidget, exam_site_status
 from .state import JobRunner, WorkflowState
 
-# (site, domain, seconds) -> Path being written, or None when it could not start;
+# (site, domain, seconds, filter) -> Path being written, or None when it could not start;
 # the finished recording arrives later through GuidedExamTab.accept_recording.
-StartRecording = Callable[[str, str, float], "Path | None"]
+StartRecording = Callable[[str, str, float, str], "Path | None"]
 
 
 class GuidedExamTab(QWidget):
@@ -32,16 +39,20 @@ class GuidedExamTab(QWidget):
     ----------
     store, state, runner : records, shared selection, background jobs.
     get_engine : returns the loaded Engine or None (then recordings are saved, not analysed).
-    start_recording : optional; asks the app to record ``seconds`` at ``site``. The app
-        hands the finished recording back through :meth:`accept_recording`.
+    start_recording : optional; asks the app to record ``seconds`` at ``site`` through the
+        stethoscope ``filter``. The app hands the finished recording back through
+        :meth:`accept_recording`.
     selected_recording : returns the Path of the recording selected elsewhere (or None).
     notify : (level, text) message to the user.
+    live_samples : optional; the latest live input, drawn while a site records.
+    stop_recording : optional; ends the running recording early (it is still taken for the site).
     """
 
     def __init__(self, store: Store, state: WorkflowState, runner: JobRunner,
                  get_engine: Callable[[], object | None], start_recording: StartRecording | None,
                  selected_recording: Callable[[], Path | None], notify: Callable[[str, str], None],
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *, live_samples: LiveSamples | None = None,
+                 stop_recording: Callable[[], None] | None = None):
         super().__init__(parent)
         self.store, self.state, self.runner = store, state, runner
         self.get_engine, self.start_recording = get_engine, start_recording
@@ -53,6 +64,7 @@ class GuidedExamTab(QWidget):
         self.step_state: list[str] = []  # per step: "waiting" | "recorded" | "analysing" | "analysed" | "skipped" | "failed"
         self.step_recording: list[int | None] = []
         self.recording_in_progress = False
+        self.stop_recording = stop_recording
 
         self.choice = QComboBox()
         for key, p in self.protocols.items():
@@ -70,6 +82,7 @@ class GuidedExamTab(QWidget):
         self.back_btn = QPushButton("Back")
         self.status = QLabel(wordWrap=True)
         self.map = SiteMapWidget()
+        self.recording_view = SiteRecordingView(live_samples)
 
         left = QVBoxLayout()
         left.addWidget(QLabel("<b>Protocol</b>"))
@@ -85,6 +98,7 @@ class GuidedExamTab(QWidget):
         for b in (self.record_btn, self.use_btn, self.skip_btn, self.back_btn):
             row.addWidget(b)
         right.addLayout(row)
+        right.addWidget(self.recording_view)
         right.addWidget(self.status)
         split = QSplitter(Qt.Horizontal)
         for lay in (left, right):
@@ -100,6 +114,7 @@ class GuidedExamTab(QWidget):
         self.use_btn.clicked.connect(self.use_selected)
         self.skip_btn.clicked.connect(self.skip)
         self.back_btn.clicked.connect(self.back)
+        self.recording_view.stopRequested.connect(self.stop_current)
         self.steps.currentRowChanged.connect(self._jump)
         self._describe()
         self._refresh()
@@ -148,10 +163,19 @@ class GuidedExamTab(QWidget):
             return
         self.recording_in_progress = True
         self.status.setText(f"Recording {site_title(s.site)} for {s.seconds:.0f} s…")
-        if self.start_recording(s.site, s.domain, s.seconds) is None:
+        if self.start_recording(s.site, s.domain, s.seconds, s.filter) is None:
             # the app could not start (no input chosen...); it has told the user why
             self.recording_in_progress = False
             self.status.setText(f"The recording at {site_title(s.site)} did not start.")
+            return
+        self.recording_view.begin(site_title(s.site).split(" (")[0], s.seconds, s.filter,
+                                  can_stop=self.stop_recording is not None)
+        self._refresh()  # Record and Use wait until this recording is back
+
+    def stop_current(self) -> None:
+        """End the running recording now; the app hands it back and it is taken for the site."""
+        if self.recording_in_progress and self.stop_recording is not None:
+            self.stop_recording()
 
     def use_selected(self) -> None:
         path = self.selected_recording()
@@ -169,6 +193,7 @@ class GuidedExamTab(QWidget):
         if self.protocol is None or self.finished or not (self.recording_in_progress or force):
             return None
         self.recording_in_progress = False
+        self.recording_view.end()
         path = Path(getattr(result, "path", result))
         error = getattr(result, "error", None)
         if error and not path.exists():
@@ -234,7 +259,7 @@ class GuidedExamTab(QWidget):
         if self.protocol is None or self.finished:
             return
         self.step_state[self.step] = "skipped"
-        self.recording_in_progress = False
+        self._leave_recording()
         self.step += 1
         self._refresh()
         if self.finished:
@@ -243,14 +268,22 @@ class GuidedExamTab(QWidget):
     def back(self) -> None:
         if self.protocol is not None and self.step > 0:
             self.step -= 1
-            self.recording_in_progress = False
+            self._leave_recording()
             self._refresh()
 
     def _jump(self, row: int) -> None:
         if self.protocol is not None and 0 <= row < len(self.protocol.steps) and row != self.step:
             self.step = row
-            self.recording_in_progress = False
+            self._leave_recording()
             self._refresh()
+
+    def _leave_recording(self) -> None:
+        """Moving to another site: a recording still running is stopped and not taken for it."""
+        running = self.recording_in_progress
+        self.recording_in_progress = False
+        self.recording_view.end()
+        if running and self.stop_recording is not None:
+            self.stop_recording()
 
     def _announce_done(self) -> None:
         n = sum(st in ("recorded", "analysing", "analysed") for st in self.step_state)
@@ -281,7 +314,7 @@ class GuidedExamTab(QWidget):
     def _refresh(self) -> None:
         active = self.protocol is not None
         for b in (self.record_btn, self.use_btn, self.skip_btn):
-            b.setEnabled(active and not self.finished)
+            b.setEnabled(active and not self.finished and not (self.recording_in_progress and b is not self.skip_btn))
         self.back_btn.setEnabled(active and self.step > 0)
         self.steps.blockSignals(True)
         self.steps.clear()
