@@ -47,6 +47,11 @@ LIVE_SECONDS = (round(MIN_SECONDS), 60, 10)  # min, max, default of "the last N 
 DISCLAIMER = "Decision support, not a diagnosis"
 SOURCE_LIVE, SOURCE_RECORDING = "live", "recording"
 ANSWER_LINES = 8  # the answer area shows at least this many lines on any screen
+CARD_LINES = 6  # and the findings card this many (headline, verdict line, the first bars); it scrolls
+# Heart or lung: detected by the model unless the user says (the record panel's Exam box only
+# speaks for a stethoscope being recorded, never for an imported file or a simulated sound)
+DOMAIN_CHOICES = (("auto", "Detect sound"), ("heart", "Heart"), ("lung", "Lung"))
+DOMAIN_NOTES = {"detected": "detected", "default": "assumed: the model has no detector"}
 
 
 def load_task_specs() -> tuple[dict, dict]:
@@ -80,6 +85,8 @@ class AnalysisPanel(QWidget):
         self.current_id = 0
         self.analysis = None  # the last usable AudioAnalysis (follow-ups use it)
         self.analysis_label = ""
+        self.analysed_path = None  # the recording the card and answer describe (None: live input or none)
+        self.domain_note = ""  # how heart or lung was chosen for the last analysis ("as recorded"...)
         self.answer_text = ""
         self.streaming = False
         self._build()
@@ -94,6 +101,7 @@ class AnalysisPanel(QWidget):
         ctx.recordingSelected.connect(lambda _p: self.update_source_hint())
         self._recordings: list = []  # the recordings list's paths (candidates for recording B)
         ctx.recordingSelected.connect(lambda _p: self.set_recordings(self._recordings))
+        ctx.recordingSelected.connect(self._recording_selected)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -114,12 +122,22 @@ class AnalysisPanel(QWidget):
         self.source_combo = QComboBox()
         self.source_combo.addItem("Last seconds of live input", SOURCE_LIVE)
         self.source_combo.addItem("Selected recording", SOURCE_RECORDING)
+        self.source_combo.setToolTip("What to analyse: the last seconds of the live input, or the recording "
+                                     "selected in the list")
+        self.source_combo.setMinimumContentsLength(12)
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         row.addWidget(self.source_combo, 1)
         self.seconds_spin = QSpinBox()
         self.seconds_spin.setRange(*LIVE_SECONDS[:2])
         self.seconds_spin.setValue(LIVE_SECONDS[2])
         self.seconds_spin.setSuffix(" s")
         row.addWidget(self.seconds_spin)
+        self.domain_combo = QComboBox()
+        for key, title in DOMAIN_CHOICES:
+            self.domain_combo.addItem(title, key)
+        self.domain_combo.setToolTip("Heart or lung: detected from the sound, or as you choose here")
+        self.domain_combo.setAccessibleName("Heart or lung")
+        row.addWidget(self.domain_combo)
         v.addLayout(row)
         self.source_hint = QLabel("")
         self.source_hint.setObjectName("muted")
@@ -174,7 +192,7 @@ class AnalysisPanel(QWidget):
         self.card_scroll.setWidgetResizable(True)
         self.card_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.card_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.card_scroll.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
+        self.card_scroll.setMinimumHeight(CARD_LINES * self.fontMetrics().lineSpacing())
         lay.addWidget(self.card_scroll, 0)
         self.answer_view = QTextBrowser()
         self.answer_view.setPlaceholderText("The answer appears here as it is written.")
@@ -258,9 +276,11 @@ class AnalysisPanel(QWidget):
     def _chosen_audio(self):
         """(samples, samplerate, label, domain, site) of the chosen audio, or None with a banner.
 
-        Live input uses the exam and site chosen in the record panel; a recording uses its
-        own metadata; an imported file without any takes the exam chosen in the record panel
-        (heart or lung) and no site (the engine predicts one where a task needs it).
+        Heart or lung (:meth:`chosen_domain`): the "Sound" box when the user set it; else a
+        recording made here keeps the exam it was recorded as, a stethoscope being listened to
+        takes the record panel's exam and site, and an imported file, a simulated sound or a
+        file played as the input is "auto" (the engine detects it). A domain given either way
+        that the sound contradicts comes back with a warning (``analysis.domain_warning``).
         """
         if self.source_combo.currentData() == SOURCE_LIVE:
             got = self.ctx.live_samples(self.seconds_spin.value())
@@ -269,16 +289,26 @@ class AnalysisPanel(QWidget):
                              "\u201cSelected recording\u201d.")
                 return None
             x, sr = got
-            domain = self.ctx.domain if self.ctx.domain in ("heart", "lung") else "auto"
-            return x, sr, f"last {x.size / sr:.0f} s of live input", domain, self.ctx.site
+            device = type(self.ctx.current_source).__name__ == "DeviceSource"
+            domain, self.domain_note = self.chosen_domain(self.ctx.domain if device else None, "from the Exam box")
+            return x, sr, f"last {x.size / sr:.0f} s of live input", domain, self.ctx.site if device else None
         if self.ctx.selected_audio is None:
             self._banner("warning", "Select a recording in the list first.")
             return None
         x, sr = self.ctx.selected_audio
         meta = getattr(self.ctx, "selected_meta", None) or {}
-        domain = meta.get("domain") or self.ctx.domain
-        domain = domain if domain in ("heart", "lung") else "auto"
+        domain, self.domain_note = self.chosen_domain(meta.get("domain"), "as recorded")
         return x, sr, self.ctx.selected_recording.name, domain, meta.get("site")
+
+    def chosen_domain(self, known: str | None, how: str) -> tuple[str, str]:
+        """(domain for the engine, how it was chosen): the "Sound" box when set, else ``known``
+        ("heart"/"lung", described by ``how``), else "auto" (the engine detects it)."""
+        forced = self.domain_combo.currentData()
+        if forced in ("heart", "lung"):
+            return forced, "as you chose"
+        if known in ("heart", "lung"):
+            return known, how
+        return "auto", ""
 
     def _banner(self, level: str, text: str) -> None:
         self.banners.show_message(level, text, "analysis")
@@ -315,7 +345,9 @@ class AnalysisPanel(QWidget):
             max_tokens=int(self._spec(task).get("max_tokens", 256)),
         )
         self.analysis = None
-        self.card.clear("Analysing\u2026")
+        self.analysed_path = self.ctx.selected_recording if self.source_combo.currentData() == SOURCE_RECORDING else None
+        self.card.clear(f"Analysing {elide_middle(label)}\u2026")
+        self.card.set_source(label)
         self.client.ask(req)
         return req.req_id
 
@@ -363,6 +395,22 @@ class AnalysisPanel(QWidget):
         self.stop_button.setEnabled(True)
         return self.current_id
 
+    def _recording_selected(self, path) -> None:
+        """Another recording was selected: findings and an answer about the one before are stale,
+        so the card and the answer are cleared (a live-input analysis stays: it names its source)."""
+        if self.analysed_path is None or path == self.analysed_path:
+            return
+        if self.streaming:
+            self.stop()
+            self.streaming = False
+        self.analysed_path = None
+        self.analysis = None
+        self.followup_button.setEnabled(False)
+        self.answer_view.clear()
+        self.card.set_source("")
+        self.card.clear(f"Not analysed yet: {elide_middle(path.name)}. Choose a task to analyse it." if path
+                        else "No recording analysed yet.")
+
     def stop(self) -> None:
         """Cancel the answer being streamed (takes effect before the next token)."""
         self.client.cancel()
@@ -372,7 +420,8 @@ class AnalysisPanel(QWidget):
     def _analysis_ready(self, req_id: int, analysis) -> None:
         if req_id != self.current_id:
             return
-        self.card.show_analysis(analysis)
+        note = DOMAIN_NOTES.get(getattr(analysis, "domain_source", ""), self.domain_note)
+        self.card.show_analysis(analysis, domain_note=note)
         if analysis.usable:
             self.analysis = analysis
             self.analysis_label += f" \u00b7 {analysis.domain}, {site_title(analysis.site)}"

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBo
 from stethodesk.model.facts import FINDING_THRESHOLD
 from stethodesk.model.facts import pct as pct_text
 from stethodesk.gui import style
+from stethodesk.gui.elided import ElidedLabel
 from stethodesk.store import summary as findings_summary
 
 # Finding key -> what a clinician reads. Keys not listed are shown tidied up.
@@ -62,6 +63,10 @@ class FindingsCard(QGroupBox):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Findings", parent)
         lay = QVBoxLayout(self)
+        self.source = ElidedLabel("")  # what the card describes: a recording's name or the live input
+        self.source.setObjectName("muted")
+        self.source.setVisible(False)
+        lay.addWidget(self.source)
         self.summary = QLabel("No recording analysed yet.")
         self.summary.setObjectName("muted")
         self.summary.setWordWrap(True)
@@ -71,6 +76,11 @@ class FindingsCard(QGroupBox):
         self.grid.setVerticalSpacing(3)
         lay.addLayout(self.grid)
         self.bars: dict[str, QProgressBar] = {}
+
+    def set_source(self, label: str) -> None:
+        """Name what the card describes ("" hides the line)."""
+        self.source.setText(f"Of: {label}" if label else "")
+        self.source.setVisible(bool(label))
 
     def clear(self, text: str = "No recording analysed yet.") -> None:
         self._clear_grid()
@@ -83,26 +93,22 @@ class FindingsCard(QGroupBox):
                 w.deleteLater()
         self.bars = {}
 
-    def show_analysis(self, analysis) -> None:
-        """Fill the card from an ``AudioAnalysis``."""
+    def show_analysis(self, analysis, domain_note: str = "") -> None:
+        """Fill the card from an ``AudioAnalysis``; ``domain_note`` says how heart or lung was
+        chosen ("detected", "as you chose", ...), shown beside the domain."""
         self._clear_grid()
         q = analysis.quality
         parts = []
         if analysis.heart_rate_bpm:
             parts.append(f"<b>{analysis.heart_rate_bpm:.0f} bpm</b>")
         if q is not None:
-            # one quality verdict, the answers' rule (facts.card_facts): poor when the signal meter
-            # or the model's poor-quality head says so; never "signal good" beside "poor quality 54%"
-            level = getattr(q, "level", None)
-            p_poor = analysis.findings.get("poor_quality")
-            if level != "poor" and p_poor is not None and p_poor >= FINDING_THRESHOLD:
-                colour = style.QUALITY_COLOURS.get("poor", style.MUTED)
-                parts.append(f"quality <b style='color:{colour}'>poor</b> (model {pct_text(p_poor)}, "
-                             f"signal meter {level})")
-            else:
-                colour = style.QUALITY_COLOURS.get(level, style.MUTED)
-                parts.append(f"quality <b style='color:{colour}'>{level}</b>")
-        parts.append(f"{analysis.domain}, {analysis.duration_s:.1f} s")
+            # one quality verdict for every view (summary.quality_verdict): never "signal good"
+            # beside "poor quality 54%"
+            level, words = findings_summary.quality_verdict(getattr(q, "level", None), analysis.findings)
+            colour = style.QUALITY_COLOURS.get(level, style.MUTED)
+            verdict, _, detail = words.partition(" ")
+            parts.append(f"quality <b style='color:{colour}'>{verdict}</b>" + (f" {detail}" if detail else ""))
+        parts.append(f"{analysis.domain}{f' ({domain_note})' if domain_note else ''}, {analysis.duration_s:.1f} s")
         diff = top_differential(analysis.findings)
         headline = findings_summary.main_finding(analysis.findings, analysis.domain).text
         text = f"<span style='color:{style.TEXT}; font-size:11pt'><b>{headline}</b></span><br>"

@@ -117,13 +117,17 @@ def called(findings: dict[str, float], key: str) -> bool:
 
 
 def headline(findings: dict[str, float], domain: str) -> tuple[str, float] | None:
-    """The card's headline call: the first called key of :data:`HEADLINE_KEYS` (most specific
-    first) with its probability, or None when nothing is called (the card reads "No abnormal
-    finding"). ``stethodesk.store.summary.main_finding`` shows it; the verdict is abnormal iff it
-    is not None."""
-    for key in HEADLINE_KEYS.get(domain, ()):
-        if called(findings, key):
-            return key, float(findings[key])
+    """The card's headline call with its probability: the most probable called sound of
+    :data:`HEADLINE_KEYS` (a wheeze at 95% beside crackles at 55% reads "Wheeze", not the
+    first in the list), else ``abnormal`` when that is called, else None (the card reads "No
+    abnormal finding"). ``stethodesk.store.summary.main_finding`` shows it; the verdict is
+    abnormal iff it is not None."""
+    keys = HEADLINE_KEYS.get(domain, ())
+    sounds = [(k, float(findings[k])) for k in keys if k != "abnormal" and called(findings, k)]
+    if sounds:
+        return max(sounds, key=lambda kp: kp[1])  # ties keep the list order
+    if "abnormal" in keys and called(findings, "abnormal"):
+        return "abnormal", float(findings["abnormal"])
     return None
 
 

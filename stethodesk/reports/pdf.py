@@ -26,7 +26,8 @@ from .. import DISCLAIMER, __version__
 from ..paths import RESOURCES
 from ..store import Store, StoreError, site_title
 from ..model.facts import pct
-from ..store.summary import finding_label, main_finding, shown_findings
+from ..store.protocols import protocol_title
+from ..store.summary import finding_label, main_finding, quality_verdict, shown_findings
 from .exam_page import exam_summary_page
 from .thumbnail import minmax_envelope
 
@@ -146,12 +147,12 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
             age = "90+ years"
         facts = [["Patient", "identity removed", "Age", age or "-"],
                  ["Sex", patient.sex or "-", "Exam year", exam.date[:4]],
-                 ["Protocol", exam.protocol or "-", "", ""]]
+                 ["Protocol", protocol_title(exam.protocol) or "-", "", ""]]
     else:
         facts = [["Patient", patient.display, "MRN", patient.mrn or "-"],
                  ["Age", age or "-", "Sex", patient.sex or "-"],
                  ["Exam date", exam.date.replace("T", " ")[:16], "Clinician", exam.clinician or "-"],
-                 ["Protocol", exam.protocol or "-", "", ""]]
+                 ["Protocol", protocol_title(exam.protocol) or "-", "", ""]]
     ft = _table(facts, [24 * mm, 66 * mm, 24 * mm, 64 * mm], header=False)
     ft.setStyle(TableStyle([("FONT", (0, 0), (0, -1), "Helvetica-Bold", 8.5),
                             ("FONT", (2, 0), (2, -1), "Helvetica-Bold", 8.5)]))
@@ -170,7 +171,8 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
         mf = main_finding(store.latest_findings(r.id), r.domain)
         hr = next((a.heart_rate_bpm for a in reversed(analyses) if a.heart_rate_bpm), None)
         rows.append([str(i), site_title(r.site).split(" (")[0], r.domain, f"{r.duration_s:.1f} s",
-                     r.quality_level or "-", mf.text, f"{hr:.0f} bpm" if hr else "-"])
+                     quality_verdict(r.quality_level, store.latest_findings(r.id))[0] or "-", mf.text,
+                     f"{hr:.0f} bpm" if hr else "-"])
         per_rec.append((i, r, analyses, mf, hr))
     if not recs:
         rows.append(["", "No recordings in this exam yet", "", "", "", "", ""])
@@ -186,12 +188,12 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
             block.append(waveform_drawing(x, sr))
         except StoreError as exc:
             block.append(_p(f"Audio not shown: {exc}", st["warn"]))
-        q = r.quality_level or "not measured"
-        colour = QUALITY_COLOURS.get(r.quality_level or "", "#555555")
+        findings = store.latest_findings(r.id)
+        level, q = quality_verdict(r.quality_level, findings)  # one verdict: meter and model together
+        colour = QUALITY_COLOURS.get(level or "", "#555555")
         block.append(Paragraph(
             f"<b>Signal quality:</b> <font color='{colour}'>{escape(q)}</font>"
             f"{' - ' + escape(r.quality_reason) if r.quality_reason else ''}", st["body"]))
-        findings = store.latest_findings(r.id)
         if findings:
             top = shown_findings(findings, TOP_FINDINGS)
             cells = [f"{finding_label(k)}: {pct(v)}" for k, v in top]

@@ -56,7 +56,9 @@ def analyse_recording(store: Store, engine, recording_id: int, task: str = DEFAU
     """Analyse one stored recording, ask ``task``, save findings + answer; returns the row.
 
     An unusable recording (no contact, too short...) is stored with the plain
-    reason as its answer and no findings, so the map shows it as not analysed.
+    reason as its answer and no findings, so the map shows it as not analysed. A sound
+    that contradicts the site's domain (a heart sound stored at a lung site) is analysed as
+    the site says and the engine's warning leads the stored answer, so lists and reports show it.
     """
     rec = store.get_recording(recording_id)
     x, sr = store.load_audio(rec)
@@ -69,6 +71,9 @@ def analyse_recording(store: Store, engine, recording_id: int, task: str = DEFAU
                                   timings={"encode_ms": a.encode_ms})
     answer = engine.ask(a, task, question=question, max_tokens=max_tokens)
     text = _read(answer, cancelled)
+    warning = getattr(a, "domain_warning", None)
+    if warning:
+        text = f"Warning: {warning}\n\n{text}"
     return store.add_analysis(rec.id, task, text, findings=a.findings, model_name=engine.name,
                               model_version=engine.version, question=question,
                               timings=_timings(a, answer), heart_rate_bpm=a.heart_rate_bpm,

@@ -32,6 +32,18 @@ class Protocol:
     steps: tuple[Step, ...]
 
 
+def protocol_title(key: str | None) -> str:
+    """What a person reads for a stored protocol key ("cardiac4" -> its title); "" for None.
+    A key no longer in the protocols file is shown tidied up, never raises."""
+    if not key:
+        return ""
+    try:
+        found = load_protocols().get(key)
+    except StoreError:
+        found = None
+    return found.title if found is not None else key.replace("_", " ").capitalize()
+
+
 def load_protocols(path: Path = PROTOCOLS_FILE) -> dict[str, Protocol]:
     """Every protocol, in file order; unknown sites are an error naming the site."""
     try:

@@ -49,6 +49,32 @@ def main_finding(findings: dict[str, float], domain: str) -> MainFinding:
     return MainFinding("No abnormal finding", float(highest), "normal")
 
 
+def quality_verdict(meter_level: str | None, findings: dict[str, float]) -> tuple[str | None, str]:
+    """One signal-quality verdict for every view, the answers' rule (``facts.card_facts``): poor
+    when the signal meter or the model's poor-quality head says so.
+
+    ``meter_level`` is the signal meter's "good" | "fair" | "poor" (or None, not measured);
+    ``findings`` the calibrated probabilities (may be empty). Returns ``(level, words)``: the
+    verdict level and how to say it, e.g. ``("poor", "poor (model 89%, signal meter good)")``
+    so a "good" meter is never shown beside a called "poor quality" as if both were verdicts.
+    """
+    p_poor = findings.get("poor_quality") if findings else None
+    if meter_level != "poor" and p_poor is not None and p_poor >= FINDING_THRESHOLD:
+        meter = f", signal meter {meter_level}" if meter_level else ""
+        return "poor", f"poor (model {pct(p_poor)}{meter})"
+    return meter_level, meter_level or "not measured"
+
+
+def exam_count(recordings) -> str:
+    """"3 sites", or "3 sites, 4 recordings" when a site was recorded more than once, for
+    ``recordings`` (objects with a ``site``); "no recordings" for none."""
+    n, sites = len(recordings), len({r.site for r in recordings})
+    if n == 0:
+        return "no recordings"
+    text = f"{sites} site{'s' if sites != 1 else ''}"
+    return text if sites == n else f"{text}, {n} recordings"
+
+
 def finding_label(key: str) -> str:
     """Readable name of a findings key such as ``lesion_AS`` or ``murmur_timing_systolic``."""
     if key in FINDING_LABELS:

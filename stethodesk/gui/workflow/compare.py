@@ -15,6 +15,7 @@ from stethodesk.store import Store, StoreError, site_title
 from stethodesk.gui.playback import PlaybackControls
 from stethodesk.store.analyse import compare_recordings, engine_site
 from stethodesk.store.summary import finding_label, pct, shown_findings
+from stethodesk.store.summary import quality_verdict
 
 from .state import JobRunner, WorkflowState
 from .waveform import WaveformPlot
@@ -82,7 +83,8 @@ class CompareTab(QWidget):
             for r in recs:
                 exam = self.store.get_exam(r.exam_id)
                 combo.addItem(f"{exam.date[:16].replace('T', ' ')} - {site_title(r.site).split(' (')[0]}"
-                              f" ({r.duration_s:.0f} s, {r.quality_level or 'quality ?'})", r.id)
+                              f" ({r.duration_s:.0f} s, quality "
+                              f"{quality_verdict(r.quality_level, self.store.latest_findings(r.id))[0] or '?'})", r.id)
             idx = combo.findData(want)
             combo.setCurrentIndex(idx if idx >= 0 else (-1 if not recs else 0))
             combo.blockSignals(False)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from stethodesk.store import Store, StoreError, site_title
 from stethodesk.store.analyse import analyse_recording
 from stethodesk.store.protocols import Protocol, load_protocols
-from stethodesk.store.summary import main_finding
+from stethodesk.store.summary import main_finding, quality_verdict
 
 from .recording_view import LiveSamples, SiteRecordingView
 from .sitemap import SiteMapWidget, exam_site_status
@@ -299,7 +299,7 @@ class GuidedExamTab(QWidget):
         if rid is None:
             return f"{title}: {st}", site_title(s.site)
         rec = self.store.get_recording(rid)
-        quality = f"quality {rec.quality_level or '?'}"
+        quality = f"quality {quality_verdict(rec.quality_level, self.store.latest_findings(rid))[1]}"
         tip = f"{site_title(s.site)}\n{quality}: {rec.quality_reason}"
         if st != "analysed":
             return f"{title}: {st}, {quality}", tip

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
 
 from stethodesk.store import Store, StoreError, site_title
 from stethodesk.store.analyse import analyse_recording
-from stethodesk.store.summary import main_finding
+from stethodesk.store.protocols import protocol_title
+from stethodesk.store.summary import exam_count, main_finding, quality_verdict
 
 from .sitemap import SiteMapWidget, exam_site_status
 from .state import JobRunner, WorkflowState
@@ -151,7 +152,7 @@ class PatientsTab(QWidget):
         self.report_btn.clicked.connect(self._report_dialog)
         self.export_btn.clicked.connect(self._export_dialog)
         self.recordings.itemSelectionChanged.connect(self._recording_chosen)
-        state.recordsChanged.connect(self.refresh_exam)
+        state.recordsChanged.connect(self.refresh_exams)  # the exam list's counts too, then the exam
         state.examChanged.connect(self._external_exam)
         self.refresh_patients()
         self._update_buttons()
@@ -270,10 +271,9 @@ class PatientsTab(QWidget):
         self.exams.clear()
         if self.state.patient_id is not None:
             for e in self.store.list_exams(self.state.patient_id):
-                n = len(self.store.list_recordings(e.id))
-                text = f"{e.date.replace('T', ' ')[:16]}  ({n} site{'s' if n != 1 else ''})"
+                text = f"{e.date.replace('T', ' ')[:16]}  ({exam_count(self.store.list_recordings(e.id))})"
                 if e.protocol:
-                    text += f"  {e.protocol}"
+                    text += f"  {protocol_title(e.protocol)}"
                 item = QListWidgetItem(text)
                 item.setData(Qt.UserRole, e.id)
                 self.exams.addItem(item)
@@ -325,7 +325,8 @@ class PatientsTab(QWidget):
             for r in self.store.list_recordings(eid):
                 mf = main_finding(self.store.latest_findings(r.id), r.domain)
                 analyses = self.store.list_analyses(r.id)
-                cells = [site_title(r.site).split(" (")[0], f"{r.duration_s:.1f} s", r.quality_level or "-",
+                quality = quality_verdict(r.quality_level, self.store.latest_findings(r.id))[0]
+                cells = [site_title(r.site).split(" (")[0], f"{r.duration_s:.1f} s", quality or "-",
                          mf.text, analyses[-1].answer if analyses else ""]
                 row = self.recordings.rowCount()
                 self.recordings.insertRow(row)
