@@ -117,6 +117,16 @@ def runtime_bundle_dir(tmp_root: Path) -> tuple[Path, str]:
         return make_dev_bundle(Path(tmp_root) / "dev-bundle"), "dev"
 
 
+def runtime_engine(tmp_path_factory):
+    """Generator for a module fixture: a loaded one-thread Engine on :func:`runtime_bundle_dir`."""
+    from stethodesk.model.engine import Engine
+
+    folder, _ = runtime_bundle_dir(tmp_path_factory.mktemp("bundle"))
+    eng = Engine(B.load_bundle(folder), n_threads=1).load()
+    yield eng
+    eng.close()
+
+
 def test_dev_bundle_is_valid_and_loads_in_llama_cpp(tmp_path):
     """The fixture itself: verifies, and llama.cpp accepts its adapter on the real base."""
     from stethodesk.model.llm import LlamaSession

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 
 from stethodesk.audio.fileio import read_audio
-from stethodesk.model.bundle import load_bundle
-from stethodesk.model.engine import Engine
-from test_engine_fixture import runtime_bundle_dir
+from test_engine_fixture import runtime_engine
 
 pytestmark = pytest.mark.llm
 AIM = 0.10  # mean |change| of a calibrated probability over the slice
@@ -23,10 +21,7 @@ AIM = 0.10  # mean |change| of a calibrated probability over the slice
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    folder, _ = runtime_bundle_dir(tmp_path_factory.mktemp("bundle"))
-    eng = Engine(load_bundle(folder), n_threads=1).load()
-    yield eng
-    eng.close()
+    yield from runtime_engine(tmp_path_factory)
 
 
 def _slice(per_dataset: int = 2):

@@ -14,7 +14,8 @@ Examples::
 docs/ARCHITECTURE.md): ``file``, ``task``, ``domain``, ``site``, ``answer``, ``findings``,
 ``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason``), ``timing``
 (``encode_ms``, ``first_token_ms``, ``total_ms``, ``tokens``), ``model`` (``name``, ``version``),
-``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording gets
+``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording, or one
+whose poor-quality finding reaches the bundle's refusal point - noise, talking, handling - gets
 ``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``. A file that
 cannot be read or analysed gives ``{"file": ..., "error": ...}``; the batch goes on and the exit
 status is 1 at the end. ``first_token_ms`` and ``total_ms`` count from the question (after the

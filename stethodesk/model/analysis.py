@@ -13,6 +13,31 @@ class UnusableRecording(ValueError):
     """ask() refused: the recording cannot be analysed; ``str(err)`` is the plain reason."""
 
 
+# The one rule that refuses what is not a heart or lung sound: the calibrated poor-quality finding
+# at or above the bundle's operating point ``heads.poor_quality.refuse_at`` in ``bundle.json``,
+# chosen on the validation split by ``python -m training.refusal`` (real recordings vs held-out
+# artifacts: speech, rubbing, handling, hum, noise; the choice and its figures are stored beside
+# it as ``refuse_source``). A bundle without one refuses on the signal checks only (too short,
+# flat, no contact, heavy clipping): an operating point is never guessed for weights it was not
+# chosen on.
+NOT_A_BODY_SOUND = ("This does not sound like a heart or lung recording (noise, talking or handling): "
+                    "record again with the chest piece on the skin.")
+
+
+def refuse_at(heads: dict) -> float | None:
+    """The bundle's poor-quality operating point (calibrated probability in (0, 1]), or None.
+
+    ``heads`` is the bundle's ``"heads"`` section. Raises ValueError for a value outside (0, 1].
+    """
+    v = (heads or {}).get("poor_quality", {}).get("refuse_at")
+    if v is None:
+        return None
+    v = float(v)
+    if not 0.0 < v <= 1.0:
+        raise ValueError(f"heads.poor_quality.refuse_at must lie in (0, 1], not {v}")
+    return v
+
+
 @dataclass
 class AudioAnalysis:
     """What the engine knows about one recording before any question is asked.
@@ -38,6 +63,8 @@ class AudioAnalysis:
     model_version: str = ""
     disclaimer: str = DISCLAIMER
     prefix: np.ndarray | None = field(default=None, repr=False)
+    # calibrated poor-quality probability, kept when the recording is refused (None: not computed)
+    poor_quality: float | None = None
 
     def to_dict(self) -> dict:
         q = self.quality
@@ -56,6 +83,7 @@ class AudioAnalysis:
             },
             "usable": self.usable,
             "unusable_reason": self.unusable_reason,
+            "poor_quality": None if self.poor_quality is None else round(float(self.poor_quality), 4),
             "duration_s": round(self.duration_s, 3),
             "n_windows": self.n_windows,
             "encode_ms": round(self.encode_ms, 1),

@@ -30,7 +30,7 @@ from stethodesk import paths
 from stethodesk.audio.limits import MIN_SECONDS
 from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
-from stethodesk.model.analysis import AudioAnalysis, UnusableRecording
+from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, UnusableRecording, refuse_at
 from stethodesk.model.answer import Answer
 from stethodesk.model.grounded import Grounding, card_facts_for, fact_answer_for, findings_text_for, ground
 from stethodesk.model.prompts import AudioSlot, build_prompt, uses_facts
@@ -243,6 +243,10 @@ class Engine:
                 f"The sound is heavily clipped ({clipped:.0%} of samples held flat at the peak), so its shape "
                 "is lost. Lower the input gain and record again."
             )
+        p_poor = all_findings.get("poor_quality")
+        limit = refuse_at(self.bundle.heads)
+        if reason is None and p_poor is not None and limit is not None and p_poor >= limit:
+            reason = NOT_A_BODY_SOUND  # the one content rule (analysis.refuse_at): noise, talking, handling
         # a rate and findings only for a usable recording: never beside "nothing is coming in"
         # the rate the quality check found: no "no regular heartbeat" beside a rate (issue 11 item 3)
         hr = quality.heart_rate_bpm if dom == "heart" and reason is None else None
@@ -251,7 +255,7 @@ class Engine:
             dom, findings=findings, heart_rate_bpm=hr, domain_warning=domain_warning(all_findings, dom, source),
             quality=quality, usable=reason is None, unusable_reason=reason, encode_ms=encode_ms,
             duration_s=duration, n_windows=int(getattr(enc, "n_windows", 0)), domain_source=source,
-            prefix=None if reason else prefix, **common,
+            prefix=None if reason else prefix, poor_quality=p_poor, **common,
         )
 
     def _project(self, embedding: np.ndarray, logits: dict) -> np.ndarray:
