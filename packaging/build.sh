@@ -80,6 +80,9 @@ if [ "$(cat "$VENV/.stethodesk-stamp" 2>/dev/null)" != "$STAMP_WANT" ]; then
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
+  # torch's CPU build first (PyTorch's CPU index, else the pinned registry wheel): on a machine
+  # whose registry is pypi.org a plain torch==2.13.0 would be the CUDA build
+  "$REPO/scripts/install-torch.sh" "$VENV/bin/python"
   "$VENV/bin/python" -m pip install -q -r "$REPO/packaging/requirements-build.txt"
   # with its small dependencies (diskcache, jinja2, typing-extensions; numpy is pinned above)
   "$VENV/bin/python" -m pip install -q "$WHEEL"
