@@ -385,3 +385,49 @@ def _a_lung_site() -> str:
 
     return next(k for k, s in SITES.items() if s.domain == "lung")
 
+
+# ---------------------------------------------------------------------------------- 7. banners and pickers
+def test_a_message_never_moves_the_controls_and_goes_when_its_cause_does(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    window.fit_to(SMALL_SCREENS["1366x768"])
+    settle(qtbot)
+    before = {c: c.mapTo(window, QPoint(0, 0)) for c in controls(window.tabs.currentWidget())}
+    window.banners.show_message("warning", "No audio input was found. Connect a stethoscope or microphone and "
+                                "press Refresh, or listen to the simulated stethoscope.", "devices")
+    window.ctx.show_message("error", "Could not start the input: a long reason " * 3, "source")
+    settle(qtbot)
+    moved = [describe(c) for c, pos in before.items() if c.mapTo(window, QPoint(0, 0)) != pos]
+    assert not moved, f"a message moved {moved}"
+    strip = window.banners
+    assert strip.isVisible() and strip.height() <= window.tabs.tabBar().height() + 2
+    tabs_right = window.tabs.tabBar().mapTo(window, QPoint(window.tabs.tabBar().sizeHint().width(), 0)).x()
+    assert strip.mapTo(window, QPoint(0, 0)).x() >= tabs_right  # beside the tabs, not over them
+    newest = strip.banners()[-1]
+    assert newest.isVisible() and newest.text.startswith("Could not start") and newest.label.toolTip() == newest.text
+    window.grab().save(str(screenshot_path("banner_in_tab_row.png")))
+    qtbot.mouseClick(newest.close_button, Qt.MouseButton.LeftButton)
+    assert strip.banners()[-1].text.startswith("No audio input") and strip.banners()[-1].isVisible()
+    # the user picks the simulated stethoscope: the "no input" message has done its job
+    sp = window.source_panel
+    sp.source_combo.setCurrentIndex(next(i for i in range(sp.source_combo.count())
+                                         if sp._offer_at(i) and sp._offer_at(i).choice["kind"] == "synth"))
+    qtbot.mouseClick(sp.start_button, Qt.MouseButton.LeftButton)
+    assert window.ctx.current_source is not None
+    assert not [b for b in strip.banners() if b.key == "devices"]
+
+
+def test_picking_another_simulated_sound_switches_the_live_input_at_once(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    sp = window.source_panel
+    synth = [i for i in range(sp.source_combo.count()) if sp._offer_at(i) and sp._offer_at(i).choice["kind"] == "synth"]
+    assert len(synth) >= 2
+    window.start_source(sp._offer_at(synth[0]).choice)
+    first = window.ctx.current_source
+    sp.source_combo.setCurrentIndex(synth[0])
+    sp.source_combo.setFocus()
+    qtbot.keyClick(sp.source_combo, Qt.Key.Key_Down)  # the user picks the next sound (no Listen press)
+    assert sp.source_combo.currentIndex() == synth[1]
+    assert window.ctx.current_source is not first and window.ctx.current_source is not None
+    assert window.ctx.settings["source"] == sp._offer_at(synth[1]).choice

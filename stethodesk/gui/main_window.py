@@ -23,6 +23,7 @@ from stethodesk.gui.review_panel import ReviewPanel
 from stethodesk.gui.source_panel import SourcePanel
 
 WINDOW_SIZE = (1480, 900)  # px: preferred size; smaller screens get what they have (fit_to)
+BANNER_GAP_PX = 16  # px between the last tab and the message strip
 TITLE_BAR_PX = 32  # px: room left for the window manager's title bar before the frame is known
 LEFT_WIDTH = 270  # px
 RIGHT_WIDTH = 420  # px
@@ -58,12 +59,13 @@ class MainWindow(QMainWindow):
         outer = QVBoxLayout(central)
         outer.setContentsMargins(8, 6, 8, 8)
         outer.setSpacing(6)
-        self.banners = BannerArea()
-        outer.addWidget(self.banners)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         outer.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+        # messages lie over the empty end of the tab row: showing or dismissing one never moves a control
+        self.banners = BannerArea(central, one_line=True)
+        self.banners.raise_()
 
         listen = QWidget()
         row = QSplitter(Qt.Orientation.Horizontal, listen)
@@ -106,7 +108,7 @@ class MainWindow(QMainWindow):
         c = self.ctx
         c.message.connect(lambda level, text, key: self.banners.show_message(level, text, key or None))
         c.messageCleared.connect(self.banners.clear)
-        self.source_panel.sourceChosen.connect(self.start_source)
+        self.source_panel.sourceChosen.connect(self._source_picked)
         self.source_panel.filterChanged.connect(self._filter_changed)
         self.source_panel.gainChanged.connect(self._gain_changed)
         self.source_panel.windowChanged.connect(self._window_changed)
@@ -129,6 +131,22 @@ class MainWindow(QMainWindow):
             app.aboutToQuit.connect(self.analysis_panel.shutdown)
 
     # ------------------------------------------------------------------ start-up
+    def _place_banners(self) -> None:
+        """Lay the message strip over the tab row, from after the last tab to the right edge."""
+        bar = self.tabs.tabBar()
+        top_left = bar.mapTo(self.centralWidget(), bar.rect().topLeft())
+        x = top_left.x() + bar.sizeHint().width() + BANNER_GAP_PX
+        right = self.tabs.mapTo(self.centralWidget(), self.tabs.rect().topRight()).x()
+        self.banners.setGeometry(x, top_left.y(), max(0, right - x + 1), max(bar.height(), bar.sizeHint().height()))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._place_banners()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self._place_banners()
+
     def fit_to(self, available: QRect | None) -> None:
         """Size and place the window inside ``available`` (a screen's free area, px): the preferred
         :data:`WINDOW_SIZE` where it fits, else the whole area less a title bar. None: preferred size."""
@@ -251,6 +269,11 @@ class MainWindow(QMainWindow):
             self.ctx.save_settings(source=choice)
         self.ctx.sourceChanged.emit(src)
         self.analysis_panel.update_source_hint()
+
+    def _source_picked(self, choice: dict) -> None:
+        """The user chose an input: "no input found" / "not connected" have done their job."""
+        self.banners.clear("devices")
+        self.start_source(choice)
 
     def stop_source(self) -> None:
         src = self.ctx.current_source

@@ -111,6 +111,7 @@ class SourcePanel(QWidget):
         self.window_combo.setCurrentIndex(max(0, idx))
 
         self.source_combo.currentIndexChanged.connect(self._offer_changed)
+        self.source_combo.activated.connect(self._offer_picked)
         self.start_button.clicked.connect(self._start_clicked)
         self.refresh_button.clicked.connect(self.refresh_async)
         self.filter_group.buttonClicked.connect(self._filter_clicked)
@@ -216,6 +217,13 @@ class SourcePanel(QWidget):
         if d.max_input_channels > 1:
             for c in range(d.max_input_channels):
                 self.channel_combo.addItem(f"Channel {c + 1}", c)
+
+    def _offer_picked(self, _index: int) -> None:
+        """The user picked an entry (not a programmatic change): a simulated sound plays at once,
+        as the picker says; a device or a file still waits for Listen (probing, a file dialog)."""
+        choice = self.current_choice()
+        if choice is not None and choice["kind"] == "synth":
+            self.sourceChosen.emit(choice)
 
     def _start_clicked(self) -> None:
         choice = self.current_choice()
