@@ -11,6 +11,14 @@ Two independent checks:
     carries AVX2/AVX-512 kernels that it only calls after checking the CPU (ATen's
     CPU-capability dispatch), so the emulation check below covers it.
 
+``glibc DIR_OR_FILES... [--max 2.31]``
+    Read the version references of every ELF file (``objdump -p``, recursively, links skipped)
+    and print the newest ``GLIBC_x.y`` each needs: the oldest glibc the build starts on is the
+    newest of them. Exit 1 when a file needs more than ``--max``, naming it. A program linked
+    against glibc >= 2.34 always needs ``GLIBC_2.34`` (``__libc_start_main`` moved there), so
+    building on an old distribution is the only way down; the bundled system libraries
+    (libstdc++, libssl, ...) come from the build OS as well.
+
 ``qemu --cpu MODEL [--frozen APP_DIR] -- COMMAND...``
     Run COMMAND under ``qemu-x86_64 -cpu MODEL`` (Debian ``qemu-user``). With ``Nehalem``
     (2008, SSE4.2, no AVX) the emulated CPU raises SIGILL on any AVX instruction, exactly like
@@ -25,6 +33,7 @@ Two independent checks:
 Examples::
 
     python packaging/check_portable.py scan packaging/dist/stethodesk/_internal/llama_cpp/lib
+    python packaging/check_portable.py glibc packaging/dist/stethodesk --max 2.31
     python packaging/check_portable.py qemu --cpu Nehalem --frozen packaging/dist/stethodesk \\
         -- packaging/dist/stethodesk/stethodesk --version
 """
@@ -143,6 +152,49 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+GLIBC_REF = re.compile(r"\bGLIBC_(\d+(?:\.\d+)+)\b")
+
+
+def elf_files(targets: list[str]) -> list[Path]:
+    """Every ELF file (by its magic bytes) under ``targets``; symbolic links are skipped."""
+    found: list[Path] = []
+    for t in targets:
+        p = Path(t)
+        if not p.exists():
+            raise SystemExit(f"check_portable: {p} does not exist")
+        for f in ([p] if p.is_file() else sorted(p.rglob("*"))):
+            if f.is_file() and not f.is_symlink():
+                with open(f, "rb") as fh:
+                    if fh.read(4) == b"\x7fELF":
+                        found.append(f)
+    return found
+
+
+def glibc_needed(path: Path) -> tuple[int, ...] | None:
+    """Newest GLIBC_x.y version ``path`` references (``objdump -p`` Version References), or None."""
+    out = subprocess.run(["objdump", "-p", str(path)], capture_output=True, text=True).stdout
+    refs = out.split("Version References:", 1)[1] if "Version References:" in out else ""
+    versions = [tuple(int(x) for x in v.split(".")) for v in GLIBC_REF.findall(refs)]
+    return max(versions) if versions else None
+
+
+def cmd_glibc(args: argparse.Namespace) -> int:
+    if shutil.which("objdump") is None:
+        print("check_portable: objdump not found; install Debian binutils", file=sys.stderr)
+        return 2
+    limit = tuple(int(x) for x in args.max.split("."))
+    files = elf_files(args.targets)
+    needs = {f: glibc_needed(f) for f in files}
+    over = sorted((v, str(f)) for f, v in needs.items() if v is not None and v > limit)
+    for v, f in over:
+        print(f"FAIL {f}: needs GLIBC_{'.'.join(map(str, v))}")
+    newest = max((v for v in needs.values() if v is not None), default=None)
+    floor = "GLIBC_" + ".".join(map(str, newest)) if newest else "no glibc reference"
+    print(f"{len(files)} ELF files, newest reference {floor}; "
+          f"{len(over)} need more than GLIBC_{args.max}")
+    return 1 if over else 0
+
+
 def frozen_stage2_env(app_dir: Path) -> dict[str, str]:
     """Environment that makes the PyInstaller (6.x, Linux) bootloader run Python at once.
 
@@ -174,12 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("scan", help="objdump scan of shared libraries")
     s.add_argument("targets", nargs="+", help="library files or folders holding them")
+    g = sub.add_parser("glibc", help="newest glibc symbol version the ELF files need")
+    g.add_argument("targets", nargs="+", help="ELF files or folders holding them (searched recursively)")
+    g.add_argument("--max", default="2.31", help="newest glibc allowed (default 2.31: Debian 11, Ubuntu 20.04)")
     q = sub.add_parser("qemu", help="run a command on an emulated older CPU")
     q.add_argument("--cpu", default="Nehalem", help="qemu CPU model (default Nehalem: SSE4.2, no AVX)")
     q.add_argument("--frozen", metavar="APP_DIR", help="COMMAND is this PyInstaller build: keep it emulated")
     q.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    return cmd_scan(args) if args.cmd == "scan" else cmd_qemu(args)
+    return {"scan": cmd_scan, "glibc": cmd_glibc, "qemu": cmd_qemu}[args.cmd](args)
 
 
 if __name__ == "__main__":
