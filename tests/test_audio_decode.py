@@ -11,52 +11,28 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_files import encode, tone_and_noise
 from stethodesk.audio.fileio import AudioFileError, probe, read_audio, scan
 
-MP3_FRAME = 1152  # samples per MPEG-1 layer III frame
-
-
-def _tone_and_noise(sr: int, seconds: float) -> np.ndarray:
-    """150 Hz tone for 3 s, then noise to the end: a reader that stops early misses the noise."""
-    t = np.arange(int(round(sr * seconds))) / sr
-    noise = 0.15 * np.random.default_rng(0).standard_normal(t.size)
-    return np.where(t < 3.0, 0.3 * np.sin(2 * np.pi * 150 * t), noise).astype(np.float32)
-
-
-def _encode(path, channels: np.ndarray, sr: int, codec: str, fmt: str, options=None, vbr_quality=None):
-    """Write ``channels`` ``(n, c)`` with FFmpeg's encoder ``codec`` into container ``fmt``."""
-    layout = "mono" if channels.shape[1] == 1 else "stereo"
-    with av.open(str(path), "w", format=fmt, options=options or {}) as c:
-        s = c.add_stream(codec, rate=sr, layout=layout)
-        if vbr_quality is not None:  # what `ffmpeg -q:a N` does: variable bit rate
-            s.codec_context.flags |= av.codec.context.Flags.qscale
-            s.codec_context.global_quality = vbr_quality * 118
-        planar = np.ascontiguousarray(channels.T, dtype=np.float32)
-        for i in range(0, planar.shape[1], 1024):
-            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, i : i + 1024]), format="fltp", layout=layout)
-            fr.sample_rate, fr.pts = sr, i
-            for p in s.encode(fr):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+# Without an Info frame the decoder cannot drop the encoder's delay and padding: LAME's 576
+# samples plus the decoder's 529, and up to one frame (576 or 1152 samples) of padding at the end.
+MP3_SLACK = 576 + 529 + 1152
 
 
 def test_vbr_mp3_without_xing_frame_is_read_to_the_end(tmp_path):
     from stethodesk.store import Store
 
     sr, seconds = 22050, 21.3
-    x = _tone_and_noise(sr, seconds)
+    x = tone_and_noise(sr, seconds)
     mp3 = tmp_path / "phone.mp3"
-    _encode(mp3, x[:, None], sr, "libmp3lame", "mp3", {"write_xing": "0"}, vbr_quality=4)
+    encode(mp3, x[:, None], sr, "libmp3lame", "mp3", {"write_xing": "0"}, vbr_quality=4)
     # The trap is real: libsndfile's header length for this file is a fraction of it.
     assert sf.info(str(mp3)).duration < 0.5 * seconds
     info = probe(mp3)
     assert info.decoder == "ffmpeg" and not info.exact
     y, got_sr = read_audio(mp3)
     assert got_sr == sr
-    # All of it: without an Info frame the decoder cannot drop the encoder's delay and padding,
-    # so up to two frames of silence come on top, never less than the source.
-    assert 0 <= y.size - x.size <= 2 * MP3_FRAME
+    assert 0 <= y.size - x.size <= MP3_SLACK  # all of it, never less than the source
     assert np.sqrt(np.mean(y[-sr:] ** 2)) > 0.05  # the noise of the last second is there
     assert scan(mp3).frames == y.size
     with Store(tmp_path / "home") as store:  # the exam store records the decoded length
@@ -69,7 +45,7 @@ def test_m4a_aac_from_a_phone_app_with_channel_choice(tmp_path):
     t = np.arange(n) / sr
     left, right = 0.3 * np.sin(2 * np.pi * 150 * t), 0.3 * np.sin(2 * np.pi * 400 * t)
     m4a = tmp_path / "export.m4a"
-    _encode(m4a, np.stack([left, right], axis=1), sr, "aac", "mp4")
+    encode(m4a, np.stack([left, right], axis=1), sr, "aac", "mp4")
     assert probe(m4a).exact and probe(m4a).channels == 2
     for channel, freq in ((0, 150.0), (1, 400.0)):
         y, got_sr = read_audio(m4a, channel=channel)
@@ -81,7 +57,7 @@ def test_m4a_aac_from_a_phone_app_with_channel_choice(tmp_path):
 def test_m4a_cut_short_says_how_much_was_read(tmp_path):
     sr = 22050
     m4a = tmp_path / "cut.m4a"
-    _encode(m4a, _tone_and_noise(sr, 20.0)[:, None], sr, "aac", "mp4", {"movflags": "faststart"})
+    encode(m4a, tone_and_noise(sr, 20.0)[:, None], sr, "aac", "mp4", {"movflags": "faststart"})
     data = m4a.read_bytes()
     m4a.write_bytes(data[: len(data) // 2])  # the sample table (at the front) still says 20 s
     with pytest.raises(AudioFileError, match=r"cut\.m4a: the file is damaged or cut short; only \d+\.\d of 20\.\d s"):
@@ -105,7 +81,7 @@ WAV_KINDS = [  # (format, subtype, largest error against the float source)
 @pytest.mark.parametrize(("fmt", "subtype", "tol"), WAV_KINDS, ids=[f"{f}-{s}" for f, s, _ in WAV_KINDS])
 def test_wav_sample_formats(tmp_path, fmt, subtype, tol):
     sr = 8000
-    x = _tone_and_noise(sr, 4.0).clip(-0.9, 0.9)
+    x = tone_and_noise(sr, 4.0).clip(-0.9, 0.9)
     p = tmp_path / f"{subtype}.wav"
     sf.write(p, x, sr, format=fmt, subtype=subtype)
     y, got_sr = read_audio(p)
@@ -115,7 +91,7 @@ def test_wav_sample_formats(tmp_path, fmt, subtype, tol):
 
 def test_float_wav_above_full_scale_keeps_its_level(tmp_path):
     p = tmp_path / "hot.wav"
-    x = 1.6 * _tone_and_noise(8000, 4.0) + 0.2
+    x = 1.6 * tone_and_noise(8000, 4.0) + 0.2
     sf.write(p, x, 8000, subtype="FLOAT")
     y, _ = read_audio(p)
     np.testing.assert_array_equal(y, x)  # nothing clipped or rescaled on the way in
@@ -162,8 +138,45 @@ def test_path_of_more_than_1024_bytes_opens(tmp_path):
         d = d / (f"{i}" * 200)
     d.mkdir(parents=True)
     p = d / "caf\xe9.wav"
-    sf.write(str(tmp_path / "short.wav"), _tone_and_noise(4000, 4.0), 4000)
+    sf.write(str(tmp_path / "short.wav"), tone_and_noise(4000, 4.0), 4000)
     (tmp_path / "short.wav").rename(p)
     assert len(bytes(p)) > 1024
     y, sr = read_audio(p)
     assert sr == 4000 and y.size == 16000
+
+
+def test_mp3_with_a_frame_that_turns_stereo_is_read_whole(tmp_path):
+    """A damaged frame header that says stereo in a mono MP3 (found by the fuzz test): FFmpeg
+    decodes it as a stereo frame, which once raised a bare ValueError from the converter."""
+    mp3 = tmp_path / "damaged.mp3"
+    encode(mp3, tone_and_noise(8000, 2.0)[:, None], 8000, "libmp3lame", "mp3", {"write_xing": "0"}, vbr_quality=4)
+    with av.open(str(mp3)) as c:
+        pos = [p.pos for p in c.demux(c.streams.audio[0]) if p.size]
+    data = bytearray(mp3.read_bytes())
+    data[pos[5] + 3] &= 0x3F  # channel mode bits of the 6th frame header: mono (11) -> stereo (00)
+    mp3.write_bytes(bytes(data))
+    with av.open(str(mp3)) as c:  # the input is what this test is about
+        layouts = {f.layout.name for f in c.decode(audio=0)}
+    assert layouts == {"mono", "stereo"}
+    y, sr = read_audio(mp3)
+    assert sr == 8000 and 0 <= y.size - 16000 <= MP3_SLACK
+
+
+def test_mp3_that_changes_rate_midway_says_how_much_was_read(tmp_path):
+    """8 kHz then 16 kHz: FFmpeg's decoder refuses the second part; the message says so."""
+    a, b = tmp_path / "a.mp3", tmp_path / "b.mp3"
+    encode(a, tone_and_noise(8000, 4.0)[:, None], 8000, "libmp3lame", "mp3", {"write_xing": "0"})
+    encode(b, tone_and_noise(16000, 4.0)[:, None], 16000, "libmp3lame", "mp3", {"write_xing": "0"})
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    with pytest.raises(AudioFileError, match=r"joined\.mp3: the file is damaged or cut short; only 4\.\d s can be decoded"):
+        read_audio(joined)
+
+
+def test_more_channels_than_any_interface_are_refused_before_decoding(tmp_path):
+    p = tmp_path / "many.wav"
+    sf.write(p, np.zeros((400, 65), np.float32), 8000, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match="many.wav: the header gives 65 audio channels; 1 to 64 can be read"):
+        read_audio(p)
+    sf.write(p, np.zeros((400, 64), np.float32), 8000, subtype="FLOAT")
+    assert read_audio(p, channel=63)[0].size == 400

@@ -29,6 +29,7 @@ import numpy as np
 import soundfile as sf
 
 BLOCK = 65536  # frames per block: 2 MB for 8 channels of float32, whatever the file's length
+BLOCK_BYTES = 2 << 20  # bytes of float32 per block the reader asks for (fewer frames for more channels)
 SALVAGE_BLOCK = 1024  # frames per read when re-reading up to a torn frame (< 0.03 s at 44.1 kHz)
 # Containers whose stated length is exact (sample tables), so a shorter stream means damage.
 FFMPEG_EXACT = ("mov", "mp4", "m4a", "matroska", "webm", "ogg")
@@ -162,12 +163,19 @@ def _ffmpeg_blocks(src: Source) -> Iterator[np.ndarray]:
     n = 0
     with _open_file(src.path) as fh, av.open(fh) as c:
         s = c.streams.audio[0]
-        # to interleaved float32 at the stream's own rate and channels (libswresample)
-        conv = av.AudioResampler(format="flt", layout=s.codec_context.layout, rate=src.samplerate)
+        layout = s.codec_context.layout
+        # to interleaved float32 at the stream's first rate and channels (libswresample)
+        conv = av.AudioResampler(format="flt", layout=layout, rate=src.samplerate)
         try:
             for packet in c.demux(s):
                 for frame in packet.decode():
-                    for out in conv.resample(frame):
+                    try:
+                        outs = conv.resample(frame)
+                    except ValueError:  # a damaged stream changed rate or channels: convert anew
+                        outs = conv.resample(None)
+                        conv = av.AudioResampler(format="flt", layout=layout, rate=src.samplerate)
+                        outs += conv.resample(frame)
+                    for out in outs:
                         b = out.to_ndarray().reshape(-1, src.channels)
                         n += b.shape[0]
                         yield b

@@ -20,19 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from stethodesk.audio.decode import (
-    DecodeError,
-    Downsampler,
-    Source,
-    UnreadableError,
-    iter_blocks,
-    open_source,
+    BLOCK_BYTES, SALVAGE_BLOCK, DecodeError, Downsampler, Source, UnreadableError, iter_blocks, open_source,
 )
-from stethodesk.audio.limits import (
-    MAX_OUTPUT_RATE,
-    MAX_SAMPLERATE,
-    MAX_SECONDS,
-    MIN_SAMPLERATE,
-)
+from stethodesk.audio.limits import MAX_CHANNELS, MAX_OUTPUT_RATE, MAX_SAMPLERATE, MAX_SECONDS, MIN_SAMPLERATE
 
 __all__ = ["MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "display_name", "mix_weights",
            "mixdown", "probe", "read_audio", "scan"]
@@ -129,8 +119,11 @@ def _check_header(info: AudioInfo, max_seconds: float) -> None:
             f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz (heart sounds reach 500 Hz, so a lower rate "
             "cannot hold them). The file's header may be damaged."
         )
-    if info.channels <= 0:
-        raise AudioFileError(f"{name}: the header gives no audio channels")
+    if not 0 < info.channels <= MAX_CHANNELS:
+        raise AudioFileError(
+            f"{name}: the header gives {info.channels} audio channels; 1 to {MAX_CHANNELS} can be read. "
+            "The file's header may be damaged."
+        )
     if info.exact and info.frames / info.samplerate > max_seconds:
         raise AudioFileError(
             f"{name}: {info.seconds / 60:.0f} min long; the limit is "
@@ -145,7 +138,7 @@ def _blocks(info: AudioInfo, max_seconds: float) -> Iterator[np.ndarray]:
     limit = max_seconds * info.samplerate
     n = 0
     try:
-        for b in iter_blocks(src):
+        for b in iter_blocks(src, max(SALVAGE_BLOCK, BLOCK_BYTES // (4 * info.channels))):
             n += b.shape[0]
             if n > limit:
                 raise AudioFileError(

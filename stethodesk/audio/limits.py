@@ -21,3 +21,6 @@ MAX_SAMPLERATE = 768_000
 # Hz: files above this rate are resampled to it while they are decoded (body sounds lie below
 # 2 kHz), so a 30-min 384 kHz file takes 48 kHz worth of memory, not 8x that.
 MAX_OUTPUT_RATE = 48_000
+# channels a file may have: audio interfaces reach 64; a header claiming thousands is damaged
+# (and its mixing matrix alone would not fit in memory).
+MAX_CHANNELS = 64
