@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
     QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
@@ -111,6 +112,8 @@ class PatientsTab(QWidget):
         self.analyse_all_btn.setToolTip("Analyse every recording of this exam that has no analysis yet")
         self.report_btn = QPushButton("PDF report…")
         self.export_btn = QPushButton("Export folder…")
+        self.delete_rec_btn = QPushButton("Delete recording…")
+        self.delete_rec_btn.setToolTip("Delete the selected recording, its analyses and its audio file (Delete)")
         self.strip = QCheckBox("Remove identifying fields")
         right = QVBoxLayout()
         right.addWidget(self.map, 3)
@@ -120,7 +123,7 @@ class PatientsTab(QWidget):
         for b in (self.add_rec_btn, self.import_btn, self.analyse_btn, self.analyse_all_btn):
             r1.addWidget(b)
         r2 = QHBoxLayout()
-        for b in (self.report_btn, self.export_btn):
+        for b in (self.report_btn, self.export_btn, self.delete_rec_btn):
             r2.addWidget(b)
         r2.addWidget(self.strip)
         right.addLayout(r1)
@@ -152,6 +155,9 @@ class PatientsTab(QWidget):
         self.report_btn.clicked.connect(self._report_dialog)
         self.export_btn.clicked.connect(self._export_dialog)
         self.recordings.itemSelectionChanged.connect(self._recording_chosen)
+        self.delete_rec_btn.clicked.connect(self.delete_recording)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.recordings, self.delete_recording,
+                  context=Qt.ShortcutContext.WidgetShortcut)
         state.recordsChanged.connect(self.refresh_exams)  # the exam list's counts too, then the exam
         state.examChanged.connect(self._external_exam)
         self.refresh_patients()
@@ -172,6 +178,7 @@ class PatientsTab(QWidget):
         for b in (self.report_btn, self.export_btn):
             b.setEnabled(has_e)
         self.analyse_btn.setEnabled(bool(self.recordings.selectedItems()))
+        self.delete_rec_btn.setEnabled(bool(self.recordings.selectedItems()))
         self.analyse_all_btn.setEnabled(has_e and bool(self.pending()))
 
     def selected_recording_id(self) -> int | None:
@@ -227,6 +234,26 @@ class PatientsTab(QWidget):
         self.refresh_exams()
         self.state.recordsChanged.emit()
         self.notify("info", f"Deleted {p.display} and {len([f for f in removed if f.suffix != '.json'])} audio file(s).")
+
+    def delete_recording(self) -> bool:
+        """Ask, then delete the selected recording: its row and analyses (one transaction), then
+        its audio file and sidecar. True when deleted."""
+        rid = self.selected_recording_id()
+        if rid is None:
+            return False
+        rec = self.store.get_recording(rid)
+        n = len(self.store.list_analyses(rid))
+        if not self.confirm(f"Delete the recording at {site_title(rec.site)} ({rec.duration_s:.0f} s) and its "
+                            f"{n} analysis/analyses? The audio file is removed too. This cannot be undone."):
+            return False
+        try:
+            self.store.delete_recording(rid)
+        except StoreError as exc:
+            self.notify("error", f"Could not delete the recording: {exc}")
+            return False
+        self.state.recordsChanged.emit()  # the exam's table, map and counts, the other tabs' lists
+        self.notify("info", f"Deleted the recording at {site_title(rec.site)}.")
+        return True
 
     def _patient_chosen(self, item, _prev=None) -> None:
         self.state.set_patient(item.data(Qt.UserRole) if item else None)

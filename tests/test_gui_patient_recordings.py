@@ -1,0 +1,56 @@
+"""An exam's recordings can be deleted in the Patients tab (issue 12, item 5): Delete key or
+button, after a confirmation; the row, its analyses and its audio file go, the store stays whole.
+
+Real store on disk and real CirCor recordings; the confirmation dialog's answer is the only stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt
+
+from gui_fixtures import no_qt_bug_warnings  # noqa: F401 (autouse fixture)
+from test_workflow_gui_flows import circor_file, env  # noqa: F401 (env: fixture)
+
+from stethodesk.gui.workflow import PatientsTab
+
+
+def test_delete_key_removes_an_exam_recording_its_analyses_and_its_file(env, qtbot):
+    p = env.store.add_patient("Del")
+    e = env.store.add_exam(p.id)
+    keep = env.store.add_recording(e.id, circor_file("AV"), "aortic")
+    gone = env.store.add_recording(e.id, circor_file("MV"), "mitral")
+    env.store.add_analysis(gone.id, "detection", "murmur", findings={"murmur": 0.8}, model_name="m", model_version="1")
+    env.store.add_analysis(keep.id, "comparison", "A vs B", findings={}, model_name="m", model_version="1",
+                           other_recording_id=gone.id)
+    audio = env.store.recording_path(gone)
+    tab = PatientsTab(env.store, env.state, env.runner, lambda: None, lambda: None, env.notify)
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.activateWindow()
+    qtbot.waitUntil(tab.isActiveWindow, timeout=2000)
+    env.state.set_patient(p.id)
+    env.state.set_exam(e.id)
+    tab.refresh_exam()
+    assert tab.recordings.rowCount() == 2 and not tab.delete_rec_btn.isEnabled()
+    row = [tab.recordings.item(r, 0).data(Qt.UserRole) for r in range(2)].index(gone.id)
+    tab.recordings.selectRow(row)
+    assert tab.delete_rec_btn.isEnabled()
+    asked = []
+    tab.confirm = lambda text: asked.append(text) or False
+    tab.recordings.setFocus()
+    qtbot.keyClick(tab.recordings, Qt.Key.Key_Delete)
+    assert asked and "Mitral" in asked[0] and audio.exists()  # declined: nothing removed
+
+    tab.confirm = lambda text: True
+    qtbot.keyClick(tab.recordings, Qt.Key.Key_Delete)
+    assert not audio.exists()
+    assert [r.id for r in env.store.list_recordings(e.id)] == [keep.id]
+    assert tab.recordings.rowCount() == 1
+    assert env.store._query("SELECT COUNT(*) FROM analyses WHERE recording_id=? OR other_recording_id=?",
+                            (gone.id, gone.id))[0][0] == 0
+    assert env.store.integrity_check() == "ok"
+    assert env.store.recording_path(keep).exists()
