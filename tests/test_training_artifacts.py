@@ -80,6 +80,18 @@ def test_mixed_rows_bury_the_body_sound(real_batch):
         assert corr < 0.3, (i, corr)
 
 
+def test_the_pool_reuses_rendered_windows_and_keeps_refreshing_them():
+    mix = ArtifactMixer(FRONT, ArtifactConfig(p=1.0, pool=4, p_fresh=0.5), seed=2)
+    drawn = [mix.draw() for _ in range(40)]
+    assert len(mix.pool) == 4 and 4 < mix.rendered < 40  # filled, then half new, half reused
+    distinct = {hash(m.numpy().tobytes()) for _, m in drawn}
+    assert len(distinct) == mix.rendered  # every rendered window is a different one
+    assert {k for k, _ in drawn} <= set(KINDS)
+    fresh = ArtifactMixer(FRONT, ArtifactConfig(p=1.0, pool=0), seed=2)
+    [fresh.draw() for _ in range(5)]
+    assert fresh.rendered == 5 and fresh.pool == []
+
+
 def test_artifact_windows_are_not_all_alike():
     rng = np.random.default_rng(0)
     wins = {k: [artifact_window(k, rng, FRONT) for _ in range(3)] for k in KINDS}
@@ -130,6 +142,7 @@ def test_stage_draws_and_reports_artifact_windows(tmp_path):
     res = train_encoder(by_split, tmp_path / "enc", profile, log=logs.append, feature_dir=tmp_path / "f")
     drawn = res["training"]["artifact_windows"]
     assert drawn["p"] == 0.5 and drawn["drawn"] > 0 and sum(drawn["by_kind"].values()) == drawn["drawn"]
+    assert 0 < drawn["rendered"] <= drawn["drawn"]
     assert any(line.startswith("  artifact windows so far:") for line in logs)
     # the profiles the orchestrator uses draw artifacts by default
     assert 0.05 <= PROFILES["laptop"]["artifact_p"] <= 0.15 and PROFILES["smoke"]["artifact_p"] > 0

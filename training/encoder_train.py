@@ -586,7 +586,8 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
         say(f"  epoch {epoch + 1}: mean loss {tot['total'] / max(seen, 1):.3f} over {seen} windows "
             f"[" + ", ".join(f"{h} {tot[h] / max(seen, 1):.3f}" for h in heads) + f"] ({time.time() - t_train:.0f} s)")
         if arts is not None:
-            say(f"  artifact windows so far: {sum(art_counts.values())} (poor_quality = 1, other heads masked): "
+            say(f"  artifact windows so far: {sum(art_counts.values())} ({arts.rendered} rendered, the rest reused "
+                "from the pool; poor_quality = 1, other heads masked): "
                 + ", ".join(f"{k} {v}" for k, v in sorted(art_counts.items())))
         if rank == 0:
             tmp = ckpt_path.with_suffix(".tmp")
@@ -636,6 +637,7 @@ def train_encoder(records_by_split: dict, out_dir, profile: dict, log=print, *,
                     if prevalence.sample_prevalence(val_recs, ds) is not None},
                 "train_windows": int(sum(n_windows)),
                 "artifact_windows": {"p": p_art, "drawn": int(sum(art_counts.values())),
+                                     "rendered": arts.rendered if arts is not None else 0,
                                      "by_kind": dict(sorted(art_counts.items()))},
                 "epochs_done": epochs_done,
                 "epochs_planned": s["epochs"],
