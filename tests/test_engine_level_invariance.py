@@ -52,3 +52,30 @@ def test_level_changes_move_no_finding(engine, db):
         changes += [abs(got.findings[k] - v) for k, v in base.findings.items() if k in got.findings]
     assert not refused, refused
     assert changes and float(np.mean(changes)) <= AIM, float(np.mean(changes))
+
+
+def test_float_file_above_full_scale_with_dc_offset_keeps_its_findings(engine, tmp_path):
+    """A float WAV peaking at 1.6 with a 0.3 DC offset (nothing clipped, issue 11 item 3) is read
+    at its own level, analysed as usable (not refused as clipped) and keeps its findings."""
+    import soundfile as sf
+
+    changes, refused, clipped = [], [], []
+    for i, r in enumerate(_slice()):
+        x, sr = read_audio(r.path)
+        x = x[: 12 * sr]
+        base = engine.analyze_audio(x, sr, domain=r.domain, site=r.site)
+        if not base.usable:
+            continue
+        path = tmp_path / f"hot{i}.wav"
+        sf.write(path, x * (1.6 / np.max(np.abs(x))) + 0.3, sr, subtype="FLOAT")
+        y, _ = read_audio(path)
+        got = engine.analyze_audio(y, sr, domain=r.domain, site=r.site)
+        if "clipping" in got.quality.issues:
+            clipped.append(r.record_id)
+        if not got.usable:
+            refused.append((r.record_id, got.unusable_reason))
+            continue
+        changes += [abs(got.findings[k] - v) for k, v in base.findings.items() if k in got.findings]
+    assert not refused and not clipped, (refused, clipped)
+    print(f"mean |change| {np.mean(changes):.3f}, max {np.max(changes):.3f} over {len(changes)} findings")
+    assert changes and float(np.mean(changes)) <= AIM, float(np.mean(changes))
