@@ -173,12 +173,12 @@ def run(args: argparse.Namespace) -> int:
         print("stethodesk analyze: --max-tokens must be at least 1", file=sys.stderr)
         return 2
 
-    from stethodesk.model.bundle import ASSEMBLING, BundleError
+    from stethodesk.model.bundle import ASSEMBLING, REPAIRING, BundleError
     from stethodesk.model.engine import Engine, UnusableRecording
     from stethodesk.model.llm import LlmError
 
     def first_start(step: str, _frac: float) -> None:  # the one slow load step worth a word
-        if step == ASSEMBLING:
+        if step in (ASSEMBLING, REPAIRING):
             print(f"stethodesk analyze: {step}", file=sys.stderr, flush=True)
 
     try:
