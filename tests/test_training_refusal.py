@@ -60,3 +60,47 @@ def test_real_records_leave_out_labelled_poor_and_mixes_and_keep_the_split():
     assert all(r.labels.get("poor_quality") for r in poor)
     assert {r.domain for r in real} == {"heart", "lung"}
     assert not {r.key for r in real} & {r.key for r in refusal.real_records("val", 5)}
+
+
+class _ScoringEngine:
+    """Stands in for the engine (the unit's neighbour): scores a clip by whether it is an artifact."""
+
+    def __init__(self, artifact_p: float, real_p: float):
+        self.artifact_p, self.real_p = artifact_p, real_p
+        self.kinds = {}
+
+    def analyze_audio(self, x, sr, domain):
+        from types import SimpleNamespace
+
+        is_artifact = self.kinds[id(x)]
+        return SimpleNamespace(usable=True, unusable_reason=None,
+                               poor_quality=self.artifact_p if is_artifact else self.real_p)
+
+
+def _engine_for(monkeypatch, artifact_p, real_p):
+    eng = _ScoringEngine(artifact_p, real_p)
+    real_clips, artifact_clips = refusal.real_clips, refusal.artifact_clips
+
+    def tag(fn):
+        def wrapped(*a, **k):
+            clips = fn(*a, **k)
+            eng.kinds.update({id(c.audio): c.artifact for c in clips})
+            return clips
+        return wrapped
+
+    monkeypatch.setattr(refusal, "real_clips", tag(real_clips))
+    monkeypatch.setattr(refusal, "artifact_clips", tag(artifact_clips))
+    return eng
+
+
+def test_a_point_is_used_only_when_it_refuses_most_validation_artifacts(monkeypatch):
+    eng = _engine_for(monkeypatch, artifact_p=0.9, real_p=0.1)  # a head that separates them
+    at, source = refusal.choose_on_validation(eng, per_dataset=1, per_kind=1, log=lambda *_: None)
+    assert at is not None and 0.1 < at <= 0.9 and "not_used" not in source
+    assert source["split"] == "val" and source["validation"]["artifacts"]["refused"] == len(refusal.KINDS)
+    assert source["validation"]["real"]["refused"] == 0
+
+    eng = _engine_for(monkeypatch, artifact_p=0.2, real_p=0.2)  # one that does not
+    at, source = refusal.choose_on_validation(eng, per_dataset=1, per_kind=1, log=lambda *_: None)
+    assert at is None and "does not tell them from real recordings" in source["not_used"]
+    assert source["candidate"] > 0.2
