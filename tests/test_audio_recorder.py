@@ -209,3 +209,34 @@ def test_patient_files_are_user_only_whatever_the_umask(tmp_path):
         assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.recovering.flac"))
     finally:
         os.umask(old)
+
+
+def test_full_disk_at_start_leaves_no_empty_file_and_says_nothing_was_saved(tmp_path):
+    """Issue 11 item 10: on a disk already full, start() left a 0-byte FLAC and said "everything
+    recorded up to that moment is saved" though nothing was recorded."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    assert _mount_tiny_tmpfs(folder), "needs root to mount a tmpfs (CI and this machine run as root)"
+    try:
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass  # the disk is full
+        finally:
+            os.close(fd)
+        rec = Recorder(folder / "rec.flac", SR, {"site": "MV"})
+        with pytest.raises(OSError, match="The disk is full: the recording could not start and nothing was saved"):
+            rec.start()
+        assert sorted(p.name for p in folder.iterdir()) == ["filler"]
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_recovery_removes_an_empty_flac_and_keeps_the_sidecar(tmp_path):
+    (tmp_path / "empty.flac").write_bytes(b"")
+    (tmp_path / "empty.json").write_text(json.dumps({"complete": False, "site": "PV", "notes": "syncope"}))
+    assert recover_incomplete(tmp_path) == []  # nothing was recovered
+    assert not (tmp_path / "empty.flac").exists()
+    meta = json.loads((tmp_path / "empty.json").read_text())
+    assert meta["notes"] == "syncope" and meta["recovered"] is True and "empty file was removed" in meta["error"]

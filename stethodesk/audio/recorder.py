@@ -70,6 +70,15 @@ def disk_error_message(exc: OSError) -> str:
     return f"Could not write the recording ({exc.strerror or exc}). Recording stopped; what was written is kept."
 
 
+def start_error_message(exc: OSError) -> str:
+    """What failed before anything was recorded (unlike :func:`disk_error_message`)."""
+    if exc.errno == errno.ENOSPC:
+        return "The disk is full: the recording could not start and nothing was saved. Free some space and try again."
+    if exc.errno == errno.EFBIG:
+        return "The file size limit is reached: the recording could not start and nothing was saved."
+    return f"Could not start the recording ({exc.strerror or exc}); nothing was saved."
+
+
 class _FileSink:
     """Raw file object for libsndfile's virtual I/O that remembers the first OSError."""
 
@@ -171,7 +180,8 @@ class Recorder:
             write_json_atomic(self.metadata_path, self.metadata)
         except OSError as exc:
             self._close_files()
-            raise OSError(exc.errno, disk_error_message(exc)) from None
+            self.path.unlink(missing_ok=True)  # ours (O_EXCL) and empty: no 0-byte file left behind
+            raise OSError(exc.errno, start_error_message(exc)) from None
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
         self._thread.start()
@@ -350,8 +360,13 @@ def recover_incomplete(folder: Path, recursive: bool = True) -> list[Path]:
             x, sr = salvage_frames(flac)
         except Exception as exc:  # not even the header survived
             meta.update(recovered=True, frames=0, seconds=0.0, error=f"Could not recover the audio: {exc}")
-            write_json_atomic(meta_path, meta)
-            done.append(flac)
+            empty = flac.stat().st_size == 0
+            if empty:  # killed before a byte was written: no audio to keep, no 0-byte file left
+                flac.unlink()
+                meta["error"] = "The app stopped before any audio was written; the empty file was removed."
+            write_json_atomic(meta_path, meta)  # the sidecar (site, notes) is kept either way
+            if not empty:
+                done.append(flac)
             continue
         tmp = flac.with_name(flac.stem + ".recovering.flac")
         try:
