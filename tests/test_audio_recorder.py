@@ -226,7 +226,7 @@ def test_full_disk_at_start_leaves_no_empty_file_and_says_nothing_was_saved(tmp_
         finally:
             os.close(fd)
         rec = Recorder(folder / "rec.flac", SR, {"site": "MV"})
-        with pytest.raises(OSError, match="The disk is full: the recording could not start and nothing was saved"):
+        with pytest.raises(OSError, match="The disk is full: the recording could not start; nothing was saved"):
             rec.start()
         assert sorted(p.name for p in folder.iterdir()) == ["filler"]
     finally:

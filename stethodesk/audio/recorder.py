@@ -62,21 +62,14 @@ def float_to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(y, -32768, 32767).astype(np.int16)
 
 
-def disk_error_message(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "The disk is full. Recording stopped; everything recorded up to that moment is saved."
-    if exc.errno == errno.EFBIG:
-        return "The file reached the size limit. Recording stopped; everything up to that moment is saved."
+def disk_error_message(exc: OSError, *, started: bool = True) -> str:
+    """The user's sentence for a write error; ``started=False``: before anything was recorded."""
+    what = {errno.ENOSPC: "The disk is full", errno.EFBIG: "The file reached the size limit"}.get(exc.errno)
+    if not started:
+        return f"{what or f'Could not write ({exc.strerror or exc})'}: the recording could not start; nothing was saved."
+    if what:
+        return f"{what}. Recording stopped; everything recorded up to that moment is saved."
     return f"Could not write the recording ({exc.strerror or exc}). Recording stopped; what was written is kept."
-
-
-def start_error_message(exc: OSError) -> str:
-    """What failed before anything was recorded (unlike :func:`disk_error_message`)."""
-    if exc.errno == errno.ENOSPC:
-        return "The disk is full: the recording could not start and nothing was saved. Free some space and try again."
-    if exc.errno == errno.EFBIG:
-        return "The file size limit is reached: the recording could not start and nothing was saved."
-    return f"Could not start the recording ({exc.strerror or exc}); nothing was saved."
 
 
 class _FileSink:
@@ -181,7 +174,7 @@ class Recorder:
         except OSError as exc:
             self._close_files()
             self.path.unlink(missing_ok=True)  # ours (O_EXCL) and empty: no 0-byte file left behind
-            raise OSError(exc.errno, start_error_message(exc)) from None
+            raise OSError(exc.errno, disk_error_message(exc, started=False)) from None
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
         self._thread.start()
