@@ -69,7 +69,8 @@ def cut_off(window: QWidget, w: QWidget) -> str | None:
             return f"clipped by {type(p).__name__} {p.objectName()!r}"
         p = p.parentWidget()
     hint = w.minimumSize() if w.minimumWidth() else w.minimumSizeHint()  # a set minimum is deliberate
-    if w.width() < min(hint.width(), 40) or w.height() < min(hint.height(), 16):
+    short = hint.width() if isinstance(w, QAbstractButton) else min(hint.width(), 40)  # a button cuts its text
+    if w.width() < short or w.height() < min(hint.height(), 16):
         return f"squeezed to {w.width()}x{w.height()} (needs {hint.width()}x{hint.height()})"
     return None
 
@@ -431,3 +432,186 @@ def test_picking_another_simulated_sound_switches_the_live_input_at_once(window,
     assert sp.source_combo.currentIndex() == synth[1]
     assert window.ctx.current_source is not first and window.ctx.current_source is not None
     assert window.ctx.settings["source"] == sp._offer_at(synth[1]).choice
+
+
+# ---------------------------------------------------------------------------------- 8. dark desktops
+def dark_palette():
+    """A dark desktop's palette (light text on dark fields), as a dark GNOME/KDE theme hands it over."""
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    for role, colour in ((QPalette.ColorRole.Window, "#2b2b2b"), (QPalette.ColorRole.WindowText, "#e6e6e6"),
+                         (QPalette.ColorRole.Base, "#1e1e1e"), (QPalette.ColorRole.AlternateBase, "#2f2f2f"),
+                         (QPalette.ColorRole.Text, "#e6e6e6"), (QPalette.ColorRole.Button, "#353535"),
+                         (QPalette.ColorRole.ButtonText, "#e6e6e6"), (QPalette.ColorRole.Highlight, "#3d6fb4"),
+                         (QPalette.ColorRole.ToolTipBase, "#1e1e1e"), (QPalette.ColorRole.ToolTipText, "#e6e6e6"),
+                         (QPalette.ColorRole.PlaceholderText, "#9a9a9a")):
+        pal.setColor(role, QColor(colour))
+    return pal
+
+
+def luminance(rgb) -> "np.ndarray":
+    """WCAG relative luminance of sRGB pixels (..., 3) in 0..255."""
+    import numpy as np
+
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    lin = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return lin @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def rendered_contrast(image, rect: QRect) -> float:
+    """WCAG contrast ratio of the text in ``rect`` of a rendered ``QImage``: the background is the
+    most common colour there, the text the strongest 0.5% of pixels against it (its solid strokes)."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    img = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h = img.width(), img.height()
+    arr = np.frombuffer(img.constBits(), dtype=np.uint8).reshape(h, img.bytesPerLine())[:, : 3 * w].reshape(h, w, 3)
+    crop = arr[rect.top(): rect.bottom() + 1, rect.left(): rect.right() + 1].reshape(-1, 3)
+    colours, counts = np.unique(crop, axis=0, return_counts=True)
+    bg = luminance(colours[np.argmax(counts)])
+    lum = luminance(crop)
+    ratio = (np.maximum(lum, bg) + 0.05) / (np.minimum(lum, bg) + 0.05)
+    return float(np.percentile(ratio, 99.5))
+
+
+def text_rects(w) -> dict[str, tuple[QWidget, QRect]]:
+    """The main text widgets of the Listen tab and where their text is drawn (window coordinates)."""
+    def inner(widget, right_frac=1.0):
+        top_left = widget.mapTo(w, QPoint(0, 0))
+        r = QRect(top_left, widget.size()).adjusted(4, 3, -4, -3)
+        r.setWidth(int(r.width() * right_frac))
+        return widget, r
+
+    bar = w.tabs.tabBar()
+    tab = bar.tabRect(0)
+    return {
+        "input picker (combo box)": inner(w.source_panel.source_combo, 0.8),
+        "site picker (combo box)": inner(w.record_panel.site_combo, 0.8),
+        "notes (text field)": inner(w.record_panel.notes_edit),
+        "question (text field)": inner(w.analysis_panel.question_edit),
+        "seconds (spin box)": inner(w.analysis_panel.seconds_spin, 0.6),
+        "Listen tab": (bar, QRect(bar.mapTo(w, tab.topLeft()), tab.size()).adjusted(3, 3, -3, -3)),
+        "Patients tab": (bar, QRect(bar.mapTo(w, bar.tabRect(1).topLeft()), bar.tabRect(1).size()).adjusted(3, 3, -3, -3)),
+        "Rate label": inner(_label(w.source_panel, "Rate")),
+        "answer area": inner(w.analysis_panel.answer_view, 0.7),
+    } | ({"menu bar": (w.menuBar(), QRect(w.menuBar().mapTo(w, QPoint(0, 0)), w.menuBar().size()).adjusted(0, 1, 0, -1))}
+         if w.menuBar().actions() else {})
+
+
+def _label(root, text):
+    return next(lab for lab in root.findChildren(QLabel) if lab.text() == text)
+
+
+@pytest.mark.parametrize("desktop", ["light", "dark"])
+def test_every_main_text_is_legible_on_a_light_and_a_dark_desktop(qtbot, desktop):
+    from PySide6.QtWidgets import QApplication
+
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    app = make_app([])
+    if desktop == "dark":
+        app.setPalette(dark_palette())  # what the desktop hands over before the app styles itself
+    make_app([])
+    w = MainWindow(autostart=False, load_model=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.record_panel.notes_edit.setText("Patient sitting, held breath")
+    w.analysis_panel.question_edit.setText("Is there a murmur?")
+    w.analysis_panel.answer_view.setPlainText("A systolic murmur is likely at the apex.")
+    try:
+        for screen, avail in SMALL_SCREENS.items():
+            w.fit_to(avail)
+            settle(qtbot)
+            image = w.grab().toImage()
+            w.grab().save(str(screenshot_path(f"{desktop}_desktop_{screen}.png")))
+            low = {name: round(rendered_contrast(image, rect), 2) for name, (_wid, rect) in text_rects(w).items()
+                   if rendered_contrast(image, rect) < 4.5}
+            assert not low, f"{desktop} desktop at {screen}: contrast below 4.5:1 {low}"
+    finally:
+        w.close()
+        app.setPalette(QApplication.style().standardPalette())
+        make_app([])
+
+
+# ---------------------------------------------------------------------------------- 9. accessibility basics
+def test_tab_reaches_every_control_with_a_visible_focus(window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    window.fit_to(SMALL_SCREENS["1366x768"])
+    window.activateWindow()
+    settle(qtbot)
+    page = window.tabs.currentWidget()
+    wanted = [c for c in controls(page) if c.isEnabled() and c.focusPolicy() & Qt.FocusPolicy.TabFocus
+              and not isinstance(c, QTabBar)]
+    window.tabs.tabBar().setFocus()
+    reached, outlines = set(), []
+    for _ in range(4 * len(wanted) + 20):
+        w = QApplication.focusWidget()
+        assert w is not None, "nothing has the keyboard focus"
+        reached.add(w)
+        qtbot.keyClick(w, Qt.Key.Key_Tab)
+    def in_reach(c) -> bool:  # buttons of an exclusive group: Tab reaches the group, arrows move within it
+        group = c.group() if isinstance(c, QAbstractButton) else None
+        return c in reached or (group is not None and group.exclusive() and any(b in reached for b in group.buttons()))
+
+    missed = [describe(c) for c in wanted if not in_reach(c)]
+    assert not missed, f"Tab never reaches {missed}"
+    bell, diaphragm = window.source_panel.filter_buttons["bell"], window.source_panel.filter_buttons["diaphragm"]
+    bell.setFocus()
+    qtbot.keyClick(bell, Qt.Key.Key_Right)
+    assert QApplication.focusWidget() is diaphragm  # the arrow key moves within the filter group
+    # the focused control is drawn differently (an outline), for each kind of control
+    for c in (window.source_panel.refresh_button, window.record_panel.notes_edit, window.record_panel.site_combo,
+              window.analysis_panel.seconds_spin):
+        window.tabs.tabBar().setFocus()
+        settle(qtbot, 30)
+        before = c.grab().toImage()
+        c.setFocus()
+        settle(qtbot, 30)
+        after = c.grab().toImage()
+        assert c.hasFocus() and before != after, f"{describe(c)} looks the same with the keyboard focus"
+    c.grab().save(str(screenshot_path("focus_outline.png")))
+
+
+def test_icon_buttons_have_accessible_names(window, qtbot):
+    window.banners.show_message("info", "A message with a close button", "test")
+    settle(qtbot)
+    nameless = [describe(b) for b in window.findChildren(QAbstractButton)
+                if not any(ch.isalpha() for ch in b.text()) and not b.accessibleName().strip()
+                and type(b).__module__.startswith("PySide6") and not b.objectName().startswith("qt_")]
+    assert not nameless, f"buttons a screen reader cannot name: {nameless}"
+
+
+def test_text_follows_the_desktop_font_size(qtbot):
+    from PySide6.QtGui import QFont
+
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    app = make_app([])
+    desktop = QFont(app.font())
+    big = QFont(desktop)
+    big.setPointSizeF(14.0)
+    app.setFont(big)  # the desktop's font size went up
+    try:
+        make_app([])
+        w = MainWindow(autostart=False, load_model=False)
+        qtbot.addWidget(w)
+        w.show()
+        settle(qtbot)
+        assert _label(w.source_panel, "Rate").font().pointSizeF() >= 14.0
+        assert w.record_panel.notes_edit.font().pointSizeF() >= 14.0
+        assert w.live_view.hr_label.font().pointSizeF() >= 28.0
+        w.fit_to(QRect(0, 0, 1920, 1040))  # a large text wants a larger screen; nothing is cut on one
+        settle(qtbot)
+        w.grab().save(str(screenshot_path("desktop_font_14pt.png")))
+        cut = [f"{describe(c)} {why}" for c in controls(w.tabs.currentWidget()) if (why := cut_off(w, c))]
+        assert not cut, cut
+        w.close()
+    finally:
+        app.setFont(desktop)
+        make_app([])

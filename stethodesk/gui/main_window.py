@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, QRect, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from stethodesk import __version__
@@ -21,12 +22,18 @@ from stethodesk.gui.live_view import LiveView
 from stethodesk.gui.record_panel import RecordPanel
 from stethodesk.gui.review_panel import ReviewPanel
 from stethodesk.gui.source_panel import SourcePanel
+from stethodesk.gui.style import MIN_FONT_PT
 
 WINDOW_SIZE = (1480, 900)  # px: preferred size; smaller screens get what they have (fit_to)
 BANNER_GAP_PX = 16  # px between the last tab and the message strip
 TITLE_BAR_PX = 32  # px: room left for the window manager's title bar before the frame is known
-LEFT_WIDTH = 270  # px
-RIGHT_WIDTH = 420  # px
+LEFT_WIDTH = 270  # px of the left column at the smallest text size (style.MIN_FONT_PT), times font_scale()
+RIGHT_WIDTH = 420  # px: the analysis panel's first width (its minimum is its buttons' at the font size)
+
+
+def font_scale() -> float:
+    """How much larger than the app's smallest text size the desktop's font is (>= 1)."""
+    return max(1.0, QFont().pointSizeF() / MIN_FONT_PT)
 
 
 class _Relay(QObject):
@@ -81,8 +88,9 @@ class MainWindow(QMainWindow):
         lv.addWidget(self.source_panel)
         lv.addWidget(self.record_panel)
         lv.addStretch(1)
-        left.setMinimumWidth(LEFT_WIDTH)
-        left.setMaximumWidth(LEFT_WIDTH + 80)
+        scale = font_scale()
+        left.setMinimumWidth(int(LEFT_WIDTH * scale))
+        left.setMaximumWidth(int((LEFT_WIDTH + 80) * scale))
         row.addWidget(left)
 
         middle = QSplitter(Qt.Orientation.Vertical)
@@ -96,7 +104,7 @@ class MainWindow(QMainWindow):
         row.addWidget(middle)
 
         self.analysis_panel = AnalysisPanel(self.ctx, engine_factory)
-        self.analysis_panel.setMinimumWidth(RIGHT_WIDTH - 60)
+        # no fixed minimum: the panel's own (its buttons' text at the desktop's font size) holds
         row.addWidget(self.analysis_panel)
         row.setStretchFactor(1, 1)
         row.setSizes([LEFT_WIDTH, WINDOW_SIZE[0] - LEFT_WIDTH - RIGHT_WIDTH, RIGHT_WIDTH])
