@@ -240,3 +240,37 @@ def test_recovery_removes_an_empty_flac_and_keeps_the_sidecar(tmp_path):
     assert not (tmp_path / "empty.flac").exists()
     meta = json.loads((tmp_path / "empty.json").read_text())
     assert meta["notes"] == "syncope" and meta["recovered"] is True and "empty file was removed" in meta["error"]
+
+
+_KILLED_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from pathlib import Path
+    from stethodesk.audio.recorder import Recorder
+    rec = Recorder(Path(sys.argv[1]), 48000, {"site": "MV"})
+    rec.start()
+    x = (np.random.default_rng(0).standard_normal(48000 * 30) * 0.3).astype(np.float32)
+    print("started", flush=True)
+    for i in range(0, x.size, 480):
+        rec.feed(x[i:i + 480])
+        time.sleep(0.01)
+    """
+)
+
+
+def test_a_killed_recording_reads_up_to_its_torn_end(tmp_path):
+    """A FLAC whose recorder was killed states no length and may end in a torn frame: the reader
+    keeps everything before it (a reader that read it in large blocks lost it all)."""
+    out = tmp_path / "killed.flac"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SCRIPT, str(out)], cwd=REPO, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(3.0)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert json.loads(out.with_suffix(".json").read_text())["complete"] is False
+    x, sr = read_audio(out)
+    assert sr == 48000 and len(x) > 1.0 * sr  # FLUSH_S = 1 s: at most about that much is lost

@@ -127,32 +127,39 @@ def iter_blocks(src: Source, block: int = BLOCK) -> Iterator[np.ndarray]:
         yield from _ffmpeg_blocks(src)
 
 
-def _sndfile_blocks(src: Source, block: int) -> Iterator[np.ndarray]:
-    n = 0
+def _sndfile_reads(src: Source, block: int, skip: int = 0) -> Iterator[np.ndarray]:
+    """Blocks from a fresh handle, the first ``skip`` frames read and dropped; raises what libsndfile raises."""
     with _open_file(src.path) as fh, sf.SoundFile(fh) as f:
         while True:
-            start = n
-            try:
-                b = f.read(block, dtype="float32", always_2d=True)
-            except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
-                # A torn frame inside this block: re-read up to it in small steps.
-                try:
-                    f.seek(start)
-                    while True:
-                        b = f.read(SALVAGE_BLOCK, dtype="float32", always_2d=True)
-                        if b.shape[0] == 0:
-                            break
-                        n += b.shape[0]
-                        yield b
-                except Exception:  # noqa: BLE001, S110 - nothing more can be salvaged
-                    pass
-                if src.exact:
-                    raise DecodeError(n, str(exc)) from None
-                return
+            b = f.read(block, dtype="float32", always_2d=True)
             if b.shape[0] == 0:
-                break
+                return
+            if skip >= b.shape[0]:
+                skip -= b.shape[0]
+                continue
+            yield b[skip:]
+            skip = 0
+
+
+def _sndfile_blocks(src: Source, block: int) -> Iterator[np.ndarray]:
+    # A stream with no stated length is an unfinished recording whose last frame may be torn:
+    # small reads keep everything before the tear (a failed read returns nothing).
+    step = block if src.exact else SALVAGE_BLOCK
+    n = 0
+    try:
+        for b in _sndfile_reads(src, step):
             n += b.shape[0]
             yield b
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+        if not src.exact:
+            return  # the torn last frame of an unfinished recording: keep what came before
+        try:  # say how much is good: re-read up to the damage in small steps
+            for b in _sndfile_reads(src, SALVAGE_BLOCK, skip=n):
+                n += b.shape[0]
+                yield b
+        except Exception:  # noqa: BLE001, S110 - the damage itself
+            pass
+        raise DecodeError(n, str(exc)) from None
     if src.exact and n < src.frames - LENGTH_TOLERANCE_S * src.samplerate:
         raise DecodeError(n, "the audio data ends before the length its header states")
 
