@@ -1,6 +1,6 @@
 """Entry point of the frozen StethoDesk build (PyInstaller runs this file).
 
-It is ``stethodesk.cli.main`` plus two things only a frozen build needs:
+It is ``stethodesk.cli.entry`` plus two things only a frozen build needs:
 
 - ``multiprocessing.freeze_support()``: a frozen executable re-launched as a worker must not
   open the window again (torch and the standard library can start helpers).
@@ -40,16 +40,16 @@ def _arm_smoke_quit(seconds: float) -> None:
     QTimer.singleShot(int(seconds * 1000), report_and_quit)
 
 
-def main() -> int:
-    from stethodesk.cli import main as cli_main
+def main() -> None:
+    from stethodesk.cli import entry
 
     argv = sys.argv[1:]
     smoke = os.environ.get(SMOKE_ENV)
     if smoke and not argv:  # only the window mode; subcommands quit by themselves
         _arm_smoke_quit(float(smoke))
-    return cli_main(argv)
+    entry(argv)  # exits, with os._exit when PortAudio holds a vanished device
 
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()
-    sys.exit(main())
+    main()

@@ -1,5 +1,3 @@
-import sys
+from stethodesk.cli import entry
 
-from stethodesk.cli import main
-
-sys.exit(main())
+entry()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> module; modules are imported lazily so a headless command stays light.
@@ -56,5 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     return int(mod.run(args) or 0)
 
 
+def entry(argv: list[str] | None = None) -> None:
+    """The process's way in and out (console script, ``python -m stethodesk``, frozen build):
+    :func:`main`, then exit with its code.
+
+    When an input device vanished under an open stream, PortAudio's exit handler would wait
+    forever after everything was saved and said (issue 11 item 6), so the process then leaves
+    with ``os._exit`` once its output is flushed. :func:`main` itself never does that, so it
+    can run inside another process (tests).
+    """
+    code = main(argv)
+    capture = sys.modules.get("stethodesk.audio.capture")
+    if capture is not None and capture.portaudio_stuck():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -34,6 +34,19 @@ ABORT_WAIT_S = 0.25  # s stop() waits for PortAudio's abort (ms normally) before
 
 Listener = Callable[[np.ndarray], None]
 
+# Streams PortAudio may never let go of: the abort threads of stopped device streams, and
+# whether a device vanished under an open stream (see :func:`portaudio_stuck`).
+_abort_threads: list[threading.Thread] = []
+_device_lost = threading.Event()
+
+
+def portaudio_stuck() -> bool:
+    """True when PortAudio holds a stream it cannot close: a device vanished under an open stream,
+    or a stream's ``abort()`` has not returned. sounddevice's exit handler (``Pa_Terminate``)
+    then waits forever, so a process that has saved its work must leave with ``os._exit``
+    (:func:`stethodesk.cli.entry` does; issue 11 item 6: ``record`` saved, then never exited)."""
+    return _device_lost.is_set() or any(t.is_alive() for t in _abort_threads)
+
 
 class CaptureError(RuntimeError):
     """A source that cannot start; ``str(err)`` is the user-facing reason."""
@@ -230,6 +243,7 @@ class DeviceSource(Source):
                 return
 
     def _fail(self, why: str) -> None:
+        _device_lost.set()
         if self.error is None:
             self.error = f"Lost the input {self.label}: {why}. Was the stethoscope unplugged?"
         self._shutdown()
@@ -242,6 +256,7 @@ class DeviceSource(Source):
         self._stop_event.set()
         self.running = False
         t = threading.Thread(target=self._close_stream, name="capture-abort", daemon=True)
+        _abort_threads[:] = [a for a in _abort_threads if a.is_alive()] + [t]
         t.start()
         if threading.current_thread() is not self._watchdog:
             t.join(ABORT_WAIT_S)
