@@ -30,8 +30,13 @@ def open_main_window(qtbot, **kwargs):
     from stethodesk.gui.app import make_app
     from stethodesk.gui.main_window import MainWindow
 
+    from PySide6.QtCore import QRect
+
+    from screens import LAPTOP_SCREEN
+
     make_app([])
     w = MainWindow(**{"autostart": False, "load_model": False, **kwargs})
     qtbot.addWidget(w)
+    w.fit_to(QRect(*LAPTOP_SCREEN))  # the offscreen screen is 800x800: open as on a laptop
     w.show()
     return w

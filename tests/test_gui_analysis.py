@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from stethodesk import paths
-from gui_fixtures import isolated_home, no_qt_bug_warnings  # noqa: F401 (autouse fixtures)
+from gui_fixtures import isolated_home, no_qt_bug_warnings, open_main_window  # noqa: F401 (autouse fixtures)
 from screens import screenshot_path
 
 SCREENSHOT = screenshot_path("main_window.png")
@@ -36,14 +36,7 @@ def _circor(n: int = 1):
 
 
 def _window(qtbot, **kw):
-    from stethodesk.gui.app import make_app
-    from stethodesk.gui.main_window import MainWindow
-
-    make_app([])
-    w = MainWindow(autostart=False, **kw)
-    qtbot.addWidget(w)
-    w.show()
-    return w
+    return open_main_window(qtbot, **kw)
 
 
 def test_broken_bundle_keeps_recording_usable(qtbot, tmp_path):

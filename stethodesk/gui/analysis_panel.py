@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTextBrowser,
     QVBoxLayout,
@@ -70,6 +71,20 @@ GROUNDING_NOTES = {
     "model+findings": "Checked against the findings; the model's sentences that disagreed were withheld \u00b7 ",
     "facts": "Answered from the findings \u00b7 ",
 }
+
+
+class _CardScroll(QScrollArea):
+    """Scrolls the findings card; asks for the card's whole height at the current width (a plain
+    QScrollArea asks for little, and the answer below would take the room the card needs)."""
+
+    def sizeHint(self):  # noqa: N802 (Qt name)
+        hint = super().sizeHint()
+        card = self.widget()
+        if card is None:
+            return hint
+        width = max(1, self.viewport().width())
+        height = card.heightForWidth(width) if card.hasHeightForWidth() else card.sizeHint().height()
+        return QSize(hint.width(), height + 2 * self.frameWidth())
 
 
 class AnalysisPanel(QWidget):
@@ -187,7 +202,7 @@ class AnalysisPanel(QWidget):
         lay.addWidget(self.banners)
         self.card = FindingsCard()
         # the card scrolls on a small screen so the answer keeps its ANSWER_LINES
-        self.card_scroll = QScrollArea()
+        self.card_scroll = _CardScroll()
         self.card_scroll.setWidget(self.card)
         self.card_scroll.setWidgetResizable(True)
         self.card_scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -198,6 +213,8 @@ class AnalysisPanel(QWidget):
         self.answer_view.setPlaceholderText("The answer appears here as it is written.")
         frame = 2 * self.answer_view.frameWidth() + 2 * int(self.answer_view.document().documentMargin())
         self.answer_view.setMinimumHeight(ANSWER_LINES * self.answer_view.fontMetrics().lineSpacing() + frame)
+        # the card first (up to its full height), the answer its ANSWER_LINES and all the room left
+        self.answer_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         lay.addWidget(self.answer_view, 1)
         self.disclaimer = QLabel(DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
@@ -258,7 +275,7 @@ class AnalysisPanel(QWidget):
         self.ctx.engine = engine
         self.ctx.engine_error = None
         self.progress.setVisible(False)
-        self.model_label.setText(f"Model: {engine.name} {engine.version} (on this computer, offline)")
+        self.model_label.setText(f"Model {engine.name} {engine.version}, on this computer")  # one line
         self.disclaimer.setText(f"{DISCLAIMER} \u00b7 {engine.name} {engine.version}")
         self._set_enabled(True)
         self.ctx.engineReady.emit(engine)
@@ -422,6 +439,7 @@ class AnalysisPanel(QWidget):
             return
         note = DOMAIN_NOTES.get(getattr(analysis, "domain_source", ""), self.domain_note)
         self.card.show_analysis(analysis, domain_note=note)
+        self.card_scroll.updateGeometry()  # the card's height changed: the layout asks again
         if analysis.usable:
             self.analysis = analysis
             self.analysis_label += f" \u00b7 {analysis.domain}, {site_title(analysis.site)}"
