@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stethodesk import paths
 from stethodesk.model import bundle as B
 
 
@@ -179,3 +180,23 @@ def test_bundle_env_variable_overrides_the_default(tmp_path, monkeypatch):
     d = _write_bundle(tmp_path, "elsewhere")
     monkeypatch.setenv("STETHODESK_BUNDLE", str(d))
     assert B.default_bundle_dir() == d and B.load_bundle().root == d
+
+
+def test_an_edit_of_the_manifest_itself_is_named(tmp_path):
+    """Issue 11 item 9: bundle.json was not covered by any check; a one-character edit of a
+    setting ("window_s": 7.0 -> 6.0) loaded silently and flipped a verdict."""
+    d = _write_bundle(tmp_path)
+    B.write_manifest(d, json.loads((d / "bundle.json").read_text()))
+    assert B.load_bundle(d).frontend == {"sample_rate": 4000}
+    text = (d / "bundle.json").read_text()
+    (d / "bundle.json").write_text(text.replace('"sample_rate": 4000', '"sample_rate": 4001'))
+    with pytest.raises(B.BundleError, match=r"bundle\.json: edited or damaged .* training\.build"):
+        B.load_bundle(d)
+    # the same contents laid out differently are the same manifest
+    (d / "bundle.json").write_text(json.dumps(json.loads(text), indent=None))
+    assert B.load_bundle(d).frontend == {"sample_rate": 4000}
+
+
+def test_the_shipped_bundle_carries_its_seal():
+    b = B.load_bundle(paths.REPO_ROOT / "models" / "stetholm-270m-laptop")
+    assert b.manifest[B.MANIFEST_SEAL] == B.manifest_digest(b.manifest)

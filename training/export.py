@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stethodesk.model.bundle import write_manifest
 from training.eval_tables import by_dataset_table, card_table, lodo_table, previous_table
 from training.llm_base import BASE_FILE, BASE_MODULE, BASE_PYPI, N_EMBD, sha256_file
 
@@ -321,10 +322,7 @@ def finalize(out_dir: Path, info: dict) -> dict:
     (out / "MODEL_CARD.md").write_text(model_card(info))
     for entry in info["files"].values():
         entry["sha256"] = sha256_file(out / entry["path"])
-    tmp = out / "bundle.json.tmp"
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=False) + "\n")
-    tmp.replace(out / "bundle.json")
-    return info
+    return write_manifest(out, info)  # sealed: an edit by other means is found at load
 
 
 def update_metrics(out_dir: Path, metrics: dict) -> dict:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stethodesk.model.bundle import write_manifest
 from training.artifacts import render
 
 MAX_SECONDS = 30.0  # s of each real recording analysed (phone recordings are short)
@@ -309,7 +310,7 @@ def main(argv=None) -> int:
         if at is not None:
             m["heads"]["poor_quality"]["refuse_at"] = at
         m["heads"]["poor_quality"]["refuse_source"] = source
-        path.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+        write_manifest(path.parent, m)  # sealed again: the edit is ours
         print(f"wrote {'refuse_at and ' if at is not None else ''}refuse_source to {path}")
     engine.close()
     return 0
