@@ -543,23 +543,28 @@ def test_tab_reaches_every_control_with_a_visible_focus(window, qtbot):
 
     window.fit_to(SMALL_SCREENS["1366x768"])
     window.activateWindow()
-    settle(qtbot)
-    page = window.tabs.currentWidget()
-    wanted = [c for c in controls(page) if c.isEnabled() and c.focusPolicy() & Qt.FocusPolicy.TabFocus
-              and not isinstance(c, QTabBar)]
-    window.tabs.tabBar().setFocus()
-    reached, outlines = set(), []
-    for _ in range(4 * len(wanted) + 20):
-        w = QApplication.focusWidget()
-        assert w is not None, "nothing has the keyboard focus"
-        reached.add(w)
-        qtbot.keyClick(w, Qt.Key.Key_Tab)
-    def in_reach(c) -> bool:  # buttons of an exclusive group: Tab reaches the group, arrows move within it
-        group = c.group() if isinstance(c, QAbstractButton) else None
-        return c in reached or (group is not None and group.exclusive() and any(b in reached for b in group.buttons()))
+    missed = []
+    for i in range(window.tabs.count()):  # every tab: a text box that swallows Tab traps the user
+        window.tabs.setCurrentIndex(i)
+        settle(qtbot, 50)
+        wanted = [c for c in controls(window.tabs.widget(i)) if c.isEnabled()
+                  and c.focusPolicy() & Qt.FocusPolicy.TabFocus and not isinstance(c, QTabBar)]
+        window.tabs.tabBar().setFocus()
+        reached = set()
+        for _ in range(4 * len(wanted) + 20):
+            w = QApplication.focusWidget()
+            assert w is not None, "nothing has the keyboard focus"
+            reached.add(w)
+            qtbot.keyClick(w, Qt.Key.Key_Tab)
 
-    missed = [describe(c) for c in wanted if not in_reach(c)]
+        def in_reach(c) -> bool:  # buttons of an exclusive group: Tab reaches the group, arrows move within it
+            group = c.group() if isinstance(c, QAbstractButton) else None
+            return c in reached or (group is not None and group.exclusive()
+                                    and any(b in reached for b in group.buttons()))
+
+        missed += [f"{window.tabs.tabText(i)}: {describe(c)}" for c in wanted if not in_reach(c)]
     assert not missed, f"Tab never reaches {missed}"
+    window.tabs.setCurrentIndex(0)
     bell, diaphragm = window.source_panel.filter_buttons["bell"], window.source_panel.filter_buttons["diaphragm"]
     bell.setFocus()
     qtbot.keyClick(bell, Qt.Key.Key_Right)
