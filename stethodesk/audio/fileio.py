@@ -24,11 +24,16 @@ from stethodesk.audio.decode import (
 )
 from stethodesk.audio.limits import MAX_CHANNELS, MAX_OUTPUT_RATE, MAX_SAMPLERATE, MAX_SECONDS, MIN_SAMPLERATE
 
-__all__ = ["MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "display_name", "mix_weights",
+__all__ = ["FILE_DIALOG_FILTER", "MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "display_name", "mix_weights",
            "mixdown", "probe", "read_audio", "scan"]
 
 MIN_SAMPLES = 16  # anything shorter is "empty" for every purpose in the app
 FORMATS_HINT = "WAV, FLAC, OGG, MP3 or M4A expected"
+# What the app's file dialogs offer (Qt's filter syntax, in both cases for case-sensitive file systems).
+AUDIO_SUFFIXES = ("wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "mp4", "aif", "aiff", "caf")
+FILE_DIALOG_FILTER = (
+    "Audio files (" + " ".join(f"*.{e} *.{e.upper()}" for e in AUDIO_SUFFIXES) + ");;All files (*)"
+)
 
 
 class AudioFileError(ValueError):

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from stethodesk.audio import dsp
+from stethodesk.audio.fileio import FILE_DIALOG_FILTER, probe
 from stethodesk.gui import style
 from stethodesk.gui.elided import ElidedLabel
 from stethodesk.gui.playback import PlaybackControls
@@ -37,7 +38,7 @@ from stethodesk.gui.recording_actions import RecordingActions, shelf_of
 from stethodesk.gui.sites import site_title
 
 DISPLAY_RATE_HZ = 4000  # waveform drawn at most at this rate (peak downsampling does the rest)
-IMPORT_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.WAV *.FLAC *.OGG *.MP3);;All files (*)"
+IMPORT_FILTER = FILE_DIALOG_FILTER  # every format the reader takes (M4A from phone apps too)
 
 
 @dataclass
@@ -76,9 +77,8 @@ def _describe(path: Path) -> tuple[str, dict]:
     except (OSError, ValueError):
         pass
     try:
-        import soundfile as sf
-
-        secs = sf.info(str(path)).duration
+        info = probe(path)
+        secs = info.seconds if info.exact else None  # an MP3 header only guesses: shown once opened
     except Exception:
         secs = 0.0
     when = (meta.get("started") or "")[:16].replace("T", " ")
@@ -87,7 +87,8 @@ def _describe(path: Path) -> tuple[str, dict]:
         parts.append(meta["domain"].capitalize())
     if meta.get("site"):
         parts.append(site_title(meta["site"]).split(" (")[0])
-    parts.append(f"{secs:.1f} s")
+    if secs is not None:
+        parts.append(f"{secs:.1f} s")
     if meta and not meta.get("complete", True):
         parts.append("recovered")
     return "  \u00b7  ".join(parts), meta

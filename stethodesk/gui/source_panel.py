@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from stethodesk.audio.fileio import FILE_DIALOG_FILTER
 from stethodesk.gui import sources
 from stethodesk.gui.live_view import WINDOW_CHOICES_S
 
@@ -28,7 +29,7 @@ FILTER_TITLES = {
     "wide": ("Wide", "Everything the stethoscope picks up (about 20-2000 Hz)"),
 }
 GAIN_RANGE_DB = (-12, 36)
-FILE_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)"
+FILE_FILTER = FILE_DIALOG_FILTER
 
 
 class _Relay(QObject):

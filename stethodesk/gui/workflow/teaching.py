@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from stethodesk import DISCLAIMER
+from stethodesk.audio.fileio import FILE_DIALOG_FILTER
 from stethodesk.gui.playback import PlaybackControls
 from stethodesk.store import Store, StoreError
 from stethodesk.teaching import Quiz, import_sound, load_sound, model_opinion, reference_library
@@ -202,7 +203,7 @@ class TeachingTab(QWidget):
         if not self.import_title.text().strip():
             self.notify("warning", "Type the sound's title first (what a student should recognise).")
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Import a labelled recording", "", "Audio (*.wav *.flac *.ogg *.mp3)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import a labelled recording", "", FILE_DIALOG_FILTER)
         if path:
             self.import_file(Path(path), self.import_title.text().strip(), self.import_domain.currentText(),
                              description=self.import_about.text().strip())
