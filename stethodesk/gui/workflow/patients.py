@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QTextEdit, QVBoxLayout, QWidget,
 )
 
+from stethodesk.audio.fileio import FILE_DIALOG_FILTER
 from stethodesk.store import Store, StoreError, site_title
 from stethodesk.store.analyse import analyse_recording
 from stethodesk.store.protocols import protocol_title
@@ -426,7 +427,7 @@ class PatientsTab(QWidget):
         self.add_recording(Path(path))
 
     def _import_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a recording", "", "Audio (*.wav *.flac *.ogg *.mp3)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import a recording", "", FILE_DIALOG_FILTER)
         if path:
             self.add_recording(Path(path))
 
