@@ -277,15 +277,17 @@ def test_pdf_and_exam_list_say_one_quality_the_site_count_and_no_internal_keys(t
     p = store.add_patient("Ada Test")
     e = store.add_exam(p.id, protocol="cardiac4")
     files = circor(3)
+    murmur = {"murmur": 0.9, "murmur_timing_systolic": 0.8, "lesion_AS": 0.6, "lesion_N": 0.2}
     for f, site in zip(files, ("mitral", "mitral", "aortic")):
         r = store.add_recording(e.id, f, site, quality={"level": "good", "score": 0.9, "reason": "Clear."})
-        store.add_analysis(r.id, "binary", "An answer.", findings={"murmur": 0.2, "poor_quality": 0.89},
-                           model_name="m", model_version="1")
+        store.add_analysis(r.id, "binary", "An answer.", findings={"murmur": 0.2, "poor_quality": 0.89}
+                           | (murmur if site == "aortic" else {}), model_name="m", model_version="1")
     pdf = build_exam_report(store, e.id, tmp_path / "r.pdf")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "cardiac4" not in text and "Cardiac" in text
     assert "Signal quality: good" not in text and "Signal quality: poor (model 89%, signal meter good)" in text
+    assert "Aortic stenosis: 60%" in text and "Systolic murmur" in text and "Lesion" not in text  # no head keys
 
     state, runner = WorkflowState(), JobRunner()
     tab = PatientsTab(store, state, runner, lambda: None, lambda: None, lambda *_: None)

@@ -11,28 +11,14 @@ from stethodesk.gui import style
 from stethodesk.gui.elided import ElidedLabel
 from stethodesk.store import summary as findings_summary
 
-# Finding key -> what a clinician reads. Keys not listed are shown tidied up.
-TITLES = {
-    "abnormal": "Abnormal",
-    "murmur": "Murmur",
-    "murmur_timing_systolic": "Systolic murmur",
-    "murmur_timing_diastolic": "Diastolic murmur",
-    "lesion_N": "No valve lesion",
-    "lesion_AS": "Aortic stenosis",
-    "lesion_MR": "Mitral regurgitation",
-    "lesion_MS": "Mitral stenosis",
-    "lesion_MVP": "Mitral valve prolapse",
-    "crackle": "Crackles",
-    "wheeze": "Wheeze",
-    "poor_quality": "Poor recording quality",
-}
 DIFFERENTIAL_PREFIX = "lesion_"
 NOT_A_LESION = "lesion_N"
 MAX_BARS = 8
 
 
 def title_of(key: str) -> str:
-    return TITLES.get(key, key.replace("_", " ").capitalize())
+    """What a clinician reads for a findings key: the one table every view uses (summary.FINDING_LABELS)."""
+    return findings_summary.finding_label(key)
 
 
 def shown_findings(findings: dict[str, float]) -> list[tuple[str, float]]:

@@ -13,8 +13,14 @@ HEADLINE_LABELS = {"murmur": "Murmur", "s3": "S3", "s4": "S4", "abnormal": "Abno
 # The headline findings per domain, most specific first, with what a clinician reads.
 MAIN_FINDINGS = {domain: tuple((k, HEADLINE_LABELS[k]) for k in keys) for domain, keys in HEADLINE_KEYS.items()}
 HIDDEN_FINDINGS = ("is_lung",)  # the domain detector: the domain is shown on its own
+# What a clinician reads for every findings key, on the card, in lists, the comparison and the PDF
+# (never "Lesion AS" or "Murmur timing systolic"); keys not listed are tidied up by finding_label.
 FINDING_LABELS = {k: v for pairs in MAIN_FINDINGS.values() for k, v in pairs} | {
-    "poor_quality": "Poor quality", "is_lung": "Lung sound",
+    "poor_quality": "Poor recording quality", "is_lung": "Lung sound",
+    "murmur_timing_systolic": "Systolic murmur", "murmur_timing_diastolic": "Diastolic murmur",
+    "lesion_N": "No valve lesion", "lesion_AS": "Aortic stenosis", "lesion_AR": "Aortic regurgitation",
+    "lesion_MR": "Mitral regurgitation", "lesion_MS": "Mitral stenosis", "lesion_MVP": "Mitral valve prolapse",
+    "crackle_type_fine": "Fine crackles", "crackle_type_coarse": "Coarse crackles",
 }
 
 
