@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from audio_files import encode, tone_and_noise
@@ -97,3 +97,55 @@ def test_quality_of_odd_signals_is_consistent(sr, seconds, level_db, dc, kind, s
         if q.heart_rate_bpm is not None:
             assert domain == "heart" and 40.0 <= q.heart_rate_bpm <= 200.0
             assert "no regular heartbeat" not in q.reason and not {"flat", "no_contact", "too_short"} & set(q.issues)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    from test_engine_fixture import runtime_engine
+
+    yield from runtime_engine(tmp_path_factory)
+
+
+@pytest.mark.llm
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(sr=st.sampled_from([1000, 4000, 8000, 44100, 48000, 0, -8000]),
+       seconds=st.floats(0.0, 10.0),
+       level_db=st.floats(-140.0, 30.0),
+       kind=st.sampled_from(["silence", "noise", "tone", "heart", "nan", "inf", "stereo"]),
+       domain=st.sampled_from(["auto", "heart", "lung"]),
+       seed=st.integers(0, 2**16))
+@example(sr=48000, seconds=0.0, level_db=0.0, kind="stereo", domain="heart", seed=0)  # once: argmax of nothing
+def test_the_analysis_entry_point_answers_or_refuses_clearly(engine, sr, seconds, level_db, kind, domain, seed):
+    """Engine.analyze_audio on odd input: a ValueError for an impossible rate, else a result whose
+    parts agree (findings and a rate only when usable, a reason when not, probabilities in [0, 1])."""
+    from stethodesk.audio.dsp import resample
+    from stethodesk.audio.synth import render
+
+    rng = np.random.default_rng(seed)
+    rate = max(sr, 1000)
+    n = int(rate * seconds)
+    if kind == "heart" and n >= rate:
+        x = resample(render("normal_heart", seconds=n / rate, samplerate=4000, seed=seed).samples, 4000, rate)[:n]
+    else:
+        x = {"tone": np.sin(2 * np.pi * 90 * np.arange(n) / rate)}.get(kind, rng.standard_normal(n))
+    x = np.asarray(x, np.float64) * (0.0 if kind == "silence" else 10 ** (level_db / 20))
+    if kind in ("nan", "inf") and n:
+        x[rng.integers(0, n, max(1, n // 100))] = np.nan if kind == "nan" else np.inf
+    if kind == "stereo":
+        x = np.stack([x, -x], axis=1)
+    x = x.astype(np.float32)
+    if sr <= 0:
+        with pytest.raises(ValueError, match="sample rate"):
+            engine.analyze_audio(x, sr, domain=domain)
+        return
+    a = engine.analyze_audio(x, sr, domain=domain)
+    assert a.domain in ("heart", "lung") and a.quality.level in QUALITY_LEVELS
+    if a.usable:
+        assert a.unusable_reason is None and a.findings
+        assert all(0.0 <= p <= 1.0 for p in a.findings.values())
+    else:
+        assert a.unusable_reason and a.findings == {} and a.heart_rate_bpm is None
+    if a.heart_rate_bpm is not None:
+        assert a.domain == "heart" and 40.0 <= a.heart_rate_bpm <= 200.0
+        assert a.heart_rate_bpm == a.quality.heart_rate_bpm and "no regular heartbeat" not in a.quality.reason

@@ -88,6 +88,8 @@ def mixdown(data: np.ndarray) -> np.ndarray:
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 1 or data.shape[1] == 1:
         return data.reshape(-1)
+    if data.size == 0:  # no frames or no channels: nothing to mix
+        return np.zeros(data.shape[0], np.float32)
     w = mix_weights(data.T.astype(np.float64) @ data.astype(np.float64))
     return (data @ w.astype(np.float32)).astype(np.float32)
 
