@@ -622,3 +622,50 @@ def test_text_follows_the_desktop_font_size(qtbot):
     finally:
         app.setFont(desktop)
         make_app([])
+
+
+def test_a_guided_exam_while_recording_fits_the_smallest_screen(window, qtbot):
+    window.fit_to(SMALL_SCREENS["1280x720"])
+    window.start_source({"kind": "synth", "name": "normal_heart"})
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    window.tabs.setCurrentIndex(titles.index("Guided exam"))
+    guided = window.tabs.currentWidget()
+    guided.start_exam("cardiac4")
+    guided.record_btn.click()
+    qtbot.waitUntil(lambda: window.record_panel.is_recording, timeout=5000)
+    settle(qtbot, 300)
+    window.grab().save(str(screenshot_path("small_1280x720_guided_recording.png")))
+    problems = [f"{describe(c)} {why}" for c in controls(guided) if (why := cut_off(window, c))]
+    assert not problems, problems
+    assert window.height() <= SMALL_SCREENS["1280x720"].height() - TITLE_BAR_PX
+
+
+def test_the_card_and_the_answer_small_print_follow_the_desktop_font_size(qtbot):
+    import re
+
+    from PySide6.QtGui import QFont
+
+    from stethodesk.gui.app import make_app
+    from stethodesk.gui.main_window import MainWindow
+
+    app = make_app([])
+    desktop = QFont(app.font())
+    big = QFont(desktop)
+    big.setPointSizeF(16.0)
+    app.setFont(big)
+    try:
+        make_app([])
+        w = MainWindow(autostart=False, load_model=False)
+        qtbot.addWidget(w)
+        w.show()
+        ap = w.analysis_panel
+        ap.card.show_analysis(full_analysis())
+        sizes = [float(s) for s in re.findall(r"font-size:([\d.]+)pt", ap.card.summary.text())]
+        assert sizes and min(sizes) >= 16.0, sizes  # the headline, not a fixed 11 pt
+        ap._begin("report", None, "a recording")
+        note = [float(s) for s in re.findall(r"font-size:([\d.]+)pt", ap.answer_view.toHtml())]
+        assert note and min(note) >= 0.9 * 16.0 - 0.1, note  # the small print, not a fixed 9 pt
+        w.close()
+    finally:
+        app.setFont(desktop)
+        make_app([])

@@ -407,7 +407,7 @@ class AnalysisPanel(QWidget):
         head = ("Follow-up: " if follow_up else "") + title
         self.answer_view.setHtml(
             f"<p style='color:#0f766e; font-weight:600; margin-bottom:2px'>{_esc(head)}</p>"
-            f"<p style='color:#6b7280; font-size:9pt; margin-top:0'>{_esc(label)}</p><p></p>"
+            f"<p style='color:#6b7280; font-size:{self._note_pt()}; margin-top:0'>{_esc(label)}</p><p></p>"
         )
         self.stop_button.setEnabled(True)
         return self.current_id
@@ -427,6 +427,10 @@ class AnalysisPanel(QWidget):
         self.card.set_source("")
         self.card.clear(f"Not analysed yet: {elide_middle(path.name)}. Choose a task to analyse it." if path
                         else "No recording analysed yet.")
+
+    def _note_pt(self) -> str:
+        """CSS size of the small print in the answer (0.9 of the answer's font: it follows the desktop's)."""
+        return f"{0.9 * self.answer_view.font().pointSizeF():.1f}pt"
 
     def stop(self) -> None:
         """Cancel the answer being streamed (takes effect before the next token)."""
@@ -481,7 +485,7 @@ class AnalysisPanel(QWidget):
             cur = self.answer_view.textCursor()
             cur.movePosition(QTextCursor.MoveOperation.End)
             cur.insertHtml(
-                f"<br><br><span style='color:#6b7280; font-size:9pt; font-style:italic'>"
+                f"<br><br><span style='color:#6b7280; font-size:{self._note_pt()}; font-style:italic'>"
                 f"{DISCLAIMER} \u00b7 {_esc(checked)}{_esc(model)}{note}{timing}</span>"
             )
             result = dict(info, text=self.answer_text)

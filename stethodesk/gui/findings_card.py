@@ -97,7 +97,8 @@ class FindingsCard(QGroupBox):
         parts.append(f"{analysis.domain}{f' ({domain_note})' if domain_note else ''}, {analysis.duration_s:.1f} s")
         diff = top_differential(analysis.findings)
         headline = findings_summary.main_finding(analysis.findings, analysis.domain).text
-        text = f"<span style='color:{style.TEXT}; font-size:11pt'><b>{headline}</b></span><br>"
+        big = 1.1 * self.summary.font().pointSizeF()  # follows the desktop's font size
+        text = f"<span style='color:{style.TEXT}; font-size:{big:.1f}pt'><b>{headline}</b></span><br>"
         text += " \u00b7 ".join(parts)
         if diff:
             text += f"<br>Top differential: <b>{diff[0]}</b> ({pct_text(diff[1])})"
