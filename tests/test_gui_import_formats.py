@@ -1,10 +1,14 @@
-"""The recordings list and the file dialogs know every format the reader takes (issue 11 item 1):
+"""The file dialogs and the recordings list know every format the reader takes (issue 11 item 1):
 an M4A from a phone app is offered and listed with its length; an MP3 whose header only guesses
-its length is listed without the guess (4.7 s for a 21.3 s file) until it is opened."""
+its length is listed without the guess until it is opened. Importing a multi-channel file asks
+for the channel, like the input does (item 2)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from audio_files import encode, tone_and_noise
+from gui_fixtures import isolated_home, no_qt_bug_warnings, open_main_window  # noqa: F401 (autouse fixtures)
 from stethodesk.gui.review_panel import IMPORT_FILTER, _describe
 from stethodesk.gui.source_panel import FILE_FILTER
 
@@ -20,3 +24,44 @@ def test_dialogs_offer_m4a_and_the_list_shows_only_lengths_it_knows(tmp_path):
     assert "21.3 s" in text
     text, _ = _describe(mp3)
     assert text == "phone"  # the name, no guessed length
+
+
+def test_importing_a_stereo_file_asks_for_the_channel_and_keeps_it(qtbot, tmp_path, monkeypatch):
+    """Issue 11 item 2: import offers a channel choice like the input does; the choice holds when
+    the recording is opened again from the list, and goes with it when it is deleted. The file
+    and channel dialogs' answers are the only stand-ins."""
+    import soundfile as sf
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    from stethodesk.audio.fileio import read_audio
+    from stethodesk.gui.review_panel import _describe, channel_choices, shelf_of
+    from stethodesk.paths import shared_data_dir
+
+    heart, sr = read_audio(shared_data_dir() / "circor2022" / "training_data" / "13918_MV.flac")
+    heart = heart[: 6 * sr]
+    talk = 0.3 * np.random.default_rng(0).standard_normal(heart.size).astype(np.float32)
+    stereo = tmp_path / "two inputs.wav"
+    sf.write(stereo, np.stack([talk, heart], axis=1), sr, subtype="FLOAT")
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(stereo), ""))
+
+    def pick(parent, title, label, items, *rest):
+        asked.append((label, list(items)))
+        return "Channel 2", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", pick)
+    w = open_main_window(qtbot)
+    try:
+        rv = w.review_panel
+        rv._import_clicked()
+        assert asked == [("two inputs.wav has 2 channels. Which one holds the stethoscope?", channel_choices(2))]
+        qtbot.waitUntil(lambda: rv.loaded is not None and rv.loaded.meta.get("imported"), timeout=5000)
+        copy = rv.loaded.path
+        assert copy != stereo and np.array_equal(w.ctx.selected_audio[0], heart)
+        rv.load(copy, _describe(copy)[1])  # opened again from the list, as after a restart
+        qtbot.waitUntil(lambda: rv.loaded is not None and not rv.loaded.meta.get("imported"), timeout=5000)
+        assert np.array_equal(w.ctx.selected_audio[0], heart)
+        removed = shelf_of(w.ctx).delete(copy)
+        assert copy.with_suffix(".json") in removed and not copy.with_suffix(".json").exists()
+    finally:
+        w.close()

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from stethodesk.audio import dsp
-from stethodesk.audio.fileio import FILE_DIALOG_FILTER, probe
+from stethodesk.audio.fileio import FILE_DIALOG_FILTER, AudioFileError, probe
 from stethodesk.gui import style
 from stethodesk.gui.elided import ElidedLabel
 from stethodesk.gui.playback import PlaybackControls
@@ -59,6 +60,21 @@ def _import_copy(ctx, path: Path) -> tuple[Path, str | None]:
         return shelf_of(ctx).import_copy(path), None
     except StoreError as exc:
         return path, str(exc)
+
+
+def channel_choices(channels: int) -> list[str]:
+    """The choices offered for a multi-channel file: the mix first, then each channel (1-based)."""
+    return ["Mix all channels"] + [f"Channel {c + 1}" for c in range(channels)]
+
+
+def _note_channel(copy: Path, channel: int) -> None:
+    """Remember the chosen channel beside the imported copy (user-only, like every sidecar)."""
+    from stethodesk.audio.sidecar import write_json_atomic
+
+    try:
+        write_json_atomic(copy.with_suffix(".json"), {"channel": int(channel)})
+    except OSError:
+        pass  # the copy still opens, mixed down, after a restart
 
 
 class _Relay(QObject):
@@ -242,16 +258,31 @@ class ReviewPanel(QWidget):
     # ------------------------------------------------------------------ load / import
     def _import_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a recording", "", IMPORT_FILTER)
-        if path:
-            self.import_file(Path(path))
+        if not path:
+            return
+        try:
+            channels = probe(path).channels
+        except AudioFileError:
+            channels = 1  # the load says what is wrong with it
+        channel = None
+        if channels > 1:  # like the input's Channel choice: which one holds the stethoscope?
+            choices = channel_choices(channels)
+            picked, ok = QInputDialog.getItem(self, "Channel", f"{Path(path).name} has {channels} channels. "
+                                              "Which one holds the stethoscope?", choices, 0, False)
+            if not ok:
+                return
+            channel = choices.index(picked) - 1 if picked != choices[0] else None
+        self.import_file(Path(path), channel)
 
-    def import_file(self, path: Path) -> None:
+    def import_file(self, path: Path, channel: int | None = None) -> None:
         """Copy any audio file into the recordings list and open it; errors show as a banner.
 
         The copy (the original is left untouched) is what is selected and analysed, so the
         entry comes back after a restart and deleting it never touches the original.
+        ``channel`` (0-based) keeps one channel of a multi-channel file, also after a restart
+        (noted in the copy's sidecar); None mixes them down.
         """
-        self.load(Path(path), {}, imported=True)
+        self.load(Path(path), {} if channel is None else {"channel": channel}, imported=True)
 
     def load(self, path: Path, meta: dict | None = None, imported: bool = False) -> None:
         self._token += 1
@@ -263,7 +294,7 @@ class ReviewPanel(QWidget):
             from stethodesk.audio.fileio import AudioFileError, read_audio
 
             try:
-                x, sr = read_audio(path)
+                x, sr = read_audio(path, channel=(meta or {}).get("channel"))
             except AudioFileError as exc:
                 self._relay.failed.emit(str(exc), token)
                 return
@@ -271,6 +302,8 @@ class ReviewPanel(QWidget):
                 self._relay.failed.emit(f"{path.name}: could not be opened: {exc}", token)
                 return
             copy, problem = _import_copy(self.ctx, path) if imported else (path, None)
+            if imported and not problem and (meta or {}).get("channel") is not None:
+                _note_channel(copy, meta["channel"])
             if problem:  # readable but not kept: reviewed from where it is, and said so
                 self._relay.failed.emit(f"{problem} It is shown, but will not be listed after a restart.", -1)
             la = LoadedAudio(copy, x, int(sr), dict(meta or {}, imported=imported))

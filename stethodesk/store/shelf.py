@@ -203,5 +203,9 @@ class Shelf:
             con.execute("DELETE FROM listen_analyses WHERE file=?", (self._key(path),))  # its answers go with it
         if path.absolute().parent == self.folder.absolute():
             return self.store._remove_files([path])  # with the recorder's metadata sidecar
-        path.unlink(missing_ok=True)  # an imported copy has no sidecar
+        path.unlink(missing_ok=True)
+        note = path.with_suffix(".json")  # the channel chosen at import, when one was
+        if note.is_file():
+            note.unlink()
+            return [path, note]
         return [path]
