@@ -1,9 +1,11 @@
-"""``stethodesk record`` when its input device vanishes (issue 11 item 6): the PulseAudio source is
-unloaded mid-recording, as an unplugged USB stethoscope is removed. The command saves what it
-captured, says so and exits; before, it saved, then hung in PortAudio's exit handler.
+"""Real capture against a private PulseAudio server (own runtime folder and FIFOs), for what the
+session-wide virtual microphone other tests share must not see:
 
-A private PulseAudio server (own runtime folder and FIFO) so that unloading its source cannot
-disturb the session-wide virtual microphone other tests share.
+- ``stethodesk record`` when its input device vanishes (issue 11 item 6): the source is unloaded
+  mid-recording, as an unplugged USB stethoscope is removed. The command saves what it captured,
+  says so and exits; before, it saved, then hung in PortAudio's exit handler.
+- a stereo input whose channels carry one sound with opposite polarity (issue 11 item 2): the
+  live mixdown keeps the sound (a plain mean cancelled it to silence).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stethodesk.audio.fileio import read_audio
@@ -26,39 +29,82 @@ RATE = 48000
 HANG_S = 20.0  # a process still running this long after the device went is hung (the bug hung forever)
 
 
+class PrivatePulse:
+    """A PulseAudio server of this test alone; ``feed`` paces interleaved int16 frames into a pipe source."""
+
+    def __init__(self, tmp: Path):
+        for tool in ("pulseaudio", "pactl"):
+            assert shutil.which(tool), "apt-get install -y pulseaudio pulseaudio-utils libasound2-plugins"
+        runtime = tmp / "xdg"
+        runtime.mkdir(mode=0o700)
+        self.tmp = tmp
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "STETH_FIFO": str(tmp / "mic.fifo")}
+        subprocess.run(["sh", str(REPO / ".ci" / "pulse.sh")], env=self.env, check=True, capture_output=True)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def pactl(self, *args: str) -> str:
+        return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, check=True).stdout
+
+    def pipe_modules(self) -> list[str]:
+        return [line.split()[0] for line in self.pactl("list", "short", "modules").splitlines()
+                if "module-pipe-source" in line]
+
+    def stereo_source(self) -> Path:
+        """Replace the mono microphone by a 2-channel one (the default source)."""
+        for module in self.pipe_modules():
+            self.pactl("unload-module", module)
+        fifo = self.tmp / "stereo.fifo"
+        self.pactl("load-module", "module-pipe-source", "source_name=stereomic", f"file={fifo}", "format=s16le",
+                   f"rate={RATE}", "channels=2")
+        self.pactl("set-default-source", "stereomic")
+        return fifo
+
+    def feed(self, fifo: Path, frames: np.ndarray) -> None:
+        """Loop ``frames`` (int16, ``(n, channels)``) into ``fifo`` in real time until closed."""
+        data = np.ascontiguousarray(frames, dtype="<i2")
+        per_10ms = RATE // 100
+
+        def run():
+            fd = os.open(fifo, os.O_WRONLY)
+            i = 0
+            try:
+                while not self._stop.is_set():
+                    os.write(fd, data[i : i + per_10ms].tobytes())
+                    i = (i + per_10ms) % (len(data) - per_10ms)
+                    time.sleep(0.01)
+            except OSError:
+                pass  # the source is gone
+            finally:
+                os.close(fd)
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def close(self) -> None:
+        self._stop.set()
+        subprocess.run(["pulseaudio", "-k"], env=self.env, capture_output=True)
+
+
 @pytest.fixture()
 def private_pulse(tmp_path):
-    for tool in ("pulseaudio", "pactl"):
-        assert shutil.which(tool), "apt-get install -y pulseaudio pulseaudio-utils libasound2-plugins"
-    runtime = tmp_path / "xdg"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "STETH_FIFO": str(tmp_path / "mic.fifo")}
-    subprocess.run(["sh", str(REPO / ".ci" / "pulse.sh")], env=env, check=True, capture_output=True)
-    stop = threading.Event()
-
-    def feed():  # a quiet 100 Hz hum, paced in real time, until the source is gone
-        fd = os.open(env["STETH_FIFO"], os.O_WRONLY)
-        block = (b"\x00\x04\x00\xfc" * 240)  # 10 ms of s16le
-        try:
-            while not stop.is_set():
-                os.write(fd, block)
-                time.sleep(0.01)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
+    pulse = PrivatePulse(tmp_path)
     try:
-        yield env
+        yield pulse
     finally:
-        stop.set()
-        subprocess.run(["pulseaudio", "-k"], env=env, capture_output=True)
+        pulse.close()
+
+
+def _hum(channels: int) -> np.ndarray:
+    """1 s of a 100 Hz hum at -18 dBFS, int16 ``(48000, channels)``; channel 2 inverted."""
+    x = np.round(4000 * np.sin(2 * np.pi * 100 * np.arange(RATE) / RATE)).astype(np.int16)
+    return np.stack([x, -x][:channels], axis=1)
 
 
 def test_record_exits_after_the_device_vanishes_with_the_audio_saved(private_pulse, tmp_path):
-    env = {**private_pulse, "STETHODESK_HOME": str(tmp_path / "home")}
+    private_pulse.feed(Path(private_pulse.env["STETH_FIFO"]), _hum(1))
+    env = {**private_pulse.env, "STETHODESK_HOME": str(tmp_path / "home")}
     out = tmp_path / "gone.flac"
     proc = subprocess.Popen(
         [sys.executable, "-m", "stethodesk", "record", "--seconds", "30", "--site", "MV", "--domain", "heart",
@@ -67,10 +113,8 @@ def test_record_exits_after_the_device_vanishes_with_the_audio_saved(private_pul
     try:
         assert proc.stdout.readline().startswith("Recording"), proc.stderr.read() if proc.poll() is not None else ""
         time.sleep(2.0)
-        modules = subprocess.run(["pactl", "list", "short", "modules"], env=env, capture_output=True,
-                                 text=True, check=True).stdout
-        (module,) = [line.split()[0] for line in modules.splitlines() if "module-pipe-source" in line]
-        subprocess.run(["pactl", "unload-module", module], env=env, check=True)
+        (module,) = private_pulse.pipe_modules()
+        private_pulse.pactl("unload-module", module)
         gone = time.monotonic()
         stdout, stderr = proc.communicate(timeout=HANG_S)
         print(f"record exited {time.monotonic() - gone:.2f} s after the device was unloaded")
@@ -84,3 +128,21 @@ def test_record_exits_after_the_device_vanishes_with_the_audio_saved(private_pul
     assert sr == RATE and len(x) > 1.0 * RATE
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["frames"] == len(x) and "device_error" in meta
+
+
+def test_live_mixdown_keeps_a_sound_whose_channels_have_opposite_polarity(private_pulse, monkeypatch):
+    private_pulse.feed(private_pulse.stereo_source(), _hum(2))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", private_pulse.env["XDG_RUNTIME_DIR"])  # PortAudio in this process
+    from stethodesk.audio.capture import DeviceSource
+
+    src = DeviceSource("pulse", samplerate=RATE)  # channel None: mix down
+    assert src.channels == 2
+    src.start()
+    try:
+        time.sleep(2.5)
+        x = src.ring.latest(RATE)
+    finally:
+        src.stop()
+    assert src.error is None
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    assert rms > 0.5 * (4000 / 32768) / np.sqrt(2), rms  # the hum, not the cancelled silence

@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from stethodesk.audio.fileio import mix_weights
 from stethodesk.audio.ringbuffer import RingBuffer
 
 RING_SECONDS = 30.0  # s of newest audio kept for the live view and heart rate
@@ -155,6 +156,7 @@ class DeviceSource(Source):
         self.device = info
         self.channel = None if channel is None else int(channel)
         self.channels = (self.channel + 1) if self.channel is not None else min(2, info.max_input_channels)
+        self._gram = np.zeros((self.channels, self.channels))  # X^T X of all audio so far (mixdown)
         self.blocksize = int(blocksize)
         self._stream = None
         self._last_callback = 0.0
@@ -172,7 +174,12 @@ class DeviceSource(Source):
         elif indata.shape[1] == 1:
             mono = indata[:, 0].copy()
         else:
-            mono = indata.mean(axis=1, dtype=np.float32)
+            # Mixed like a file (fileio.mix_weights): a channel of opposite polarity is turned
+            # over, a silent one left out. The weights come from all audio so far, so they settle
+            # instead of changing block to block (a plain mean cancelled an inverted channel).
+            x = indata.astype(np.float64)
+            self._gram += x.T @ x
+            mono = (indata @ mix_weights(self._gram).astype(np.float32)).astype(np.float32)
         self._last_callback = time.monotonic()
         self._deliver(mono)
 
