@@ -102,3 +102,25 @@ def test_export_folder_full_and_stripped(tmp_path):
         assert secret not in blob
     assert not list((tmp_path / "out").glob(".*part"))
     s.close()
+
+
+def test_export_of_phone_formats_is_whole(tmp_path):
+    """An M4A and a VBR MP3 without Xing frame in the store export as FLAC of their full length
+    (libsndfile could not open the M4A and stopped the MP3 at its header's guess; issue 11 item 1)."""
+    from audio_files import encode, tone_and_noise
+
+    sr = 22050
+    x = tone_and_noise(sr, 21.3)
+    m4a, mp3 = tmp_path / "phone.m4a", tmp_path / "phone.mp3"
+    encode(m4a, x[:, None], sr, "aac", "mp4")
+    encode(mp3, x[:, None], sr, "libmp3lame", "mp3", {"write_xing": "0"}, vbr_quality=4)
+    s = Store(tmp_path / "home")
+    e = s.add_exam(s.add_patient().id)
+    for f, site in ((m4a, "aortic"), (mp3, "mitral")):
+        s.add_recording(e.id, f, site)
+    out = export_exam(s, e.id, tmp_path / "out", with_pdf=False)
+    assert out.problems == []
+    for name in ("01-aortic.flac", "02-mitral.flac"):
+        info = sf.info(str(out.folder / name))
+        assert info.samplerate == sr and 0 <= info.frames - x.size <= 576 + 529 + 1152, (name, info.frames)
+    s.close()

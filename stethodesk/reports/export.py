@@ -96,12 +96,34 @@ def strip_identity(record: dict) -> dict:
 
 
 def _write_flac(src: Path, dst: Path) -> None:
-    """Re-encode ``src`` losslessly as FLAC (16- or 24-bit); drops every metadata tag."""
-    info = sf.info(str(src))
-    subtype = info.subtype if info.subtype in ("PCM_16", "PCM_24") else "PCM_24"
-    dtype = "int16" if subtype == "PCM_16" else "int32"
-    data, sr = sf.read(str(src), dtype=dtype, always_2d=True)
-    sf.write(str(dst), data, sr, format="FLAC", subtype=subtype)
+    """Re-encode ``src`` as FLAC, block by block, dropping every metadata tag.
+
+    What libsndfile reads goes over losslessly as integers (16- or 24-bit); an MP3 or M4A in the
+    store (FFmpeg's decode, to the end of the stream, not to an MP3 header's guess) as 24-bit.
+    Files are opened as file objects, so paths of any length work. Raises RuntimeError (and
+    OSError) when the audio cannot be decoded or written.
+    """
+    from stethodesk.audio.decode import DecodeError, UnreadableError, iter_blocks, open_source
+
+    try:
+        s = open_source(src)
+    except UnreadableError as exc:
+        raise RuntimeError(f"{src.name}: not a readable audio file: {exc}") from None
+    subtype = "PCM_16" if s.format.endswith(" PCM_16") else "PCM_24"
+    with open(dst, "wb") as fo, sf.SoundFile(fo, "w", samplerate=s.samplerate, channels=s.channels,
+                                             format="FLAC", subtype=subtype) as out:
+        if s.decoder == "libsndfile":
+            dtype = "int16" if subtype == "PCM_16" else "int32"
+            with open(src, "rb") as fi, sf.SoundFile(fi) as f:
+                for block in f.blocks(blocksize=65536, dtype=dtype, always_2d=True):
+                    out.write(block)
+        else:
+            try:
+                for block in iter_blocks(s):
+                    out.write(block)
+            except DecodeError as exc:
+                raise RuntimeError(f"{src.name}: damaged after {exc.frames_read / s.samplerate:.1f} s "
+                                   f"({exc.cause})") from None
 
 
 def export_exam(
