@@ -274,3 +274,24 @@ def test_a_killed_recording_reads_up_to_its_torn_end(tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["complete"] is False
     x, sr = read_audio(out)
     assert sr == 48000 and len(x) > 1.0 * sr  # FLUSH_S = 1 s: at most about that much is lost
+
+
+def test_recording_and_recovery_in_a_folder_path_of_over_1024_bytes(tmp_path):
+    """libsndfile refuses names of 1,024 bytes or more ("Supplied filename too long"); the recorder,
+    its recovery and the reader open files by descriptor or file object (issue 11 item 11)."""
+    folder = tmp_path
+    for i in range(6):
+        folder = folder / (f"{i}" * 200)
+    rec = Recorder(folder / "deep.flac", SR, {"site": "MV"})
+    assert len(bytes(rec.path)) > 1024
+    rec.start()
+    rec.feed(_pcm(1.0).astype(np.float32) / 32768)
+    res = rec.stop()
+    meta = json.loads(res.metadata_path.read_text())
+    meta["complete"] = False
+    res.metadata_path.write_text(json.dumps(meta))
+    assert recover_incomplete(tmp_path) == [res.path]
+    meta = json.loads(res.metadata_path.read_text())
+    assert "error" not in meta and meta["recovered"] is True and meta["frames"] == SR
+    x, sr = read_audio(res.path)
+    assert sr == SR and len(x) == SR

@@ -295,7 +295,7 @@ class Recorder:
 def salvage_frames(path: Path) -> tuple[np.ndarray, int]:
     """Decode every complete frame of a possibly killed FLAC. Returns (int16 ``(n,)``, sr)."""
     chunks = []
-    with sf.SoundFile(str(path)) as f:
+    with open(path, "rb") as fh, sf.SoundFile(fh) as f:  # by file object: any path length
         sr = f.samplerate
         while True:
             try:
@@ -364,8 +364,9 @@ def recover_incomplete(folder: Path, recursive: bool = True) -> list[Path]:
         tmp = flac.with_name(flac.stem + ".recovering.flac")
         try:
             create_private(tmp)  # the recovered FLAC stays user-only like the one it replaces
-            sf.write(str(tmp), x, sr, format="FLAC", subtype="PCM_16")
-            with open(tmp, "rb") as f:
+            with open(tmp, "r+b") as f:  # by file object: any path length
+                sf.write(f, x, sr, format="FLAC", subtype="PCM_16")
+                f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, flac)
         except Exception:  # OSError or LibsndfileError: no room to rewrite
