@@ -124,3 +124,17 @@ def test_export_of_phone_formats_is_whole(tmp_path):
         info = sf.info(str(out.folder / name))
         assert info.samplerate == sr and 0 <= info.frames - x.size <= 576 + 529 + 1152, (name, info.frames)
     s.close()
+
+
+def test_report_is_user_only_whatever_the_umask(tmp_path):
+    """It holds the patient's name, MRN and notes (issue 11 item 11: every such file is 0600)."""
+    import os
+
+    s, e, _, _ = _exam(tmp_path)
+    old = os.umask(0)
+    try:
+        pdf = build_exam_report(s, e.id, tmp_path / "report.pdf")
+    finally:
+        os.umask(old)
+    assert pdf.stat().st_mode & 0o777 == 0o600
+    s.close()

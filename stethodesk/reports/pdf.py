@@ -23,6 +23,7 @@ from reportlab.platypus import (
 )
 
 from .. import DISCLAIMER, __version__
+from ..audio.sidecar import create_private
 from ..paths import RESOURCES
 from ..store import Store, StoreError, site_title
 from ..model.facts import pct
@@ -232,6 +233,7 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
     else:
         story.append(_p("No model answers are stored for this exam.", st["body"]))
     story.append(_p(DISCLAIMER, st["warn"]))
+    create_private(tmp)  # names, MRN, notes: user-only (0600) like the database, whatever the umask
     doc.build(story, onFirstPage=_footer(strip), onLaterPages=_footer(strip))
     tmp.replace(out_path)
     return out_path
