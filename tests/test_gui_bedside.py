@@ -8,6 +8,7 @@ shared data, the real synthesizer as a live source. Screenshots go to ``tests/_o
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -27,9 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui_fixtures import isolated_home, no_qt_bug_warnings  # noqa: F401 (autouse fixtures)
+from gui_fixtures import isolated_home, no_qt_bug_warnings, open_main_window  # noqa: F401 (autouse fixtures)
 from screens import screenshot_path
-from test_gui_window import window  # noqa: F401 (the main window fixture, no input, no model)
 
 # Available screen areas (the screen less a 40 px task bar) and the title bar a window manager adds.
 SMALL_SCREENS = {"1366x768": QRect(0, 0, 1366, 728), "1280x720": QRect(0, 0, 1280, 680)}
@@ -37,6 +37,14 @@ TITLE_BAR_PX = 32
 CONTROL_TYPES = (QAbstractButton, QComboBox, QLineEdit, QAbstractSpinBox, QSlider, QAbstractItemView,
                  QTextEdit, QTabBar)
 LONG_NAME = "auscultation_" + "very_long_patient_and_site_description_" * 4 + "final.wav"
+
+
+@pytest.fixture
+def window(qtbot):
+    """The main window as at start-up, without input or model."""
+    w = open_main_window(qtbot)
+    yield w
+    w.close()
 
 
 def controls(root: QWidget) -> list[QWidget]:
@@ -212,14 +220,8 @@ def circor(n: int):
 
 @pytest.fixture
 def analysing_window(qtbot):
-    from stethodesk.gui.app import make_app
-    from stethodesk.gui.main_window import MainWindow
-
-    make_app([])
     engine = DetectingEngine()
-    w = MainWindow(autostart=False, load_model=True, engine_factory=lambda: engine)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_main_window(qtbot, load_model=True, engine_factory=lambda: engine)
     qtbot.waitUntil(lambda: w.ctx.engine is engine, timeout=10000)
     w.engine = engine
     yield w
@@ -452,7 +454,7 @@ def dark_palette():
     return pal
 
 
-def luminance(rgb) -> "np.ndarray":
+def luminance(rgb):
     """WCAG relative luminance of sRGB pixels (..., 3) in 0..255."""
     import numpy as np
 
@@ -511,15 +513,11 @@ def test_every_main_text_is_legible_on_a_light_and_a_dark_desktop(qtbot, desktop
     from PySide6.QtWidgets import QApplication
 
     from stethodesk.gui.app import make_app
-    from stethodesk.gui.main_window import MainWindow
 
     app = make_app([])
     if desktop == "dark":
         app.setPalette(dark_palette())  # what the desktop hands over before the app styles itself
-    make_app([])
-    w = MainWindow(autostart=False, load_model=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_main_window(qtbot)  # the app styles itself as at start-up
     w.record_panel.notes_edit.setText("Patient sitting, held breath")
     w.analysis_panel.question_edit.setText("Is there a murmur?")
     w.analysis_panel.answer_view.setPlainText("A systolic murmur is likely at the apex.")
@@ -593,22 +591,28 @@ def test_icon_buttons_have_accessible_names(window, qtbot):
     assert not nameless, f"buttons a screen reader cannot name: {nameless}"
 
 
-def test_text_follows_the_desktop_font_size(qtbot):
+@contextmanager
+def desktop_font(points: float):
+    """The desktop's font at ``points`` while the app starts (restored afterwards)."""
     from PySide6.QtGui import QFont
 
     from stethodesk.gui.app import make_app
-    from stethodesk.gui.main_window import MainWindow
 
     app = make_app([])
     desktop = QFont(app.font())
     big = QFont(desktop)
-    big.setPointSizeF(14.0)
-    app.setFont(big)  # the desktop's font size went up
+    big.setPointSizeF(points)
+    app.setFont(big)
     try:
+        yield
+    finally:
+        app.setFont(desktop)
         make_app([])
-        w = MainWindow(autostart=False, load_model=False)
-        qtbot.addWidget(w)
-        w.show()
+
+
+def test_text_follows_the_desktop_font_size(qtbot):
+    with desktop_font(14.0):
+        w = open_main_window(qtbot)
         settle(qtbot)
         assert _label(w.source_panel, "Rate").font().pointSizeF() >= 14.0
         assert w.record_panel.notes_edit.font().pointSizeF() >= 14.0
@@ -619,45 +623,13 @@ def test_text_follows_the_desktop_font_size(qtbot):
         cut = [f"{describe(c)} {why}" for c in controls(w.tabs.currentWidget()) if (why := cut_off(w, c))]
         assert not cut, cut
         w.close()
-    finally:
-        app.setFont(desktop)
-        make_app([])
-
-
-def test_a_guided_exam_while_recording_fits_the_smallest_screen(window, qtbot):
-    window.fit_to(SMALL_SCREENS["1280x720"])
-    window.start_source({"kind": "synth", "name": "normal_heart"})
-    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    window.tabs.setCurrentIndex(titles.index("Guided exam"))
-    guided = window.tabs.currentWidget()
-    guided.start_exam("cardiac4")
-    guided.record_btn.click()
-    qtbot.waitUntil(lambda: window.record_panel.is_recording, timeout=5000)
-    settle(qtbot, 300)
-    window.grab().save(str(screenshot_path("small_1280x720_guided_recording.png")))
-    problems = [f"{describe(c)} {why}" for c in controls(guided) if (why := cut_off(window, c))]
-    assert not problems, problems
-    assert window.height() <= SMALL_SCREENS["1280x720"].height() - TITLE_BAR_PX
 
 
 def test_the_card_and_the_answer_small_print_follow_the_desktop_font_size(qtbot):
     import re
 
-    from PySide6.QtGui import QFont
-
-    from stethodesk.gui.app import make_app
-    from stethodesk.gui.main_window import MainWindow
-
-    app = make_app([])
-    desktop = QFont(app.font())
-    big = QFont(desktop)
-    big.setPointSizeF(16.0)
-    app.setFont(big)
-    try:
-        make_app([])
-        w = MainWindow(autostart=False, load_model=False)
-        qtbot.addWidget(w)
-        w.show()
+    with desktop_font(16.0):
+        w = open_main_window(qtbot)
         ap = w.analysis_panel
         ap.card.show_analysis(full_analysis())
         sizes = [float(s) for s in re.findall(r"font-size:([\d.]+)pt", ap.card.summary.text())]
@@ -666,6 +638,3 @@ def test_the_card_and_the_answer_small_print_follow_the_desktop_font_size(qtbot)
         note = [float(s) for s in re.findall(r"font-size:([\d.]+)pt", ap.answer_view.toHtml())]
         assert note and min(note) >= 0.9 * 16.0 - 0.1, note  # the small print, not a fixed 9 pt
         w.close()
-    finally:
-        app.setFont(desktop)
-        make_app([])

@@ -1,8 +1,8 @@
 """The analysis panel beside the live view.
 
-Choose the audio (the last N seconds of live input, or the selected recording),
-press one of the seven preset tasks or ask a question, and watch the answer
-stream in token by token from the inference thread. Stop cancels at once. A
+Choose the audio (the last N seconds of live input, or the selected recording, and heart
+or lung: :mod:`stethodesk.gui.audio_choice`), press one of the seven preset tasks or ask a
+question, and watch the answer stream in token by token from the inference thread. Stop cancels at once. A
 follow-up question reuses the analysed recording (the engine keeps its audio
 KV cache). Every answer carries "Decision support, not a diagnosis" and the
 model's name and version.
@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -25,9 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -37,22 +34,17 @@ from stethodesk import paths
 from stethodesk.audio.limits import MIN_SECONDS
 from stethodesk.gui.banner import BannerArea
 from stethodesk.gui.elided import elide_middle
-from stethodesk.gui.findings_card import FindingsCard
+from stethodesk.gui.audio_choice import DOMAIN_NOTES, AudioChoice
+from stethodesk.gui.findings_card import CardScroll, FindingsCard
 from stethodesk.gui.inference import AskRequest, InferenceClient
 from stethodesk.gui.sites import site_title
 
 TASK_ORDER = ("binary", "detection", "report", "reasoning", "differential", "comparison", "location")
 FREE_TEXT_TASK = "question"  # the engine's task name for a free-text question
 MIN_ANALYSIS_S = MIN_SECONDS  # s: shorter audio gets a banner instead of an answer (audio.limits)
-LIVE_SECONDS = (round(MIN_SECONDS), 60, 10)  # min, max, default of "the last N seconds"
 DISCLAIMER = "Decision support, not a diagnosis"
-SOURCE_LIVE, SOURCE_RECORDING = "live", "recording"
 ANSWER_LINES = 8  # the answer area shows at least this many lines on any screen
 CARD_LINES = 6  # and the findings card this many (headline, verdict line, the first bars); it scrolls
-# Heart or lung: detected by the model unless the user says (the record panel's Exam box only
-# speaks for a stethoscope being recorded, never for an imported file or a simulated sound)
-DOMAIN_CHOICES = (("auto", "Detect sound"), ("heart", "Heart"), ("lung", "Lung"))
-DOMAIN_NOTES = {"detected": "detected", "default": "assumed: the model has no detector"}
 
 
 def load_task_specs() -> tuple[dict, dict]:
@@ -73,20 +65,6 @@ GROUNDING_NOTES = {
 }
 
 
-class _CardScroll(QScrollArea):
-    """Scrolls the findings card; asks for the card's whole height at the current width (a plain
-    QScrollArea asks for little, and the answer below would take the room the card needs)."""
-
-    def sizeHint(self):  # noqa: N802 (Qt name)
-        hint = super().sizeHint()
-        card = self.widget()
-        if card is None:
-            return hint
-        width = max(1, self.viewport().width())
-        height = card.heightForWidth(width) if card.hasHeightForWidth() else card.sizeHint().height()
-        return QSize(hint.width(), height + 2 * self.frameWidth())
-
-
 class AnalysisPanel(QWidget):
     """Signals: answerFinished(dict) with the answer text and timing (also used by tests)."""
 
@@ -101,7 +79,6 @@ class AnalysisPanel(QWidget):
         self.analysis = None  # the last usable AudioAnalysis (follow-ups use it)
         self.analysis_label = ""
         self.analysed_path = None  # the recording the card and answer describe (None: live input or none)
-        self.domain_note = ""  # how heart or lung was chosen for the last analysis ("as recorded"...)
         self.answer_text = ""
         self.streaming = False
         self._build()
@@ -133,31 +110,11 @@ class AnalysisPanel(QWidget):
         self.progress.setVisible(False)
         v.addWidget(self.progress)
 
-        row = QHBoxLayout()
-        self.source_combo = QComboBox()
-        self.source_combo.addItem("Last seconds of live input", SOURCE_LIVE)
-        self.source_combo.addItem("Selected recording", SOURCE_RECORDING)
-        self.source_combo.setToolTip("What to analyse: the last seconds of the live input, or the recording "
-                                     "selected in the list")
-        self.source_combo.setMinimumContentsLength(12)
-        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        row.addWidget(self.source_combo, 1)
-        self.seconds_spin = QSpinBox()
-        self.seconds_spin.setRange(*LIVE_SECONDS[:2])
-        self.seconds_spin.setValue(LIVE_SECONDS[2])
-        self.seconds_spin.setSuffix(" s")
-        row.addWidget(self.seconds_spin)
-        self.domain_combo = QComboBox()
-        for key, title in DOMAIN_CHOICES:
-            self.domain_combo.addItem(title, key)
-        self.domain_combo.setToolTip("Heart or lung: detected from the sound, or as you choose here")
-        self.domain_combo.setAccessibleName("Heart or lung")
-        row.addWidget(self.domain_combo)
-        v.addLayout(row)
-        self.source_hint = QLabel("")
-        self.source_hint.setObjectName("muted")
-        self.source_hint.setWordWrap(True)
-        v.addWidget(self.source_hint)
+        self.choice = AudioChoice(self.ctx)  # what to analyse, and heart or lung
+        v.addWidget(self.choice)
+        c = self.choice  # the panel's names for its parts (tests and the main window use them)
+        self.source_combo, self.seconds_spin, self.domain_combo = c.source_combo, c.seconds_spin, c.domain_combo
+        self.source_hint = c.hint
 
         grid = QGridLayout()
         grid.setSpacing(4)
@@ -202,11 +159,8 @@ class AnalysisPanel(QWidget):
         lay.addWidget(self.banners)
         self.card = FindingsCard()
         # the card scrolls on a small screen so the answer keeps its ANSWER_LINES
-        self.card_scroll = _CardScroll()
+        self.card_scroll = CardScroll()
         self.card_scroll.setWidget(self.card)
-        self.card_scroll.setWidgetResizable(True)
-        self.card_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.card_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.card_scroll.setMinimumHeight(CARD_LINES * self.fontMetrics().lineSpacing())
         lay.addWidget(self.card_scroll, 0)
         self.answer_view = QTextBrowser()
@@ -221,9 +175,6 @@ class AnalysisPanel(QWidget):
         self.disclaimer.setWordWrap(True)
         lay.addWidget(self.disclaimer)
         self._set_enabled(False)
-        self.source_combo.currentIndexChanged.connect(lambda _i: self.update_source_hint())
-        self.seconds_spin.valueChanged.connect(lambda _v: self.update_source_hint())
-        self.update_source_hint()
 
     def _set_enabled(self, ready: bool) -> None:
         for b in self.task_buttons.values():
@@ -232,19 +183,7 @@ class AnalysisPanel(QWidget):
         self.followup_button.setEnabled(ready and self.analysis is not None)
 
     def update_source_hint(self) -> None:
-        live = self.source_combo.currentData() == SOURCE_LIVE
-        self.seconds_spin.setEnabled(live)
-        if live:
-            src = self.ctx.current_source
-            self.source_hint.setText(
-                f"Analyses the last {self.seconds_spin.value()} s from {src.label}." if src is not None
-                else "No live input: press Listen, or choose the selected recording."
-            )
-        else:
-            p = self.ctx.selected_recording
-            self.source_hint.setText(f"Analyses {elide_middle(p.name)}." if p else
-                                     "Select a recording in the list below.")
-            self.source_hint.setToolTip(str(p) if p else "")
+        self.choice.update_hint()
 
     def set_recordings(self, paths_: list) -> None:
         """Fill the "compare with" list (recording B for the comparison task) from the recordings
@@ -290,43 +229,6 @@ class AnalysisPanel(QWidget):
         self.ctx.engineFailed.emit(message)
 
     # ------------------------------------------------------------------ asking
-    def _chosen_audio(self):
-        """(samples, samplerate, label, domain, site) of the chosen audio, or None with a banner.
-
-        Heart or lung (:meth:`chosen_domain`): the "Sound" box when the user set it; else a
-        recording made here keeps the exam it was recorded as, a stethoscope being listened to
-        takes the record panel's exam and site, and an imported file, a simulated sound or a
-        file played as the input is "auto" (the engine detects it). A domain given either way
-        that the sound contradicts comes back with a warning (``analysis.domain_warning``).
-        """
-        if self.source_combo.currentData() == SOURCE_LIVE:
-            got = self.ctx.live_samples(self.seconds_spin.value())
-            if got is None:
-                self._banner("warning", "There is no live input to analyse. Press Listen, or choose "
-                             "\u201cSelected recording\u201d.")
-                return None
-            x, sr = got
-            device = type(self.ctx.current_source).__name__ == "DeviceSource"
-            domain, self.domain_note = self.chosen_domain(self.ctx.domain if device else None, "from the Exam box")
-            return x, sr, f"last {x.size / sr:.0f} s of live input", domain, self.ctx.site if device else None
-        if self.ctx.selected_audio is None:
-            self._banner("warning", "Select a recording in the list first.")
-            return None
-        x, sr = self.ctx.selected_audio
-        meta = getattr(self.ctx, "selected_meta", None) or {}
-        domain, self.domain_note = self.chosen_domain(meta.get("domain"), "as recorded")
-        return x, sr, self.ctx.selected_recording.name, domain, meta.get("site")
-
-    def chosen_domain(self, known: str | None, how: str) -> tuple[str, str]:
-        """(domain for the engine, how it was chosen): the "Sound" box when set, else ``known``
-        ("heart"/"lung", described by ``how``), else "auto" (the engine detects it)."""
-        forced = self.domain_combo.currentData()
-        if forced in ("heart", "lung"):
-            return forced, "as you chose"
-        if known in ("heart", "lung"):
-            return known, how
-        return "auto", ""
-
     def _banner(self, level: str, text: str) -> None:
         self.banners.show_message(level, text, "analysis")
 
@@ -335,7 +237,7 @@ class AnalysisPanel(QWidget):
         if self.ctx.engine is None:
             self._banner("warning", self.ctx.engine_error or "The analysis model is still loading.")
             return None
-        audio = self._chosen_audio()
+        audio = self.choice.chosen_audio(self._banner)
         if audio is None:
             return None
         x, sr, label, domain, site = audio
@@ -362,7 +264,7 @@ class AnalysisPanel(QWidget):
             max_tokens=int(self._spec(task).get("max_tokens", 256)),
         )
         self.analysis = None
-        self.analysed_path = self.ctx.selected_recording if self.source_combo.currentData() == SOURCE_RECORDING else None
+        self.analysed_path = None if self.choice.is_live() else self.ctx.selected_recording
         self.card.clear(f"Analysing {elide_middle(label)}\u2026")
         self.card.set_source(label)
         self.client.ask(req)
@@ -441,7 +343,7 @@ class AnalysisPanel(QWidget):
     def _analysis_ready(self, req_id: int, analysis) -> None:
         if req_id != self.current_id:
             return
-        note = DOMAIN_NOTES.get(getattr(analysis, "domain_source", ""), self.domain_note)
+        note = DOMAIN_NOTES.get(getattr(analysis, "domain_source", ""), self.choice.note)
         self.card.show_analysis(analysis, domain_note=note)
         self.card_scroll.updateGeometry()  # the card's height changed: the layout asks again
         if analysis.usable:

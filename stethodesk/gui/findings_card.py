@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from stethodesk.model.facts import FINDING_THRESHOLD
 from stethodesk.model.facts import pct as pct_text
@@ -43,6 +43,26 @@ def top_differential(findings: dict[str, float]) -> tuple[str, float] | None:
         return None
     k, v = max(lesions, key=lambda kv: kv[1])
     return title_of(k), float(v)
+
+
+class CardScroll(QScrollArea):
+    """Scrolls a findings card on a short screen; asks for the card's whole height at its width
+    (a plain QScrollArea asks for little, and the answer below would take the room the card needs)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        hint = super().sizeHint()
+        card = self.widget()
+        if card is None:
+            return hint
+        width = max(1, self.viewport().width())
+        height = card.heightForWidth(width) if card.hasHeightForWidth() else card.sizeHint().height()
+        return QSize(hint.width(), height + 2 * self.frameWidth())
 
 
 class FindingsCard(QGroupBox):
