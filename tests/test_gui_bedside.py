@@ -179,6 +179,22 @@ def test_a_long_file_name_does_not_widen_the_window(window, qtbot, tmp_path):
     assert not window.review_panel.list.horizontalScrollBar().isVisible()
 
 
+def test_a_guided_exam_while_recording_fits_the_smallest_screen(window, qtbot):
+    window.fit_to(SMALL_SCREENS["1280x720"])
+    window.start_source({"kind": "synth", "name": "normal_heart"})
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    window.tabs.setCurrentIndex(titles.index("Guided exam"))
+    guided = window.tabs.currentWidget()
+    guided.start_exam("cardiac4")
+    guided.record_btn.click()
+    qtbot.waitUntil(lambda: window.record_panel.is_recording, timeout=5000)
+    settle(qtbot, 300)
+    window.grab().save(str(screenshot_path("small_1280x720_guided_recording.png")))
+    problems = [f"{describe(c)} {why}" for c in controls(guided) if (why := cut_off(window, c))]
+    assert not problems, problems
+    assert window.height() <= SMALL_SCREENS["1280x720"].height() - TITLE_BAR_PX
+
+
 # ---------------------------------------------------------------------------------- 2. never stale
 class DetectingEngine:
     """Stands in for the Engine in the window (its neighbour): fixed findings, a short answer,

@@ -2,10 +2,10 @@
 
 Choose the audio (the last N seconds of live input, or the selected recording, and heart
 or lung: :mod:`stethodesk.gui.audio_choice`), press one of the seven preset tasks or ask a
-question, and watch the answer stream in token by token from the inference thread. Stop cancels at once. A
-follow-up question reuses the analysed recording (the engine keeps its audio
-KV cache). Every answer carries "Decision support, not a diagnosis" and the
-model's name and version.
+question, and watch the answer stream in token by token from the inference thread. Stop
+cancels at once. A follow-up question reuses the analysed recording (the engine keeps its
+audio KV cache). Every answer carries "Decision support, not a diagnosis" and the model's
+name and version.
 """
 
 from __future__ import annotations
