@@ -109,13 +109,14 @@ def engine(tmp_path_factory):
 @pytest.mark.llm
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(sr=st.sampled_from([1000, 4000, 8000, 44100, 48000, 0, -8000]),
+@given(sr=st.sampled_from([1000, 4000, 8000, 44100, 48000, 0, -8000, 1, 999]),
        seconds=st.floats(0.0, 10.0),
        level_db=st.floats(-140.0, 30.0),
        kind=st.sampled_from(["silence", "noise", "tone", "heart", "nan", "inf", "stereo"]),
        domain=st.sampled_from(["auto", "heart", "lung"]),
        seed=st.integers(0, 2**16))
 @example(sr=48000, seconds=0.0, level_db=0.0, kind="stereo", domain="heart", seed=0)  # once: argmax of nothing
+@example(sr=1, seconds=10.0, level_db=0.0, kind="heart", domain="heart", seed=0)  # once: "Clear signal, 60 bpm"
 def test_the_analysis_entry_point_answers_or_refuses_clearly(engine, sr, seconds, level_db, kind, domain, seed):
     """Engine.analyze_audio on odd input: a ValueError for an impossible rate, else a result whose
     parts agree (findings and a rate only when usable, a reason when not, probabilities in [0, 1])."""
@@ -135,7 +136,7 @@ def test_the_analysis_entry_point_answers_or_refuses_clearly(engine, sr, seconds
     if kind == "stereo":
         x = np.stack([x, -x], axis=1)
     x = x.astype(np.float32)
-    if sr <= 0:
+    if sr < MIN_SAMPLERATE:
         with pytest.raises(ValueError, match="sample rate"):
             engine.analyze_audio(x, sr, domain=domain)
         return

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from stethodesk import paths
-from stethodesk.audio.limits import MIN_SECONDS
+from stethodesk.audio.limits import MAX_SAMPLERATE, MIN_SAMPLERATE, MIN_SECONDS
 from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
 from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, UnusableRecording, refuse_at
@@ -198,8 +198,9 @@ class Engine:
 
             x = mixdown(x if x.shape[0] >= x.shape[1] else x.T)
         x = np.nan_to_num(x.reshape(-1), nan=0.0, posinf=1.0, neginf=-1.0)
-        if not sr or sr <= 0:
-            raise ValueError(f"invalid sample rate {sr!r}")
+        if not sr or not MIN_SAMPLERATE <= sr <= MAX_SAMPLERATE:  # a 1 Hz array was once "Clear signal, 60 bpm"
+            raise ValueError(f"invalid sample rate {sr!r}: a stethoscope recording has "
+                             f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz")
         duration = x.size / float(sr) if sr else 0.0
         common = dict(site=site, model_name=self.name, model_version=self.version)
         if duration < MIN_ANALYSIS_S:
