@@ -112,6 +112,18 @@ def test_panel_streams_answers_from_the_real_engine(qtbot, tmp_path):
         assert ap.ask_followup() is not None
     assert "error" not in done2.args[0] and done2.args[0]["text"].strip()
 
+    # 3b. Both answers are kept with the recording and come back after a restart (issue 10 item 4):
+    # a second connection to the same SQLite file stands for the app started again.
+    from stethodesk.store import open_store
+    from stethodesk.store.history import listen_answers
+
+    assert info.get("saved") is True and done2.args[0].get("saved") is True
+    reopened = open_store()
+    kept = listen_answers(reopened, ap.analysed_path)
+    assert [(a.task, a.question) for a in kept] == [("report", None), ("question", "Is there a murmur?")]
+    assert kept[0].answer == info["text"].strip() and kept[1].answer == done2.args[0]["text"].strip()
+    assert kept[0].findings == pytest.approx(ap.analysis.findings)
+
     # 4. Stop cancels within a token or two.
     stopped: list[int] = []
 

@@ -34,6 +34,7 @@ from stethodesk import paths
 from stethodesk.audio.limits import MIN_SECONDS
 from stethodesk.gui.banner import BannerArea
 from stethodesk.gui.elided import elide_middle
+from stethodesk.gui.answer_store import save_answer
 from stethodesk.gui.audio_choice import DOMAIN_NOTES, AudioChoice
 from stethodesk.gui.findings_card import CardScroll, FindingsCard
 from stethodesk.gui.inference import AskRequest, InferenceClient
@@ -304,6 +305,7 @@ class AnalysisPanel(QWidget):
         self.current_id = self.client.new_id()
         self.streaming = True
         self.answer_text = ""
+        self._asked = (task, question)  # kept with the answer when it is saved (_save)
         self.analysis_label = label
         title = question or self._spec(task).get("title", task)
         head = ("Follow-up: " if follow_up else "") + title
@@ -391,8 +393,18 @@ class AnalysisPanel(QWidget):
                 f"{DISCLAIMER} \u00b7 {_esc(checked)}{_esc(model)}{note}{timing}</span>"
             )
             result = dict(info, text=self.answer_text)
+            result["saved"] = self._save(result, engine)
         result["model"] = model
         self.answerFinished.emit(result)
+
+    def _save(self, result: dict, engine) -> bool:
+        """Keep the answer with the recording (:func:`stethodesk.gui.answer_store.save_answer`);
+        a failure is said in a banner, never raised: the answer stays on screen."""
+        error = save_answer(self.ctx, self.analysed_path, getattr(self, "_asked", (None, None)), result,
+                            self.analysis, engine)
+        if error:
+            self._banner("warning", f"The answer could not be saved: {error}")
+        return error is None
 
     def _failed(self, req_id: int, message: str) -> None:
         if req_id != self.current_id:
