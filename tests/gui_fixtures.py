@@ -40,3 +40,19 @@ def open_main_window(qtbot, **kwargs):
     w.fit_to(QRect(*LAPTOP_SCREEN))  # the offscreen screen is 800x800: open as on a laptop
     w.show()
     return w
+
+
+def open_window_with_engine(qtbot, tmp_path, timeout_ms: int = 180_000):
+    """(window, engine): a shown main window with the real engine loaded (one thread) on the
+    installed default bundle, else the runtime tests' dev bundle (``runtime_bundle_dir``; the
+    first load may assemble the base GGUF into the cache, hence the long ``timeout_ms``)."""
+    from stethodesk.model.bundle import load_bundle
+    from stethodesk.model.engine import Engine
+    from test_engine_fixture import runtime_bundle_dir
+
+    folder, kind = runtime_bundle_dir(tmp_path / "bundle")
+    print(f"window with the {kind} bundle {folder}")
+    w = open_main_window(qtbot, load_model=True, engine_factory=lambda: Engine(load_bundle(folder), n_threads=1))
+    with qtbot.waitSignal(w.ctx.engineReady, timeout=timeout_ms) as ready:
+        pass
+    return w, ready.args[0]

@@ -1,4 +1,6 @@
-"""Patients and exams: browse, add, delete; the exam's site map; report and export."""
+"""Patients and exams: browse, add, delete; the exam's site map, recordings, "Ask about this
+exam" (:mod:`.exam_ask`) and the patient's history (:mod:`.history_view`); report and export
+(:mod:`.exam_output`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
     QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
-    QSplitter, QTableWidget, QTableWidgetItem, QTextEdit, QVBoxLayout, QWidget,
+    QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QTextEdit, QVBoxLayout, QWidget,
 )
 
 from stethodesk.audio.fileio import FILE_DIALOG_FILTER
@@ -19,15 +21,19 @@ from stethodesk.store.analyse import analyse_recording
 from stethodesk.store.protocols import protocol_title
 from stethodesk.store.summary import exam_count, main_finding, quality_verdict
 
+from .exam_ask import ExamAskPanel
+from .exam_output import ExamOutput
+from .history_view import PatientHistory
 from .sitemap import SiteMapWidget, exam_site_status
 from .state import JobRunner, WorkflowState
 
 Notify = Callable[[str, str], None]  # (level "info"|"success"|"warning"|"error", text)
 
 
-class PatientsTab(QWidget):
+class PatientsTab(ExamOutput, QWidget):
     """Left: patients (search, add, delete). Middle: exams of the patient. Right: the
-    exam's site map and recordings, with add-recording, analyse, report and export.
+    exam's site map over three pages: its recordings (add, analyse, report, export), "Ask about
+    this exam" (``ask``) and the patient's history (``history``).
 
     Parameters
     ----------
@@ -117,10 +123,9 @@ class PatientsTab(QWidget):
         self.delete_rec_btn = QPushButton("Delete recording…")
         self.delete_rec_btn.setToolTip("Delete the selected recording, its analyses and its audio file (Delete)")
         self.strip = QCheckBox("Remove identifying fields")
-        right = QVBoxLayout()
-        right.addWidget(self.map, 3)
-        right.addWidget(self.site_label)
-        right.addWidget(self.recordings, 2)
+        recs = QVBoxLayout()
+        recs.setContentsMargins(0, 4, 0, 0)
+        recs.addWidget(self.recordings, 1)
         r1 = QHBoxLayout()
         for b in (self.add_rec_btn, self.import_btn, self.analyse_btn, self.analyse_all_btn):
             r1.addWidget(b)
@@ -128,8 +133,20 @@ class PatientsTab(QWidget):
         for b in (self.report_btn, self.export_btn, self.delete_rec_btn):
             r2.addWidget(b)
         r2.addWidget(self.strip)
-        right.addLayout(r1)
-        right.addLayout(r2)
+        recs.addLayout(r1)
+        recs.addLayout(r2)
+        self.ask = ExamAskPanel(store, state, runner, get_engine, notify, self.map)
+        self.history = PatientHistory(store, state, {k: v.get("title", k) for k, v in self.ask.tasks.items()})
+        self.ask.answered.connect(lambda _a: (self.history.refresh(), self.history.select_last()))
+        recs_page = QWidget()
+        recs_page.setLayout(recs)
+        self.pages = QTabWidget()
+        for page, title in ((recs_page, "Recordings"), (self.ask, "Ask about this exam"), (self.history, "History")):
+            self.pages.addTab(page, title)
+        right = QVBoxLayout()
+        right.addWidget(self.map, 2)
+        right.addWidget(self.site_label)
+        right.addWidget(self.pages, 3)
 
         split = QSplitter(Qt.Horizontal)
         for lay, w in ((left, 230), (mid, 220), (right, 600)):
@@ -469,39 +486,3 @@ class PatientsTab(QWidget):
     def _failed(self, message: str) -> None:
         self.notify("error", message)
         self._update_buttons()
-
-    # ---------------------------------------------------------- report/export
-    def make_report(self, path: Path) -> Path | None:
-        from stethodesk.reports import build_exam_report
-
-        try:
-            out = build_exam_report(self.store, self.state.exam_id, Path(path), strip=self.strip.isChecked())
-        except (StoreError, OSError) as exc:
-            self.notify("error", f"The report could not be written: {exc}")
-            return None
-        self.notify("success", f"Report saved: {out}")
-        return out
-
-    def export(self, folder: Path):
-        from stethodesk.reports import export_exam
-
-        try:
-            res = export_exam(self.store, self.state.exam_id, Path(folder), strip=self.strip.isChecked())
-        except (StoreError, OSError) as exc:
-            self.notify("error", f"The export failed: {exc}")
-            return None
-        if res.problems:
-            self.notify("warning", f"Exported to {res.folder}, but: " + " ".join(res.problems))
-        else:
-            self.notify("success", f"Exported to {res.folder}")
-        return res
-
-    def _report_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the exam report", "exam-report.pdf", "PDF (*.pdf)")
-        if path:
-            self.make_report(Path(path))
-
-    def _export_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the exam into")
-        if folder:
-            self.export(Path(folder))

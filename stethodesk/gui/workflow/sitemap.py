@@ -3,7 +3,8 @@
 The art is ``resources/bodymap.svg`` (rendered with QSvgRenderer); the
 status of each site is painted on top: fill colour = main finding of its
 newest recording, ring colour = signal quality, a black ring = the selected
-site, numbers = the order of a guided protocol.
+site, numbers = the order of a guided protocol, a dashed red ring with
+"loudest" = the exam's most audible murmur site (whole-exam findings).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ HIT_RADIUS = 16.0  # SVG units: a click this close to a site selects it
 MARK_RADIUS = 8.0  # SVG units
 FINDING_COLOURS = {"normal": "#2e7d32", "finding": "#f29d0b", "strong": "#c62828", "none": "#8e9aa3"}
 QUALITY_COLOURS = {"good": "#2e7d32", "fair": "#f29d0b", "poor": "#c62828"}
+LOUDEST_COLOUR = "#b71c1c"  # the whole exam's most audible site
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class SiteMapWidget(QWidget):
         self.status: dict[str, SiteStatus] = {}
         self.selected: str | None = None
         self.order: list[str] = []  # protocol order, drawn as numbers
+        self.loudest: str | None = None  # the exam's most audible site (map key)
         self.domain = domain  # None: all sites clickable; else only that domain's
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
@@ -72,6 +75,11 @@ class SiteMapWidget(QWidget):
 
     def set_selected(self, site: str | None) -> None:
         self.selected = site
+        self.update()
+
+    def set_loudest(self, site: str | None) -> None:
+        """Mark ``site`` (a map key, or None for no mark) as the exam's most audible site."""
+        self.loudest = site if site in SITES else None
         self.update()
 
     def set_order(self, sites: list[str]) -> None:
@@ -136,8 +144,24 @@ class SiteMapWidget(QWidget):
                 p.setBrush(Qt.NoBrush)
                 p.setPen(QPen(QColor("#111111"), max(2.0, 2.5 * s)))
                 p.drawEllipse(c, r * 1.6, r * 1.6)
+            if key == self.loudest:
+                self._loudest_mark(p, c, r, s)
         self._legend(p)
         p.end()
+
+    def _loudest_mark(self, p: QPainter, c: QPointF, r: float, s: float) -> None:
+        """A dashed red ring around the site and the word "loudest" above it."""
+        pen = QPen(QColor(LOUDEST_COLOUR), max(2.0, 2.5 * s), Qt.DashLine)
+        p.setBrush(Qt.NoBrush)
+        p.setPen(pen)
+        p.drawEllipse(c, r * 2.2, r * 2.2)
+        font = QFont(self.font())
+        font.setPixelSize(max(10, int(11 * s)))
+        font.setBold(True)
+        p.setFont(font)
+        p.setPen(QColor(LOUDEST_COLOUR))
+        w = p.fontMetrics().horizontalAdvance("loudest")
+        p.drawText(QPointF(c.x() - w / 2, c.y() - r * 2.2 - 3), "loudest")  # above: the neighbours sit beside
 
     def _legend(self, p: QPainter) -> None:
         items = [("no abnormal finding", FINDING_COLOURS["normal"]), ("finding", FINDING_COLOURS["finding"]),
@@ -170,4 +194,6 @@ class SiteMapWidget(QWidget):
             extra = ""
             if st is not None:
                 extra = f"\n{st.finding.text}; quality {st.quality or 'not measured'}"
+            if key == self.loudest:
+                extra += "\nMost audible murmur site of the whole exam"
             QToolTip.showText(event.globalPosition().toPoint(), site_title(key) + extra, self)
