@@ -105,7 +105,7 @@ def make_dev_bundle(folder: Path, seed: int = 0) -> Path:
         "training_data": {},
         "metrics": {},
     }
-    (folder / "bundle.json").write_text(json.dumps(manifest, indent=2))
+    B.write_manifest(folder, manifest)  # sealed, as every bundle writer does
     return folder
 
 

@@ -248,13 +248,13 @@ def test_weights_that_do_not_fit_are_a_bundle_error(tmp_path):
     import json
     import hashlib
 
-    from stethodesk.model.bundle import BundleError
+    from stethodesk.model.bundle import BundleError, write_manifest
     from test_engine_fixture import make_dev_bundle
 
     d = make_dev_bundle(tmp_path / "b")
     m = json.loads((d / "bundle.json").read_text())
     m["projector"]["hidden"] = 128  # the file holds hidden=256 weights
-    (d / "bundle.json").write_text(json.dumps(m))
+    write_manifest(d, m)  # a sealed manifest whose settings do not fit its weights
     with pytest.raises(BundleError) as err:
         Engine(load_bundle(d), n_threads=1).load()
     assert "projector.safetensors" in str(err.value) and "training.build" in str(err.value)
@@ -262,7 +262,7 @@ def test_weights_that_do_not_fit_are_a_bundle_error(tmp_path):
     m["projector"]["hidden"] = 256
     (d / "lora.gguf").write_bytes(b"GGUF" + b"\0" * 64)
     m["files"]["lora"]["sha256"] = hashlib.sha256((d / "lora.gguf").read_bytes()).hexdigest()
-    (d / "bundle.json").write_text(json.dumps(m))
+    write_manifest(d, m)
     with pytest.raises(BundleError, match=r"lora\.gguf.*training\.build"):
         Engine(load_bundle(d), n_threads=1).load()
 

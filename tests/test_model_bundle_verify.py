@@ -44,7 +44,7 @@ def _write_bundle(root: Path, name: str = "testbundle") -> Path:
         "heads": {"abnormal": {"domain": "heart"}},
         "tasks": ["binary"],
     }
-    (d / "bundle.json").write_text(json.dumps(manifest))
+    B.write_manifest(d, manifest)  # sealed, as every bundle writer does
     return d
 
 
@@ -85,7 +85,10 @@ def test_manifest_checksum_edited_is_a_mismatch(tmp_path):
     d = _write_bundle(tmp_path)
     m = json.loads((d / "bundle.json").read_text())
     m["files"]["encoder"]["sha256"] = "f" * 64
-    (d / "bundle.json").write_text(json.dumps(m))
+    (d / "bundle.json").write_text(json.dumps(m))  # edited by hand: the seal no longer fits
+    with pytest.raises(B.BundleError, match=r"bundle\.json: edited or damaged"):
+        B.load_bundle(d)
+    B.write_manifest(d, m)  # sealed again (a writer of the project): the weights' check speaks
     with pytest.raises(B.BundleError, match=r"encoder\.safetensors: checksum mismatch"):
         B.load_bundle(d)
 
@@ -99,19 +102,19 @@ def test_broken_manifests(tmp_path):
         B.load_bundle(d)
     m = json.loads(good)
     m["format"] = "stethodesk-bundle/0"
-    mpath.write_text(json.dumps(m))
+    B.write_manifest(d, m)
     with pytest.raises(B.BundleError, match="incompatible version"):
         B.load_bundle(d)
     m = json.loads(good)
     del m["files"]["lora"]
-    mpath.write_text(json.dumps(m))
+    B.write_manifest(d, m)
     with pytest.raises(B.BundleError, match=r"missing entries files\.lora"):
         B.load_bundle(d)
     m = json.loads(good)
     m["files"]["encoder"]["path"] = "../outside.bin"
     (tmp_path / "outside.bin").write_bytes(b"x")
     m["files"]["encoder"]["sha256"] = _sha(tmp_path / "outside.bin")
-    mpath.write_text(json.dumps(m))
+    B.write_manifest(d, m)
     with pytest.raises(B.BundleError, match="outside the bundle folder"):
         B.load_bundle(d)
     mpath.unlink()
@@ -195,6 +198,11 @@ def test_an_edit_of_the_manifest_itself_is_named(tmp_path):
     # the same contents laid out differently are the same manifest
     (d / "bundle.json").write_text(json.dumps(json.loads(text), indent=None))
     assert B.load_bundle(d).frontend == {"sample_rate": 4000}
+    # a manifest with no seal at all (by hand, or from before seals) is refused the same way
+    unsealed = {k: v for k, v in json.loads(text).items() if k != B.MANIFEST_SEAL}
+    (d / "bundle.json").write_text(json.dumps(unsealed))
+    with pytest.raises(B.BundleError, match=r"bundle\.json: carries no checksum of its own"):
+        B.load_bundle(d)
 
 
 def test_the_shipped_bundle_carries_its_seal():

@@ -234,9 +234,15 @@ def write_manifest(root: Path, manifest: dict) -> dict:
 def _verify_manifest(root: Path, manifest: dict) -> None:
     """The manifest is checked like the weights: a one-character edit (``"window_s": 7.0`` -> 6.0
     flipped a verdict, issue 11 item 9) is named as an edit of bundle.json, not blamed on the
-    recording. A manifest without a seal (written before seals) is accepted for now."""
+    recording. A manifest without a seal was written by hand or by a version before seals: it
+    cannot be told from an edited one, so it is refused the same way."""
     seal = manifest.get(MANIFEST_SEAL)
-    if seal is not None and str(seal).lower() != manifest_digest(manifest):
+    if seal is None:
+        raise BundleError(
+            f"{_rel(root / MANIFEST)}: carries no checksum of its own, so an edit cannot be told "
+            f"from the original (written by hand or before bundles were sealed); {REBUILD_HINT}"
+        )
+    if str(seal).lower() != manifest_digest(manifest):
         raise BundleError(
             f"{_rel(root / MANIFEST)}: edited or damaged - its contents no longer match the checksum "
             f"written with them; {REBUILD_HINT}"
