@@ -46,11 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
+from stethodesk.audio.limits import MIN_SECONDS  # shorter real recordings are left out: the app's one minimum
 from stethodesk.model.bundle import write_manifest
 from training.artifacts import render
 
 MAX_SECONDS = 30.0  # s of each real recording analysed (phone recordings are short)
-MIN_SECONDS = 3.0  # s: shorter real recordings are left out (the app asks for 2 s; a phone takes more)
 BURY_SNR_DB = (-25.0, -15.0)  # body-sound power relative to the artifact in the buried mixes
 REAL_BUDGET = 0.03  # share of real validation recordings the operating point may refuse
 # A point is only used when it refuses at least this share of the validation artifacts: a head that
