@@ -27,7 +27,7 @@ bundle keeps no point and refuses on the signal checks alone (``refuse_source`` 
     .venv/bin/python -m training.refusal [--bundle DIR] [--budget 0.03] [--write]
 
 ``--write`` stores ``refuse_at`` and ``refuse_source`` (how, when, the validation figures) in the
-bundle's ``bundle.json`` (not a hashed file: the weights are unchanged).
+bundle's ``bundle.json`` and seals the manifest again (``write_manifest``; the weights are unchanged).
 """
 
 from __future__ import annotations
