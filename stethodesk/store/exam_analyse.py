@@ -15,8 +15,19 @@ from types import SimpleNamespace
 from stethodesk.model.exam import ExamFindings, exam_findings
 
 from .analyse import engine_site
+from .sites import SITES
 from .history import StoredAnswer, save_exam_answer
 from .store import Store
+
+
+def exam_site(key: str) -> str:
+    """A stored site as the exam findings need it: heart sites as the engine's code (AV/PV/TV/MV),
+    lung sites whole ("posterior_lower_left"), since the side of a crackle is read from the site
+    name (:func:`stethodesk.model.exam.side_of`) and the engine's lung word ("posterior") drops it."""
+    site = SITES.get(key)
+    if site is not None and site.domain == "lung":
+        return key
+    return engine_site(key) or key
 
 
 def exam_domains(store: Store, exam_id: int) -> list[str]:
@@ -36,7 +47,7 @@ def stored_exam_findings(store: Store, exam_id: int, domain: str) -> ExamFinding
         if not findings:
             done = store.list_analyses(r.id)
             reason = done[-1].answer.removeprefix("Not analysed: ") if done else "not analysed yet"
-        sites.append(SimpleNamespace(site=engine_site(r.site) or r.site, domain=domain, findings=findings,
+        sites.append(SimpleNamespace(site=exam_site(r.site), domain=domain, findings=findings,
                                      usable=bool(findings), unusable_reason=reason))
     return exam_findings(sites) if sites else None
 
@@ -58,9 +69,9 @@ def analyse_exam(store: Store, engine, exam_id: int, task: str, question: str | 
             continue
         try:
             x, sr = store.load_audio(r)
-            analyses.append(engine.analyze_audio(x, sr, domain=domain, site=engine_site(r.site) or r.site))
+            analyses.append(engine.analyze_audio(x, sr, domain=domain, site=exam_site(r.site)))
         except Exception as exc:  # StoreError (missing / altered audio): the site is left out, the exam goes on
-            analyses.append(SimpleNamespace(site=engine_site(r.site) or r.site, domain=domain, findings={},
+            analyses.append(SimpleNamespace(site=exam_site(r.site), domain=domain, findings={},
                                             usable=False, unusable_reason=str(exc)))
     ex = exam_findings(analyses)
     if use_model and any(a.usable for a in analyses):
