@@ -45,7 +45,8 @@ class Card:
     ``facts``: the card's calls (``a.``/``b.`` prefixed for a comparison); ``domain``;
     ``allowed_text``: facts text of the recording(s) + the instruction; ``a``/``b``:
     analysis-like objects (findings, domain, site, no heart rate or quality) for the engine's
-    grounding; ``b`` None except for a comparison.
+    grounding; ``b`` None except for a comparison; ``texts``: the facts text of each recording
+    (what the prompt of a bundle trained with findings text carries).
     """
 
     facts: dict
@@ -53,6 +54,7 @@ class Card:
     allowed_text: str
     a: SimpleNamespace
     b: SimpleNamespace | None = None
+    texts: list[str] | None = None
 
 
 def domain_findings(findings: dict[str, float], domain: str, heads_cfg: dict) -> dict[str, float]:
@@ -90,7 +92,7 @@ def example_card(ex: dict, findings: dict[str, dict[str, float]], heads_cfg: dic
     else:
         facts = a_facts
     allowed = "\n".join(texts + [ex.get("instruction", "")])
-    return Card(facts, domain, allowed, sides[0], sides[1] if len(sides) == 2 else None)
+    return Card(facts, domain, allowed, sides[0], sides[1] if len(sides) == 2 else None, texts)
 
 
 def disagreements(answer: str, card: Card):

@@ -200,19 +200,12 @@ def bundle_findings(bundle_dir: Path, records, log=print):
 
 def with_card_texts(examples: list[dict], findings: dict, heads_cfg: dict) -> list[dict]:
     """The examples with the findings text the app would put in their prompts: the card of the
-    bundle's own calibrated findings of each recording (as the engine writes it), replacing the
-    label-consistent text the instruction generator wrote for training."""
-    from stethodesk.model.facts import facts_text
-    from training.eval_card import domain_findings
+    bundle's own calibrated findings of each recording (:func:`training.eval_card.example_card`'s
+    texts, which the answer check reads too), replacing the label-consistent text the instruction
+    generator wrote for training."""
+    from training.eval_card import example_card
 
-    out = []
-    for ex in examples:
-        domain = ex.get("domain") or "heart"
-        sites = [ex.get("site_title"), ex.get("site_b_title")]
-        texts = [facts_text(domain_findings(findings[key], domain, heads_cfg), domain, site=sites[i])
-                 for i, key in enumerate(ex["audio"][:2])]
-        out.append({**ex, "findings_texts": texts})
-    return out
+    return [{**ex, "findings_texts": example_card(ex, findings, heads_cfg).texts} for ex in examples]
 
 
 def generate_both(bundle_dir: Path, m: dict, proj, sample: list[dict], feats: dict, max_new_tokens: int,
