@@ -99,7 +99,10 @@ def label_findings(f: dict, domain: str, rng: random.Random) -> dict[str, float]
 
 def disagreement(f: dict, findings: dict[str, float], domain: str, quality_level: str | None) -> list[str]:
     """Card-visible fact keys of ``f`` that the card of ``findings`` states differently."""
-    card = card_facts(findings, domain, quality_level=quality_level)
+    return _differs(f, card_facts(findings, domain, quality_level=quality_level))
+
+
+def _differs(f: dict, card: dict) -> list[str]:
     return [k for k in CARD_KEYS if k in f and k in card and card[k] != f[k]]
 
 
@@ -111,11 +114,11 @@ def draw_card(f: dict, ctx: dict, rng: random.Random, tries: int = 4) -> tuple[s
     for _ in range(tries):
         findings = label_findings(f, domain, rng)
         quality = "poor" if f.get("poor_quality") else rng.choice(("good", "good", "fair"))
-        if disagreement(f, findings, domain, quality):
+        card = card_facts(findings, domain, quality_level=quality)  # the heart rate changes no call
+        if _differs(f, card):
             continue
         hr = round(rng.uniform(55, 125)) if domain == "heart" and rng.random() < 0.85 else None
-        return (facts_text(findings, domain, hr, quality, ctx.get("site_title")),
-                card_facts(findings, domain, hr, quality))
+        return facts_text(findings, domain, hr, quality, ctx.get("site_title")), card
     return None
 
 
