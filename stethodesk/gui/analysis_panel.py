@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
 
 from stethodesk import paths
 from stethodesk.audio.limits import MIN_SECONDS
+from stethodesk.gui.answer_store import save_answer
 from stethodesk.gui.banner import BannerArea
 from stethodesk.gui.elided import elide_middle
-from stethodesk.gui.answer_store import save_answer
 from stethodesk.gui.audio_choice import DOMAIN_NOTES, AudioChoice
 from stethodesk.gui.findings_card import CardScroll, FindingsCard
 from stethodesk.gui.inference import AskRequest, InferenceClient
@@ -81,6 +81,7 @@ class AnalysisPanel(QWidget):
         self.analysis_label = ""
         self.analysed_path = None  # the recording the card and answer describe (None: live input or none)
         self.answer_text = ""
+        self._asked: tuple[str, str | None] = (FREE_TEXT_TASK, None)  # (task, typed question) of the answer
         self.streaming = False
         self._build()
         w = self.client.worker
@@ -305,7 +306,7 @@ class AnalysisPanel(QWidget):
         self.current_id = self.client.new_id()
         self.streaming = True
         self.answer_text = ""
-        self._asked = (task, question)  # kept with the answer when it is saved (_save)
+        self._asked = (task, question)
         self.analysis_label = label
         title = question or self._spec(task).get("title", task)
         head = ("Follow-up: " if follow_up else "") + title
@@ -400,7 +401,7 @@ class AnalysisPanel(QWidget):
     def _save(self, result: dict, engine) -> bool:
         """Keep the answer with the recording (:func:`stethodesk.gui.answer_store.save_answer`);
         a failure is said in a banner, never raised: the answer stays on screen."""
-        error = save_answer(self.ctx, self.analysed_path, getattr(self, "_asked", (None, None)), result,
+        error = save_answer(self.ctx, self.analysed_path, self._asked, result,
                             self.analysis, engine)
         if error:
             self._banner("warning", f"The answer could not be saved: {error}")

@@ -7,10 +7,8 @@ other file's, or the live input's, into the Listen tab's own table
 
 from __future__ import annotations
 
-FREE_TEXT_TASK = "question"  # the engine's task name for a free-text question
 
-
-def save_answer(ctx, path, asked: tuple[str | None, str | None], result: dict, analysis, engine) -> str | None:
+def save_answer(ctx, path, asked: tuple[str, str | None], result: dict, analysis, engine) -> str | None:
     """Store a finished answer; returns None when stored, "" when there was nothing to store,
     else the reason it could not be stored.
 
@@ -34,7 +32,7 @@ def save_answer(ctx, path, asked: tuple[str | None, str | None], result: dict, a
 
             store = ctx.store = open_store()
         save_listen_answer(
-            store, path, task or FREE_TEXT_TASK, text, question=question, grounding=result.get("grounding"),
+            store, path, task, text, question=question, grounding=result.get("grounding"),
             findings=analysis.findings, model_name=getattr(engine, "name", ""),
             model_version=getattr(engine, "version", ""),
             timings={k: result[k] for k in ("first_token_ms", "total_ms", "tokens") if result.get(k) is not None},
