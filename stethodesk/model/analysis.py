@@ -38,13 +38,36 @@ def refuse_at(heads: dict) -> float | None:
     return v
 
 
+def operating_points(heads: dict) -> dict[str, float]:
+    """The bundle's operating points by finding key (``{"crackle": 0.22, ...}``).
+
+    Each head of the ``"heads"`` section may carry ``call_at``: {finding key: calibrated
+    probability in (0, 1)} chosen on the validation split by ``python -m training.operating_points``
+    (its ``call_source`` says how); a finding without one is called at 0.5
+    (``stethodesk.model.facts``). Raises ValueError for a point outside (0, 1) or a key that is
+    not one of the head's findings.
+    """
+    out: dict[str, float] = {}
+    for head, cfg in (heads or {}).items():
+        for key, v in ((cfg or {}).get("call_at") or {}).items():
+            if not (key == head or key.startswith(f"{head}_")):
+                raise ValueError(f"heads.{head}.call_at names {key!r}, which is not a finding of that head")
+            v = float(v)
+            if not 0.0 < v < 1.0:
+                raise ValueError(f"heads.{head}.call_at.{key} must lie in (0, 1), not {v}")
+            out[key] = v
+    return out
+
+
 @dataclass
 class AudioAnalysis:
     """What the engine knows about one recording before any question is asked.
 
     ``findings`` are calibrated probabilities in [0, 1] keyed by head name (binary heads)
     or ``<head>_<class>`` (multi-class heads), restricted to heads that apply to ``domain``.
-    ``prefix`` is the projector output ``[K, n_embd]`` (None when unusable).
+    ``prefix`` is the projector output ``[K, n_embd]`` (None when unusable). ``points`` are the
+    bundle's operating points by finding key (:func:`operating_points`; a key it lacks is called
+    at 0.5): every call about these findings passes them on.
     """
 
     domain: str
@@ -65,6 +88,7 @@ class AudioAnalysis:
     prefix: np.ndarray | None = field(default=None, repr=False)
     # calibrated poor-quality probability, kept when the recording is refused (None: not computed)
     poor_quality: float | None = None
+    points: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         q = self.quality
@@ -74,6 +98,7 @@ class AudioAnalysis:
             "domain_warning": self.domain_warning,
             "site": self.site,
             "findings": {k: round(float(v), 4) for k, v in self.findings.items()},
+            "operating_points": {k: round(float(v), 4) for k, v in self.points.items() if k in self.findings},
             "heart_rate_bpm": None if self.heart_rate_bpm is None else round(float(self.heart_rate_bpm), 1),
             "signal_quality": {
                 "level": getattr(q, "level", None),

@@ -30,7 +30,7 @@ from stethodesk import paths
 from stethodesk.audio.limits import MAX_SAMPLERATE, MIN_SAMPLERATE, MIN_SECONDS
 from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
-from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, UnusableRecording, refuse_at
+from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, UnusableRecording, operating_points, refuse_at
 from stethodesk.model.answer import Answer
 from stethodesk.model.grounded import Grounding, card_facts_for, fact_answer_for, findings_text_for, ground
 from stethodesk.model.prompts import AudioSlot, build_prompt, uses_facts
@@ -256,7 +256,8 @@ class Engine:
             dom, findings=findings, heart_rate_bpm=hr, domain_warning=domain_warning(all_findings, dom, source),
             quality=quality, usable=reason is None, unusable_reason=reason, encode_ms=encode_ms,
             duration_s=duration, n_windows=int(getattr(enc, "n_windows", 0)), domain_source=source,
-            prefix=None if reason else prefix, poor_quality=p_poor, **common,
+            prefix=None if reason else prefix, poor_quality=p_poor, points=operating_points(self.bundle.heads),
+            **common,
         )
 
     def _project(self, embedding: np.ndarray, logits: dict) -> np.ndarray:

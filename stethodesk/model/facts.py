@@ -8,12 +8,17 @@ their calibrated percentages, for the prompt and for the user.
 
 Operating points
 ----------------
-A finding is *called* when its calibrated probability is at least :data:`FINDING_THRESHOLD`
-(0.5). After temperature calibration (``stethodesk/model/calibration.py``, fitted on the
-validation split) 0.5 is where a call is as likely right as wrong at the training prevalence,
-the equal-cost operating point; the guide (section 2b) asks that the operating point be stated,
-and the model card reports each head's AUROC beside it. :data:`STRONG_THRESHOLD` (0.8) only
-changes how strongly the card colours a call. Neither is a clinical threshold from a guideline.
+A finding is *called* when its calibrated probability is at least its operating point: the
+bundle's ``heads.<head>.call_at`` in ``bundle.json`` where one was chosen (on the validation
+split, the point of highest Youden's J = sensitivity + specificity - 1, by
+``training.operating_points``; Youden 1950, Cancer 3:32), else :data:`FINDING_THRESHOLD` (0.5,
+where a call is as likely right as wrong at the calibration prevalence). One point for every head
+left the lung heads almost silent (issue 9: wheeze sensitivity 0.05, crackle 0.40 at 0.5 on the
+test split), because a calibrated probability of a rarer finding seldom reaches 0.5. The points
+travel with the findings (``AudioAnalysis.points``; stored analyses keep them), and every call
+here takes them as ``points``: {finding key: point}; a key it lacks uses 0.5. The probability
+shown stays the calibrated one. :data:`STRONG_THRESHOLD` (0.8) only changes how strongly the card
+colours a call. None is a clinical threshold from a guideline.
 
 No Qt, no torch.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 
 from stethodesk.model.checker import LESIONS
 from stethodesk.model.sites import SITE_ALIASES
@@ -35,6 +41,7 @@ LESION_PREFIX = "lesion_"
 NO_LESION = "N"  # the lesion head's "no valve lesion" class: never a lesion fact
 TIMINGS = ("systolic", "diastolic")  # murmur_timing_<class>: independent (multilabel) heads
 EXTRA_LESION_NAMES = {"AR": "aortic regurgitation"}  # lesions the knowledge file does not list
+Points = Mapping[str, float] | None  # finding key -> operating point (see the module docstring)
 HEART_SITE_KEYS = ("aortic", "pulmonic", "erb", "tricuspid", "mitral", "other_heart")
 # The card's headline findings per domain, most specific first (``abnormal`` is the heart's
 # overall-pattern head; a lung bundle has none, so a lung verdict is abnormal when an
@@ -110,23 +117,34 @@ def source_citation(keys) -> str:
 # ---------------------------------------------------------------------------- facts
 
 
-def called(findings: dict[str, float], key: str) -> bool:
-    """Is ``key`` called present (calibrated probability >= :data:`FINDING_THRESHOLD`)?"""
+def call_point(key: str, points: Points = None) -> float:
+    """The operating point of finding ``key``: ``points[key]`` when given, else 0.5."""
+    p = (points or {}).get(key)
+    return FINDING_THRESHOLD if p is None else float(p)
+
+
+def uses_points(points: Points) -> bool:
+    """Does any finding have an operating point other than :data:`FINDING_THRESHOLD`?"""
+    return any(float(v) != FINDING_THRESHOLD for v in (points or {}).values())
+
+
+def called(findings: Mapping[str, float], key: str, points: Points = None) -> bool:
+    """Is ``key`` called present (calibrated probability >= its :func:`call_point`)?"""
     p = findings.get(key)
-    return p is not None and float(p) >= FINDING_THRESHOLD
+    return p is not None and float(p) >= call_point(key, points)
 
 
-def headline(findings: dict[str, float], domain: str) -> tuple[str, float] | None:
+def headline(findings: Mapping[str, float], domain: str, points: Points = None) -> tuple[str, float] | None:
     """The card's headline call with its probability: the most probable called sound of
     :data:`HEADLINE_KEYS` (a wheeze at 95% beside crackles at 55% reads "Wheeze", not the
     first in the list), else ``abnormal`` when that is called, else None (the card reads "No
     abnormal finding"). ``stethodesk.store.summary.main_finding`` shows it; the verdict is
     abnormal iff it is not None."""
     keys = HEADLINE_KEYS.get(domain, ())
-    sounds = [(k, float(findings[k])) for k in keys if k != "abnormal" and called(findings, k)]
+    sounds = [(k, float(findings[k])) for k in keys if k != "abnormal" and called(findings, k, points)]
     if sounds:
         return max(sounds, key=lambda kp: kp[1])  # ties keep the list order
-    if "abnormal" in keys and called(findings, "abnormal"):
+    if "abnormal" in keys and called(findings, "abnormal", points):
         return "abnormal", float(findings["abnormal"])
     return None
 
@@ -141,8 +159,8 @@ def lesion_ranking(findings: dict[str, float]) -> list[tuple[str, float]]:
     return sorted(out, key=lambda kp: -kp[1])
 
 
-def card_facts(findings: dict[str, float], domain: str, heart_rate_bpm: float | None = None,
-               quality_level: str | None = None, site: str | None = None) -> dict:
+def card_facts(findings: Mapping[str, float], domain: str, heart_rate_bpm: float | None = None,
+               quality_level: str | None = None, site: str | None = None, points: Points = None) -> dict:
     """The facts the findings card shows, in the checker's vocabulary.
 
     Parameters
@@ -157,6 +175,8 @@ def card_facts(findings: dict[str, float], domain: str, heart_rate_bpm: float | 
         heart rate is shown, not called, and the site never overrides the sound).
     quality_level : {"good", "fair", "poor"}, optional
         The signal-quality pill (``stethodesk.audio.dsp.signal_quality``).
+    points : dict[str, float], optional
+        The bundle's operating points by finding key (missing: 0.5); see the module docstring.
 
     Returns
     -------
@@ -173,12 +193,12 @@ def card_facts(findings: dict[str, float], domain: str, heart_rate_bpm: float | 
         raise ValueError(f"domain must be heart or lung, not {domain!r}")
     if not findings:
         return {}
-    facts: dict = {"abnormal": headline(findings, domain) is not None}
+    facts: dict = {"abnormal": headline(findings, domain, points) is not None}
     if domain == "heart":
         if "murmur" in findings:
-            facts["murmur"] = "present" if called(findings, "murmur") else "absent"
+            facts["murmur"] = "present" if called(findings, "murmur", points) else "absent"
         if facts.get("murmur") == "present":
-            timing = [t for t in TIMINGS if called(findings, f"murmur_timing_{t}")]
+            timing = [t for t in TIMINGS if called(findings, f"murmur_timing_{t}", points)]
             if timing:
                 facts["murmur_timing"] = "both" if len(timing) == 2 else timing[0]
             ranking = lesion_ranking(findings)  # a code the checker cannot read is no fact
@@ -189,12 +209,12 @@ def card_facts(findings: dict[str, float], domain: str, heart_rate_bpm: float | 
         events = LUNG_EVENTS
     for key in events:
         if key in findings:
-            facts[key] = called(findings, key)
+            facts[key] = called(findings, key, points)
     if facts.get("crackle"):
-        kinds = [t for t in ("fine", "coarse") if called(findings, f"crackle_type_{t}")]
+        kinds = [t for t in ("fine", "coarse") if called(findings, f"crackle_type_{t}", points)]
         if kinds:
             facts["crackle_type"] = "both" if len(kinds) == 2 else kinds[0]
-    if called(findings, "poor_quality") or quality_level == "poor":
+    if called(findings, "poor_quality", points) or quality_level == "poor":
         facts["poor_quality"] = True
     elif "poor_quality" in findings or quality_level in ("good", "fair"):
         facts["poor_quality"] = False
@@ -222,18 +242,18 @@ def pct(p: float | None) -> str:
     return f"{p:.0%}"
 
 
-def verdict_basis(findings: dict[str, float], domain: str) -> str:
+def verdict_basis(findings: Mapping[str, float], domain: str, points: Points = None) -> str:
     """The headline call with its percentage ("murmur 83%"), or "" for a normal card."""
-    top = headline(findings, domain)
+    top = headline(findings, domain, points)
     if top is None:
         return ""
     key, p = top
     return f"{EVENT_NAMES.get(key, (None, key))[1]} {pct(p)}"
 
 
-def facts_text(findings: dict[str, float], domain: str, heart_rate_bpm: float | None = None,
+def facts_text(findings: Mapping[str, float], domain: str, heart_rate_bpm: float | None = None,
                quality_level: str | None = None, site: str | None = None,
-               quality_reason: str | None = None) -> str:
+               quality_reason: str | None = None, points: Points = None) -> str:
     """The card's facts as compact plain-English lines with calibrated percentages.
 
     For the prompt (the model reads the facts instead of guessing them) and for showing. Only
@@ -245,21 +265,32 @@ def facts_text(findings: dict[str, float], domain: str, heart_rate_bpm: float | 
         Verdict: abnormal (murmur 83%).
         Murmur: present, 83%; timing: systolic 91% (called), diastolic 4%.
         ...
+
+    With ``points`` that differ from 0.5 the first line reads "... each finding is called at its
+    operating point:" and each called or absent finding gives its point ("Wheeze: present, 31%
+    (called from 22%)."); without, the text is exactly what bundles trained before points read.
     """
-    facts = card_facts(findings, domain, heart_rate_bpm, quality_level, site)
-    lines = [(f"Findings of this {domain} recording (calibrated; a finding is called at "
-              f"{FINDING_THRESHOLD:.0%} or more):")]
+    facts = card_facts(findings, domain, heart_rate_bpm, quality_level, site, points)
+    own = uses_points(points)
+
+    def at(key: str) -> str:  # a finding's point, where points are in use
+        return f" (called from {pct(call_point(key, points))})" if own else ""
+
+    lines = [f"Findings of this {domain} recording (calibrated; each finding is called at its operating point):"
+             if own else (f"Findings of this {domain} recording (calibrated; a finding is called at "
+                          f"{FINDING_THRESHOLD:.0%} or more):")]
     if not facts:
         lines.append("No findings: the recording was not analysed.")
     else:
-        basis = verdict_basis(findings, domain)
+        basis = verdict_basis(findings, domain, points)
         lines.append(f"Verdict: abnormal ({basis})." if facts["abnormal"] else
+                     "Verdict: normal (no finding reaches its operating point)." if own else
                      f"Verdict: normal (no finding reaches {FINDING_THRESHOLD:.0%}).")
     if "murmur" in facts:
-        line = f"Murmur: {facts['murmur']}, {pct(findings['murmur'])}"
+        line = f"Murmur: {facts['murmur']}, {pct(findings['murmur'])}{at('murmur')}"
         if facts["murmur"] == "present":
             parts = [f"{t} {pct(findings[f'murmur_timing_{t}'])}"
-                     + (" (called)" if called(findings, f"murmur_timing_{t}") else "")
+                     + (" (called)" if called(findings, f"murmur_timing_{t}", points) else "")
                      for t in TIMINGS if f"murmur_timing_{t}" in findings]
             line += f"; timing: {', '.join(parts)}" if parts else ""
         lines.append(line + ".")
@@ -272,9 +303,9 @@ def facts_text(findings: dict[str, float], domain: str, heart_rate_bpm: float | 
         if key in facts:
             name = EVENT_NAMES[key][1]
             lines.append(f"{name[:1].upper() + name[1:]}: {'present' if facts[key] else 'absent'}, "
-                         f"{pct(findings[key])}.")
+                         f"{pct(findings[key])}{at(key)}.")
     if domain == "heart" and "abnormal" in findings:
-        lines.append(f"Abnormal heart sound pattern: {pct(findings['abnormal'])}.")
+        lines.append(f"Abnormal heart sound pattern: {pct(findings['abnormal'])}{at('abnormal')}.")
     if domain == "heart":
         lines.append(f"Heart rate: {heart_rate_bpm:.0f} bpm." if heart_rate_bpm else
                      "Heart rate: not measured.")

@@ -215,7 +215,7 @@ def card_facts_for(analysis) -> dict:
     from stethodesk.model.facts import card_facts
 
     return card_facts(analysis.findings, analysis.domain, analysis.heart_rate_bpm,
-                      getattr(analysis.quality, "level", None), analysis.site)
+                      getattr(analysis.quality, "level", None), analysis.site, analysis.points)
 
 
 def findings_text_for(analysis) -> str:
@@ -224,7 +224,7 @@ def findings_text_for(analysis) -> str:
 
     q = analysis.quality
     return facts_text(analysis.findings, analysis.domain, analysis.heart_rate_bpm, getattr(q, "level", None),
-                      site_words(analysis.site) or analysis.site, getattr(q, "reason", None))
+                      site_words(analysis.site) or analysis.site, getattr(q, "reason", None), analysis.points)
 
 
 def fact_answer_for(analysis, question: str) -> str | None:

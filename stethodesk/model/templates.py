@@ -16,7 +16,7 @@ import re
 
 from stethodesk.model.facts import (
     HEART_SITE_KEYS, knowledge, lesion_name, lesion_ranking, pct, site_domain, site_key, site_title,
-    source_citation, verdict_basis,
+    source_citation,
 )
 from stethodesk.model.vocabulary import EVENT_NAMES, HEART_EVENTS, LUNG_EVENTS
 
@@ -132,6 +132,16 @@ def _specific(facts: dict) -> bool:
     return facts.get("murmur") == "present" or any(facts.get(k) for k in HEART_EVENTS + LUNG_EVENTS)
 
 
+def _basis(facts: dict, findings: dict) -> str:
+    """The most probable called sound with its percentage ("wheezes 31%"): the card's headline
+    (``facts.headline``) read from the facts, so it follows the operating points they were called at."""
+    keys = [k for k in ("murmur",) + HEART_EVENTS + LUNG_EVENTS if facts.get(k) in (True, "present") and k in findings]
+    if not keys:
+        return ""
+    key = max(keys, key=lambda k: float(findings[k]))
+    return f"{EVENT_NAMES.get(key, (None, key))[1]} {pct(findings[key])}"
+
+
 # ---------------------------------------------------------------------------- the tasks
 
 
@@ -156,7 +166,7 @@ def _detection(f, fi, domain, q, **_):
         text = "No specific added sound is detected." if f["abnormal"] else "Nothing abnormal is detected."
     if absn:
         text += f" Not detected: {_join(absn)}."
-    verdict = f"abnormal ({verdict_basis(fi, domain)})" if fi and _specific(f) else \
+    verdict = f"abnormal ({_basis(f, fi)})" if fi and _specific(f) and _basis(f, fi) else \
         ("abnormal" if f["abnormal"] else "normal")
     text += f" Overall: {verdict}."
     if f["abnormal"] and not _specific(f):
