@@ -57,6 +57,7 @@ from stethodesk.paths import REPO_ROOT
 from training import prevalence
 from training.artifacts import ArtifactConfig, ArtifactMixer
 from training.augment import AugmentConfig, Augmenter
+from training.operating_points import call_source, head_points
 from training.precision import choose_precision, describe
 
 FEATURE_VERSION = 1  # bump when recording_features changes in a way its config does not show
@@ -213,6 +214,24 @@ def load_features(records, frontend, feature_dir, log=print, what="") -> tuple[l
 # ----------------------------------------------------------------------------- targets
 
 
+# Sets without a quality label whose recordings were curated or annotated as usable sounds: a
+# recording there is a clean example (poor_quality = 0) unless its labels say the annotators could
+# not judge it (CirCor murmur "unknown"). Without these, the artifact windows (poor_quality = 1)
+# were the only positives and few negatives came from these sets, and the calibrated poor-quality
+# finding sat high on their clean recordings (median 0.92 on HLS-CMDS, 0.63 on CirCor, issue 9).
+CURATED_CLEAN = {"hls_cmds", "yaseen2018", "icbhi2017", "circor2022"}
+
+
+def poor_quality_target(r) -> float:
+    """The poor-quality target of one record: its label, 0 for a curated clean one, else NaN."""
+    q = r.labels.get("poor_quality")
+    if q is not None:
+        return float(bool(q))
+    if r.dataset in CURATED_CLEAN and r.labels.get("murmur") != "unknown" and not r.labels.get("mixed"):
+        return 0.0
+    return float("nan")
+
+
 def record_targets(r) -> dict:
     """Per-head training targets of one record (unknown = NaN for sigmoid heads, -1 for softmax).
 
@@ -232,7 +251,7 @@ def record_targets(r) -> dict:
         "murmur": {"present": 1.0, "absent": 0.0}.get(murmur, nan) if heart else nan,
         "crackle": b(lab.get("crackle"), lung),
         "wheeze": b(lab.get("wheeze"), lung),
-        "poor_quality": b(lab.get("poor_quality")),
+        "poor_quality": poor_quality_target(r),
         "is_lung": nan if mixed else float(lung),  # a heart+lung mix is neither
     }
     timing = lab.get("murmur_timing")
@@ -407,6 +426,9 @@ def calibrate_heads(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray
             m["auroc_by_dataset"] = by
         metrics[h] = m
         heads[h] = cal.head_entry(h, t, m)
+        points, figures = head_points(h, zk, yk, heads[h]["calibration"]) if len(zk) else ({}, {})
+        if points:  # each finding's operating point on the same validation logits
+            heads[h]["call_at"], heads[h]["call_source"] = points, call_source(figures)
         log(f"  {h:14s} n={m['n_val']:5d}  AUROC={_fmt(m['auroc'])}  ECE {_fmt(m['ece_before'])} -> "
             f"{_fmt(m['ece_after'])}  T={t:.3f}" + ("" if m["fitted"] else f"  (not fitted: < {MIN_CALIBRATION_N} recordings)"))
     return heads, metrics

@@ -314,7 +314,7 @@ def facts_text(findings: Mapping[str, float], domain: str, heart_rate_bpm: float
         reason = (quality_reason or "").strip().rstrip(".")
         quality.append(f"signal {quality_level}" + (f" ({reason[:1].lower() + reason[1:]})" if reason else ""))
     if "poor_quality" in findings:
-        quality.append(f"poor-quality finding {pct(findings['poor_quality'])}")
+        quality.append(f"poor-quality finding {pct(findings['poor_quality'])}{at('poor_quality')}")
     if quality:
         lines.append("Recording quality: " + "; ".join(quality) + ".")
     title = site_title(site)
