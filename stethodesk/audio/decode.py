@@ -4,17 +4,21 @@ No Qt here. :mod:`stethodesk.audio.fileio` builds the app's reader on this; noth
 open audio files.
 
 - libsndfile (``soundfile``) takes WAV in all its variants (WAVE_FORMAT_EXTENSIBLE, 8/16/24/32-bit
-  integer, 32/64-bit float, A-law, mu-law), FLAC, OGG (Vorbis, Opus), AIFF, CAF. Their containers
-  state the exact length.
+  integer, 32/64-bit float, A-law, mu-law), FLAC, AIFF, CAF. Their containers state the exact
+  length.
 - FFmpeg (through PyAV) takes MP3 and whatever libsndfile cannot open: AAC in M4A/MP4 (what phone
   stethoscope apps export), WMA, WebM... MP3 goes to FFmpeg although libsndfile opens it, because
   libsndfile takes an MP3's length from the header (the Xing/Info frame, or a guess from the first
   frame's bit rate when there is none) and stops reading there: a VBR file without a Xing frame
-  read as 6.9 of its 21.4 s (issue 11 item 1).
+  read as 6.9 of its 21.4 s (issue 11 item 1). OGG (Vorbis, Opus) goes to FFmpeg too: libsndfile
+  reads an OGG whose middle pages are damaged or cut out as its full stated length with nothing
+  said, while FFmpeg's page timestamps show the gap (Opus then comes at its decoding rate, 48 kHz).
 
 No length estimate is trusted: both paths decode to the end of the stream. Where the container
 states an exact length, a stream that breaks off before it raises :class:`DecodeError` with how
-much was decoded. Files are opened as file objects, so any name the OS can open opens (a Latin-1
+much was decoded. Damage in the middle of an FFmpeg stream (frames FFmpeg cannot decode, bytes it
+skips) is counted (:mod:`stethodesk.audio.damage`) and left out; the file is refused only when
+most of it is damaged. Files are opened as file objects, so any name the OS can open opens (a Latin-1
 name, a path of 1,024 bytes or more, which libsndfile refuses by name).
 """
 
@@ -27,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from stethodesk.audio.damage import RAW_FORMATS, Damage, DamageCount
 
 BLOCK = 65536  # frames per block: 2 MB for 8 channels of float32, whatever the file's length
 BLOCK_BYTES = 2 << 20  # bytes of float32 per block the reader asks for (fewer frames for more channels)
@@ -43,12 +49,14 @@ class UnreadableError(Exception):
 
 
 class DecodeError(Exception):
-    """Decoding broke off after ``frames_read`` frames (a damaged or cut-off file)."""
+    """Decoding broke off after ``frames_read`` frames (a damaged or cut-off file), or ``damaged_s``
+    seconds of damage left out are more than was read."""
 
-    def __init__(self, frames_read: int, cause: str):
+    def __init__(self, frames_read: int, cause: str, damaged_s: float = 0.0):
         super().__init__(cause)
         self.frames_read = int(frames_read)
         self.cause = cause
+        self.damaged_s = float(damaged_s)
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ def open_source(path: str | Path) -> Source:
             fmt, subtype = str(f.format), str(f.subtype)
             if _is_mpeg(fmt, subtype):
                 mpeg_frames = int(f.frames)
-            else:
+            elif fmt.upper() != "OGG":  # OGG: libsndfile hides lost pages (see the module's doc)
                 frames = int(f.frames)
                 exact = 0 <= frames <= 2**40  # an unfinished FLAC states no length
                 return Source(p, int(f.samplerate), int(f.channels), frames if exact else 0, exact,
@@ -124,18 +132,20 @@ def _ffmpeg_source(p: Path) -> Source:
         raise UnreadableError(str(exc)) from None
 
 
-def iter_blocks(src: Source, block: int = BLOCK) -> Iterator[np.ndarray]:
+def iter_blocks(src: Source, block: int = BLOCK, damage: Damage | None = None) -> Iterator[np.ndarray]:
     """Decode ``src`` to the end, yielding float32 blocks of shape ``(n, channels)``, n <= ~block.
 
     Integer formats come scaled to [-1, 1); float formats as stored (they may exceed 1).
     Raises :class:`DecodeError` when the stream breaks off before an exact stated length (the
     blocks before the break have been yielded). A stream with no stated length (an unfinished
-    FLAC of a killed recorder) ends quietly at its last whole frame.
+    FLAC of a killed recorder) ends quietly at its last whole frame. Damage inside an FFmpeg
+    stream that FFmpeg decoded around is left out and, when ``damage`` is given, described there
+    (filled when the stream ends); when it holds more audio than the rest, DecodeError.
     """
     if src.decoder == "libsndfile":
         yield from _sndfile_blocks(src, block)
     else:
-        yield from _ffmpeg_blocks(src)
+        yield from _ffmpeg_blocks(src, damage)
 
 
 def _sndfile_reads(src: Source, block: int, skip: int = 0) -> Iterator[np.ndarray]:
@@ -175,53 +185,106 @@ def _sndfile_blocks(src: Source, block: int) -> Iterator[np.ndarray]:
         raise DecodeError(n, "the audio data ends before the length its header states")
 
 
-def _ffmpeg_blocks(src: Source) -> Iterator[np.ndarray]:
-    """FFmpeg's decode as float32 blocks. After a packet FFmpeg cannot decode, what follows is
-    decoded but not kept: if it holds more than :data:`AFTER_DAMAGE_S` of audio the damage is
-    inside the recording (:class:`DecodeError` with how much came before it); if not, it was
-    trailing bytes after the audio (an app's zero padding, a tag), and the audio is whole."""
+def _ffmpeg_blocks(src: Source, damage: Damage | None = None) -> Iterator[np.ndarray]:
+    """FFmpeg's decode as float32 blocks, with the damage FFmpeg decoded around counted
+    (:class:`~stethodesk.audio.damage.DamageCount`) and left out of the output.
+
+    Output after damage is held back until :data:`AFTER_DAMAGE_S` of it shows that the damage is
+    inside the recording. Less than that at the end is where the file ends: trailing bytes after
+    the audio (an app's zero padding, a tag), dropped with the damage they caused, or a cut-off
+    file, which a container that states its length refuses as cut short (DecodeError). Damage inside fills
+    ``damage``; when it holds more audio than was decoded, :class:`DecodeError` refuses the file."""
     import av
 
     n = 0
-    damage: tuple[int, str] | None = None  # (frames before it, FFmpeg's message)
-    after = 0  # frames decoded after the damage
+    cause = ""  # FFmpeg's message for the first damage
+    held: list[np.ndarray] = []  # output after damage, until it shows the damage was inside
+    pending = False
     with _open_file(src.path) as fh, av.open(fh) as c:
         s = c.streams.audio[0]
         layout = s.codec_context.layout
+        raw = any(name in RAW_FORMATS for name in c.format.name.split(","))
+        file_bytes = os.fstat(fh.fileno()).st_size
+        count = DamageCount(raw, s.codec_context.bit_rate)
         # to interleaved float32 at the stream's first rate and channels (libswresample)
         conv = av.AudioResampler(format="flt", layout=layout, rate=src.samplerate)
+
+        def convert(frame):
+            nonlocal conv
+            try:
+                return conv.resample(frame)
+            except ValueError:  # a damaged stream changed rate or channels: convert anew
+                outs = conv.resample(None)
+                conv = av.AudioResampler(format="flt", layout=layout, rate=src.samplerate)
+                return outs + conv.resample(frame)
+
+        def hit(message: str) -> None:
+            nonlocal pending, cause
+            cause = cause or message
+            pending = True
+
         try:
             for packet in c.demux(s):
+                if not packet.size:
+                    continue
+                out_s = n / src.samplerate
+                if not pending:
+                    count.mark()  # damage in this packet may turn out to be trailing bytes
+                if count.packet(packet.pos, packet.size, out_s):
+                    hit("bytes that are no audio frame were skipped")
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:
-                    damage = damage or (n, str(exc))
+                    count.failed(packet.size, out_s)
+                    hit(str(exc))
                     continue
+                size = packet.size
                 for frame in frames:
-                    if damage is not None:
-                        after += frame.samples
-                        if after > AFTER_DAMAGE_S * src.samplerate:
-                            raise DecodeError(*damage)
-                        continue
-                    try:
-                        outs = conv.resample(frame)
-                    except ValueError:  # a damaged stream changed rate or channels: convert anew
-                        outs = conv.resample(None)
-                        conv = av.AudioResampler(format="flt", layout=layout, rate=src.samplerate)
-                        outs += conv.resample(frame)
-                    for out in outs:
+                    start = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+                    if count.frame(start, frame.samples / frame.sample_rate, size, out_s):
+                        hit("frames are missing")
+                    size = 0
+                    for out in convert(frame):
                         b = out.to_ndarray().reshape(-1, src.channels)
+                        if pending:
+                            held.append(b)
+                            if sum(h.shape[0] for h in held) <= AFTER_DAMAGE_S * src.samplerate:
+                                continue
+                            pending = False  # damage inside the recording: keep what follows
+                            for h in held:
+                                n += h.shape[0]
+                                yield h
+                            held = []
+                            continue
                         n += b.shape[0]
                         yield b
-            for out in conv.resample(None):
-                b = out.to_ndarray().reshape(-1, src.channels)
-                n += b.shape[0]
-                yield b
+            tail = conv.resample(None)
         except av.error.FFmpegError as exc:  # the container itself breaks off
             raise DecodeError(n, str(exc)) from None
+    if pending:  # trailing bytes after the audio: not damage, and what they decoded to is dropped
+        count.undo()
+    else:
+        for out in tail:
+            b = out.to_ndarray().reshape(-1, src.channels)
+            n += b.shape[0]
+            yield b
     # 2 % slack: a constant-bit-rate MP3's agreed length is reckoned from the file size, tags included
-    if src.exact and n < src.frames - max(LENGTH_TOLERANCE_S * src.samplerate, 0.02 * src.frames):
-        raise DecodeError(n, "the audio stream ends before the length the file states")
+    short = src.exact and n < src.frames - max(LENGTH_TOLERANCE_S * src.samplerate, 0.02 * src.frames)
+    if not count.seen:
+        if short:
+            raise DecodeError(n, "the audio stream ends before the length the file states")
+        return
+    got_s = n / src.samplerate
+    # A container's exact length says how much is missing better than the estimates; an MP3's
+    # "agreed" length may be the file size over the first frame's bit rate (no Xing frame): not that.
+    exact = src.exact and not count.is_size_guess(src.frames / src.samplerate, file_bytes)
+    report = count.report(src.frames / src.samplerate - got_s - count.lost_s if exact else None)
+    if report.seconds > got_s:  # most of it is damaged: refuse rather than analyse a remnant
+        raise DecodeError(n, f"{report.frames} damaged frames ({report.seconds:.1f} s) could not be decoded: {cause}",
+                          report.seconds)
+    if damage is not None:
+        damage.frames, damage.seconds, damage.at_s, damage.estimated = (report.frames, report.seconds, report.at_s,
+                                                                       report.estimated)
 
 
 class Downsampler:

@@ -8,6 +8,10 @@ Decoding is :mod:`stethodesk.audio.decode` (libsndfile, else FFmpeg), always to 
 stream and block by block: channels are mixed and rates above
 :data:`~stethodesk.audio.limits.MAX_OUTPUT_RATE` resampled per block, so memory follows the
 mono output, not the file (a 30-min 8-channel 192 kHz file needs ~0.7 GB, not ~11 GB).
+
+A file with damaged frames in the middle (FFmpeg decodes around them) is read without them and
+says so: :func:`damage_note`, carried by :attr:`AudioInfo.note` from :func:`scan` and handed out by
+:func:`read_audio` through ``notes``. A file that is mostly damaged is refused.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from stethodesk.audio.damage import Damage
 from stethodesk.audio.decode import (
     BLOCK_BYTES, SALVAGE_BLOCK, DecodeError, Downsampler, Source, UnreadableError, iter_blocks, open_source,
 )
 from stethodesk.audio.limits import MAX_CHANNELS, MAX_OUTPUT_RATE, MAX_SAMPLERATE, MAX_SECONDS, MIN_SAMPLERATE
 
-__all__ = ["FILE_DIALOG_FILTER", "MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "display_name", "mix_weights",
-           "mixdown", "probe", "read_audio", "scan"]
+__all__ = ["FILE_DIALOG_FILTER", "MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "damage_note",
+           "display_name", "mix_weights", "mixdown", "probe", "read_audio", "scan"]
 
 MIN_SAMPLES = 16  # anything shorter is "empty" for every purpose in the app
 FORMATS_HINT = "WAV, FLAC, OGG, MP3 or M4A expected"
@@ -44,7 +49,8 @@ class AudioFileError(ValueError):
 class AudioInfo:
     """Facts of an audio file. ``frames`` is the header's length (0 when it gives none) from
     :func:`probe`, the decoded length from :func:`scan`; ``exact`` says whether it can be trusted
-    (an MP3 header only estimates it)."""
+    (an MP3 header only estimates it). ``note`` (from :func:`scan`): what was damaged and left
+    out, "" for a whole file."""
 
     path: Path
     samplerate: int
@@ -53,6 +59,7 @@ class AudioInfo:
     format: str
     exact: bool = True
     decoder: str = "libsndfile"
+    note: str = ""
 
     @property
     def seconds(self) -> float:
@@ -138,14 +145,29 @@ def _check_header(info: AudioInfo, max_seconds: float) -> None:
         )
 
 
-def _blocks(info: AudioInfo, max_seconds: float) -> Iterator[np.ndarray]:
-    """Decoded blocks ``(n, channels)``; a damaged file or one over the limit -> AudioFileError."""
+def damage_note(info: AudioInfo, damage: Damage, frames_read: int) -> str:
+    """The user's sentence for damage left out of a file that was read ("" when there was none):
+    how many frames, how many seconds, where, and how much was read."""
+    if damage.frames <= 0 and damage.seconds <= 0:
+        return ""
+    got = frames_read / info.samplerate if info.samplerate else 0.0
+    about = "about " if damage.estimated else ""
+    what = f"{damage.frames} damaged frame{'s' if damage.frames != 1 else ''} ({about}{damage.seconds:.1f} s)"
+    return (
+        f"{display_name(info.path)}: {what} could not be decoded and were left out (the first "
+        f"{damage.at_s:.1f} s into the audio read); the other {got:.1f} s were read and are used."
+    )
+
+
+def _blocks(info: AudioInfo, max_seconds: float, damage: Damage | None = None) -> Iterator[np.ndarray]:
+    """Decoded blocks ``(n, channels)``; damage left out goes into ``damage``; a mostly damaged
+    file or one over the limit -> AudioFileError."""
     name = display_name(info.path)
     src = Source(info.path, info.samplerate, info.channels, info.frames, info.exact, info.format, info.decoder)
     limit = max_seconds * info.samplerate
     n = 0
     try:
-        for b in iter_blocks(src, max(SALVAGE_BLOCK, BLOCK_BYTES // (4 * info.channels))):
+        for b in iter_blocks(src, max(SALVAGE_BLOCK, BLOCK_BYTES // (4 * info.channels)), damage):
             n += b.shape[0]
             if n > limit:
                 raise AudioFileError(
@@ -155,7 +177,8 @@ def _blocks(info: AudioInfo, max_seconds: float) -> Iterator[np.ndarray]:
             yield b
     except DecodeError as exc:
         got = exc.frames_read / info.samplerate
-        of = f" of {info.seconds:.1f}" if info.exact and info.frames else ""
+        total = max(info.seconds if info.exact else 0.0, got + exc.damaged_s if exc.damaged_s else 0.0)
+        of = f" of {total:.1f}" if total else ""
         raise AudioFileError(
             f"{name}: the file is damaged or cut short; only {got:.1f}{of} s can be decoded "
             f"({exc.cause}). Copy it again from the original source."
@@ -169,19 +192,22 @@ def _invalid(info: AudioInfo) -> AudioFileError:
 def scan(path: str | Path, *, max_seconds: float = MAX_SECONDS) -> AudioInfo:
     """Decode all of ``path`` without keeping it: the facts :func:`read_audio` would meet.
 
-    ``frames`` is the decoded length. Raises :class:`AudioFileError` for everything
-    :func:`read_audio` refuses, so what passes here can be read later (the store checks with it).
+    ``frames`` is the decoded length, ``note`` says what damage was left out. Raises
+    :class:`AudioFileError` for everything :func:`read_audio` refuses, so what passes here can be
+    read later (the store checks with it).
     """
     info = probe(path)
     _check_header(info, max_seconds)
     n = 0
-    for b in _blocks(info, max_seconds):
+    damage = Damage()
+    for b in _blocks(info, max_seconds, damage):
         if not np.all(np.isfinite(b)):
             raise _invalid(info)
         n += b.shape[0]
     if n < MIN_SAMPLES:
         raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
-    return AudioInfo(info.path, info.samplerate, info.channels, n, info.format, True, info.decoder)
+    return AudioInfo(info.path, info.samplerate, info.channels, n, info.format, True, info.decoder,
+                     damage_note(info, damage, n))
 
 
 def _output_rate(sr: int) -> int:
@@ -220,14 +246,17 @@ def read_audio(
     *,
     channel: int | None = None,
     max_seconds: float = MAX_SECONDS,
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Decode ``path`` to mono float32 and its sample rate.
 
     ``channel`` picks one channel (0-based); ``None`` mixes all channels down (:func:`mix_weights`,
     from a first pass over the file). Integer formats give [-1, 1); float files keep their level
     (they may exceed 1). Rates above 48 kHz come back resampled to 48 kHz (44.1 kHz for its
-    multiples). Raises :class:`AudioFileError` for missing, empty, corrupt, damaged, non-audio,
-    over-long files and sample rates outside 1-768 kHz. Shape: ``(n,)`` float32.
+    multiples). Damaged frames FFmpeg decodes around are left out; ``notes``, when given, gets
+    :func:`damage_note`'s sentence about them. Raises :class:`AudioFileError` for missing, empty,
+    corrupt, mostly damaged or cut-short, non-audio, over-long files and sample rates outside
+    1-768 kHz. Shape: ``(n,)`` float32.
     """
     info = probe(path)
     _check_header(info, max_seconds)
@@ -249,7 +278,8 @@ def read_audio(
     down = Downsampler(info.samplerate, sr) if sr != info.samplerate else None
     out = _Output(int(info.frames * sr / info.samplerate) + 4096 if info.exact else 0)
     n_in = 0
-    for b in _blocks(info, max_seconds):
+    damage = Damage()
+    for b in _blocks(info, max_seconds, damage):
         n_in += b.shape[0]
         mono = b[:, pick] if pick is not None else b @ weights
         if not np.all(np.isfinite(mono)):
@@ -260,4 +290,6 @@ def read_audio(
     if n_in < MIN_SAMPLES:
         raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
     x = out.result()
+    if notes is not None and (note := damage_note(info, damage, n_in)):
+        notes.append(note)
     return np.ascontiguousarray(x, dtype=np.float32), int(sr)
