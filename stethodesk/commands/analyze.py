@@ -12,7 +12,8 @@ Examples::
 
 ``--format jsonl`` prints one JSON object per file as soon as that file is done (contract in
 docs/ARCHITECTURE.md): ``file``, ``task``, ``domain``, ``site``, ``answer``, ``findings``,
-``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason``), ``timing``
+``operating_points`` (finding -> the bundle's point it is called at; a finding not listed is called
+at 0.5), ``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason``), ``timing``
 (``encode_ms``, ``first_token_ms``, ``total_ms``, ``tokens``), ``model`` (``name``, ``version``),
 ``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording, or one
 whose poor-quality finding reaches the bundle's refusal point - noise, talking, handling - gets
@@ -112,6 +113,7 @@ def _result(file: str, task: str, analysis, answer) -> dict:
         "site": a["site"],
         "answer": None,
         "findings": a["findings"],
+        "operating_points": a.get("operating_points", {}),
         "heart_rate_bpm": a["heart_rate_bpm"] if a["domain"] == "heart" else None,
         "signal_quality": {k: a["signal_quality"][k] for k in ("level", "score", "reason")},
         "timing": timing,
@@ -144,7 +146,9 @@ def _print_header(file: str, analysis) -> None:
     print(f"== {file}  ({a['domain']}{site}, {a['duration_s']:.1f} s, {a['n_windows']} window(s))")
     top = sorted(a["findings"].items(), key=lambda kv: -kv[1])[:TOP_FINDINGS]
     if top:
-        print("Findings: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+        pts = a.get("operating_points", {})
+        print("Findings: " + ", ".join(f"{k} {v:.2f}" + (f" (called from {pts[k]:.2f})" if pts.get(k, 0.5) != 0.5 else "")
+                                       for k, v in top))
     q = a["signal_quality"]
     hr = f"Heart rate: {a['heart_rate_bpm']:.0f} bpm   " if a["heart_rate_bpm"] else ""
     print(f"{hr}Signal quality: {q['level']} ({q['reason']})")

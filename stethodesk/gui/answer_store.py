@@ -36,7 +36,7 @@ def save_answer(ctx, path, asked: tuple[str, str | None], result: dict, analysis
             findings=analysis.findings, model_name=getattr(engine, "name", ""),
             model_version=getattr(engine, "version", ""),
             timings={k: result[k] for k in ("first_token_ms", "total_ms", "tokens") if result.get(k) is not None},
-            heart_rate_bpm=analysis.heart_rate_bpm)
+            heart_rate_bpm=analysis.heart_rate_bpm, points=getattr(analysis, "points", None))
     except (StoreError, OSError, ValueError) as exc:
         return str(exc)
     return None

@@ -8,9 +8,10 @@ calibrated findings, domain, site and usable flag); output is :class:`ExamFindin
   ``python -m training.exam_calibration``); a murmur call present / absent / unknown, the most
   audible site (the usable heart site with the highest murmur probability), the sites where the
   murmur is called, its timing and the lesion candidates ranked with the site pattern as evidence;
-- lung: crackles and wheezes with the sites where they are called and their side (left / right /
-  both, from the site names); pooled as the maximum over sites, which is *not* recalibrated at
-  patient level (there are no patient-level lung labels to fit it on) and says so;
+- lung: crackles and wheezes with the sites where they are called (each site at its own
+  recording's operating points, ``AudioAnalysis.points``, as its card calls it) and their side
+  (left / right / both, from the site names); pooled as the maximum over sites, which is *not*
+  recalibrated at patient level (there are no patient-level lung labels to fit it on) and says so;
 - unusable sites are listed with their reason and left out of every pooled figure.
 
 Clinical facts used for the site pattern (where each lesion is best heard, which murmurs a
@@ -29,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from stethodesk import DISCLAIMER, paths
-from stethodesk.model.facts import (FINDING_THRESHOLD, HEART_SITE_KEYS, knowledge, lesion_name, pct,
-                                    site_key, site_title, source_citation)
+from stethodesk.model.facts import (FINDING_THRESHOLD, HEART_SITE_KEYS, called, knowledge, lesion_name, pct,
+                                    site_key, site_title, source_citation, uses_points)
 
 CALIBRATION_FILE = paths.RESOURCES / "exam_calibration.json"
 CALL_WEIGHTS = {"present": 5.0, "unknown": 3.0, "absent": 1.0}  # PhysioNet Challenge 2022
@@ -109,7 +110,8 @@ def sidedness(sites: list[str]) -> str | None:
 
 @dataclass
 class SiteResult:
-    """One site of the exam: its own findings, kept as evidence."""
+    """One site of the exam: its own findings, kept as evidence, and the operating points its
+    recording's findings are called at (``AudioAnalysis.points``; {} = all at 0.5)."""
 
     site: str | None
     title: str | None
@@ -117,6 +119,7 @@ class SiteResult:
     usable: bool
     unusable_reason: str | None
     findings: dict[str, float]
+    points: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,7 +201,10 @@ class ExamFindings:
 
     def text(self) -> str:
         """The exam findings as plain lines (for the model's context, the report and the user)."""
-        lines = [f"Whole {self.domain} exam (calibrated; a finding is called at {FINDING_THRESHOLD:.0%} or more): "
+        rule = ("each site's findings are called at its recording's operating points"
+                if any(uses_points(s.points) for s in self.usable_sites) else
+                f"a finding is called at {FINDING_THRESHOLD:.0%} or more")
+        lines = [f"Whole {self.domain} exam (calibrated; {rule}): "
                  f"{len(self.usable_sites)} of {len(self.sites)} sites usable "
                  f"({', '.join(s.title or '?' for s in self.usable_sites) or 'none'})."]
         for u in self.unusable:
@@ -236,7 +242,8 @@ class ExamFindings:
 
 def _site_result(a) -> SiteResult:
     return SiteResult(a.site, site_title(a.site), a.domain, bool(a.usable),
-                      a.unusable_reason if not a.usable else None, dict(a.findings or {}))
+                      a.unusable_reason if not a.usable else None, dict(a.findings or {}),
+                      {k: float(v) for k, v in (getattr(a, "points", None) or {}).items()})
 
 
 def _lesions(usable: list[SiteResult], loudest: str | None, timing: str | None) -> list[LesionCandidate]:
@@ -301,7 +308,7 @@ def exam_findings(analyses: list, calibration: dict | None = None) -> ExamFindin
         for k in ("crackle", "wheeze"):
             have = [s for s in usable if k in s.findings]
             if have:
-                at = [s.site for s in have if s.findings[k] >= FINDING_THRESHOLD]
+                at = [s.site for s in have if called(s.findings, k, s.points)]  # as each site's card calls it
                 ex.lung[k] = {"probability": max(s.findings[k] for s in have), "sites": at,
                               "side": sidedness(at), "pooling": "max over sites (not recalibrated per patient)"}
         return ex

@@ -42,7 +42,7 @@ def exam_record(store: Store, exam_id: int) -> dict:
     for r in store.list_recordings(exam_id):
         analyses = store.list_analyses(r.id)
         findings = store.latest_findings(r.id)
-        mf = main_finding(findings, r.domain)
+        mf = main_finding(findings, r.domain, store.latest_points(r.id))
         recs.append({
             "id": r.id, "site": r.site, "site_title": site_title(r.site), "domain": r.domain,
             "duration_s": round(r.duration_s, 3), "samplerate": r.samplerate, "device": r.device,
@@ -51,6 +51,7 @@ def exam_record(store: Store, exam_id: int) -> dict:
             "main_finding": {"label": mf.label, "probability": mf.probability},
             "analyses": [{
                 "task": a.task, "question": a.question, "answer": a.answer, "findings": a.findings,
+                "operating_points": a.points,
                 "heart_rate_bpm": a.heart_rate_bpm, "other_recording_id": a.other_recording_id,
                 "model": {"name": a.model_name, "version": a.model_version}, "timing": a.timings,
                 "created": a.created, "disclaimer": DISCLAIMER,

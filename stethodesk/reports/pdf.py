@@ -28,7 +28,7 @@ from ..paths import RESOURCES
 from ..store import Store, StoreError, site_title
 from ..model.facts import pct
 from ..store.protocols import protocol_title
-from ..store.summary import finding_label, main_finding, quality_verdict, shown_findings
+from ..store.summary import finding_label, main_finding, points_words, quality_verdict, shown_findings
 from .exam_page import exam_summary_page
 from .thumbnail import minmax_envelope
 
@@ -169,10 +169,12 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
     for i, r in enumerate(recs, 1):
         analyses = store.list_analyses(r.id)
         models |= {(a.model_name, a.model_version) for a in analyses if a.model_name}
-        mf = main_finding(store.latest_findings(r.id), r.domain)
+        # the calls of the stored analysis, at the operating points it was called at
+        findings, points = store.latest_findings(r.id), store.latest_points(r.id)
+        mf = main_finding(findings, r.domain, points)
         hr = next((a.heart_rate_bpm for a in reversed(analyses) if a.heart_rate_bpm), None)
         rows.append([str(i), site_title(r.site).split(" (")[0], r.domain, f"{r.duration_s:.1f} s",
-                     quality_verdict(r.quality_level, store.latest_findings(r.id))[0] or "-", mf.text,
+                     quality_verdict(r.quality_level, findings, points)[0] or "-", mf.text,
                      f"{hr:.0f} bpm" if hr else "-"])
         per_rec.append((i, r, analyses, mf, hr))
     if not recs:
@@ -189,18 +191,19 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
             block.append(waveform_drawing(x, sr))
         except StoreError as exc:
             block.append(_p(f"Audio not shown: {exc}", st["warn"]))
-        findings = store.latest_findings(r.id)
-        level, q = quality_verdict(r.quality_level, findings)  # one verdict: meter and model together
+        findings, points = store.latest_findings(r.id), store.latest_points(r.id)
+        level, q = quality_verdict(r.quality_level, findings, points)  # one verdict: meter and model together
         colour = QUALITY_COLOURS.get(level or "", "#555555")
         block.append(Paragraph(
             f"<b>Signal quality:</b> <font color='{colour}'>{escape(q)}</font>"
             f"{' - ' + escape(r.quality_reason) if r.quality_reason else ''}", st["body"]))
         if findings:
-            top = shown_findings(findings, TOP_FINDINGS)
+            top = shown_findings(findings, TOP_FINDINGS, points)
             cells = [f"{finding_label(k)}: {pct(v)}" for k, v in top]
             cells += [""] * (-len(cells) % 4)
             block.append(Spacer(1, 2))
-            block.append(_p("Findings (calibrated probability):", st["body"]))
+            block.append(_p(f"Findings (calibrated probability{points_words(points, [k for k, _ in top])}):",
+                            st["body"]))
             block.append(_table([cells[j:j + 4] for j in range(0, len(cells), 4)], [44.5 * mm] * 4, header=False))
         block = [KeepTogether(block)]
         for a in analyses:

@@ -77,7 +77,7 @@ def analyse_recording(store: Store, engine, recording_id: int, task: str = DEFAU
     return store.add_analysis(rec.id, task, text, findings=a.findings, model_name=engine.name,
                               model_version=engine.version, question=question,
                               timings=_timings(a, answer), heart_rate_bpm=a.heart_rate_bpm,
-                              grounding=_grounding(answer))
+                              grounding=_grounding(answer), points=getattr(a, "points", None))
 
 
 def compare_recordings(store: Store, engine, a_id: int, b_id: int, max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -96,4 +96,4 @@ def compare_recordings(store: Store, engine, a_id: int, b_id: int, max_tokens: i
     return store.add_analysis(ra.id, "comparison", text, findings=aa.findings, model_name=engine.name,
                               model_version=engine.version, timings=_timings(aa, answer),
                               other_recording_id=rb.id, heart_rate_bpm=aa.heart_rate_bpm,
-                              grounding=_grounding(answer))
+                              grounding=_grounding(answer), points=getattr(aa, "points", None))

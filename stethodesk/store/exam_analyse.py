@@ -36,8 +36,9 @@ def exam_domains(store: Store, exam_id: int) -> list[str]:
 
 
 def stored_exam_findings(store: Store, exam_id: int, domain: str) -> ExamFindings | None:
-    """Exam findings of ``domain`` from each recording's newest stored findings; a recording
-    without any is left out as "not analysed" (with the stored reason when it was refused)."""
+    """Exam findings of ``domain`` from each recording's newest stored findings (called at the
+    operating points stored with them); a recording without any is left out as "not analysed"
+    (with the stored reason when it was refused)."""
     sites = []
     for r in store.list_recordings(exam_id):
         if r.domain != domain:
@@ -48,7 +49,8 @@ def stored_exam_findings(store: Store, exam_id: int, domain: str) -> ExamFinding
             done = store.list_analyses(r.id)
             reason = done[-1].answer.removeprefix("Not analysed: ") if done else "not analysed yet"
         sites.append(SimpleNamespace(site=exam_site(r.site), domain=domain, findings=findings,
-                                     usable=bool(findings), unusable_reason=reason))
+                                     points=store.latest_points(r.id), usable=bool(findings),
+                                     unusable_reason=reason))
     return exam_findings(sites) if sites else None
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .records import Analysis
+from .records import Analysis, clean_points
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class StoredAnswer:
     ``kind``: "recording" (``analyses``), "exam" (``exam_analyses``) or "listen"
     (``listen_analyses``); ``about``: the recording's site, "whole exam" or the file's name;
     ``findings``: probabilities (the exam's patient-level ones for an exam answer);
-    ``exam_findings``: the full exam snapshot (exam answers only).
+    ``exam_findings``: the full exam snapshot (exam answers only); ``points``: the operating
+    points the findings were called at ({} = all at 0.5; an exam answer's calls are in its snapshot).
     """
 
     kind: str
@@ -52,6 +53,7 @@ class StoredAnswer:
     recording_id: int | None = None
     file: str | None = None
     exam_findings: dict = field(default_factory=dict)
+    points: dict = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -114,11 +116,12 @@ def recording_of_file(store, path: str | Path | None) -> int | None:
 def save_listen_answer(store, path: str | Path | None, task: str, answer: str, *, question: str | None = None,
                        grounding: dict | None = None, findings: dict | None = None, model_name: str = "",
                        model_version: str = "", timings: dict | None = None,
-                       heart_rate_bpm: float | None = None) -> StoredAnswer:
+                       heart_rate_bpm: float | None = None, points: dict | None = None) -> StoredAnswer:
     """Store a Listen-tab answer about ``path`` (None / "" = the live input).
 
     A file that is a stored patient recording gets an ``analyses`` row (its patient's history);
-    any other file a ``listen_analyses`` row keyed by the file.
+    any other file a ``listen_analyses`` row keyed by the file. ``points``: the operating points the
+    findings were called at (``AudioAnalysis.points``).
     """
     t = timings or {}
     clean = {str(k): float(v) for k, v in (findings or {}).items()}
@@ -126,14 +129,15 @@ def save_listen_answer(store, path: str | Path | None, task: str, answer: str, *
     if rec_id is not None:
         a = store.add_analysis(rec_id, task, answer, findings=clean, model_name=model_name,
                                model_version=model_version, question=question, timings=t,
-                               heart_rate_bpm=heart_rate_bpm, grounding=grounding)
+                               heart_rate_bpm=heart_rate_bpm, grounding=grounding, points=points)
         return _from_analysis(store, a)
     key = _key(store, path)
     with store.transaction() as con:
         cur = con.execute(
-            "INSERT INTO listen_analyses(file, task, question, answer, grounding, findings, model_name,"
-            " model_version, first_token_ms, total_ms, tokens, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (key, task, question, answer, _json(grounding), json.dumps(clean, sort_keys=True), model_name,
+            "INSERT INTO listen_analyses(file, task, question, answer, grounding, findings, operating_points,"
+            " model_name, model_version, first_token_ms, total_ms, tokens, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key, task, question, answer, _json(grounding), json.dumps(clean, sort_keys=True),
+             json.dumps(clean_points(points, clean), sort_keys=True), model_name,
              model_version, t.get("first_token_ms"), t.get("total_ms"), t.get("tokens"), _now()))
         row_id = cur.lastrowid
     return next(a for a in listen_answers(store, path) if a.id == row_id)
@@ -148,7 +152,7 @@ def listen_answers(store, path: str | Path | None) -> list[StoredAnswer]:
     key = _key(store, path)
     return [StoredAnswer("listen", r["id"], Path(key).name if key else "live input", r["task"], r["question"],
                          r["answer"], _load(r["grounding"]), json.loads(r["findings"] or "{}"), r["model_name"],
-                         r["model_version"], r["created"], file=key)
+                         r["model_version"], r["created"], file=key, points=json.loads(r["operating_points"] or "{}"))
             for r in store._query("SELECT * FROM listen_analyses WHERE file=? ORDER BY id", (key,))]
 
 
@@ -164,7 +168,7 @@ def _from_analysis(store, a: Analysis) -> StoredAnswer:
 
     return StoredAnswer("recording", a.id, site_title(rec.site), a.task, a.question, a.answer, a.grounding,
                         dict(a.findings), a.model_name, a.model_version, a.created, exam_id=rec.exam_id,
-                        recording_id=rec.id, file=rec.file)
+                        recording_id=rec.id, file=rec.file, points=dict(a.points))
 
 
 def patient_history(store, patient_id: int) -> list[StoredAnswer]:

@@ -64,6 +64,8 @@ class Analysis:
     heart_rate_bpm: float | None = None
     created: str = ""
     grounding: dict | None = None  # how the answer was checked ({"source", "violations"}); None = not recorded
+    # the operating points the findings were called at (finding -> point); {} = all at 0.5
+    points: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,16 @@ class QuizAttempt:
     created: str
 
 
+def clean_points(points: dict | None, findings: dict) -> dict[str, float]:
+    """Operating points to store beside ``findings``: those of its keys, as floats in (0, 1).
+    Raises ValueError for a point outside (0, 1) (it would call every or no finding)."""
+    out = {str(k): float(v) for k, v in (points or {}).items() if k in findings}
+    bad = {k: v for k, v in out.items() if not 0.0 < v < 1.0}
+    if bad:
+        raise ValueError(f"operating points must lie in (0, 1), not {bad}")
+    return out
+
+
 def row_to_patient(r) -> Patient:
     return Patient(r["id"], r["name"], r["mrn"], r["age_years"], r["sex"], r["created"])
 
@@ -117,6 +129,7 @@ def row_to_analysis(r) -> Analysis:
         json.loads(r["findings"] or "{}"), r["model_name"], r["model_version"], timings,
         r["other_recording_id"], r["heart_rate_bpm"], r["created"],
         json.loads(r["grounding"]) if "grounding" in r.keys() and r["grounding"] else None,
+        json.loads(r["operating_points"] or "{}") if "operating_points" in r.keys() else {},
     )
 
 

@@ -143,11 +143,20 @@ CREATE TABLE listen_analyses (
 CREATE INDEX listen_analyses_file ON listen_analyses(file);
 """
 
+# v5: each stored analysis keeps the operating points its findings were called at (issue 9: the
+# bundle's per-finding ``call_at``), so a reopened recording shows the calls it was analysed with;
+# '{}' (every analysis stored before) means each finding is called at 0.5.
+V5 = """
+ALTER TABLE analyses ADD COLUMN operating_points TEXT NOT NULL DEFAULT '{}';         -- JSON: finding -> point
+ALTER TABLE listen_analyses ADD COLUMN operating_points TEXT NOT NULL DEFAULT '{}';
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "patients, exams, recordings, analyses", V1),
     (2, "protocols, comparison analyses, recording sample rate, teaching library and quiz", V2),
     (3, "recordings list: imported copies and user-given names", V3),
     (4, "answer grounding, whole-exam answers, Listen-tab answers", V4),
+    (5, "the operating points each analysis was called at", V5),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -33,7 +33,7 @@ from . import db as _db
 from .db import StoreError
 from .files import CopyError, durable_copy, safe_stem, sha256_file, unique_path
 from .records import (
-    Analysis, Exam, LibraryItem, Patient, QuizAttempt, Recording, row_to_analysis,
+    Analysis, Exam, LibraryItem, Patient, QuizAttempt, Recording, clean_points, row_to_analysis,
     row_to_attempt, row_to_exam, row_to_library_item, row_to_patient, row_to_recording,
 )
 from .sites import domain_of
@@ -362,21 +362,24 @@ class Store:
         self, recording_id: int, task: str, answer: str, *, findings: dict | None = None,
         model_name: str = "", model_version: str = "", question: str | None = None,
         timings: dict | None = None, other_recording_id: int | None = None,
-        heart_rate_bpm: float | None = None, grounding: dict | None = None,
+        heart_rate_bpm: float | None = None, grounding: dict | None = None, points: dict | None = None,
     ) -> Analysis:
         """Store a model answer; ``findings`` are probabilities keyed by finding name;
-        ``grounding`` how the answer was checked (``Grounding.to_dict()``), stored as JSON."""
+        ``grounding`` how the answer was checked (``Grounding.to_dict()``), stored as JSON;
+        ``points`` the operating points the findings were called at (``AudioAnalysis.points``;
+        only keys among the findings are kept, None / {} = every finding at 0.5)."""
         timings = timings or {}
         clean = {str(k): float(v) for k, v in (findings or {}).items()}
         with self.transaction() as con:
             cur = con.execute(
                 "INSERT INTO analyses(recording_id, task, question, answer, findings, model_name,"
                 " model_version, encode_ms, first_token_ms, total_ms, tokens, other_recording_id,"
-                " heart_rate_bpm, grounding, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " heart_rate_bpm, grounding, operating_points, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (recording_id, task, question, answer, json.dumps(clean, sort_keys=True),
                  model_name, model_version, timings.get("encode_ms"), timings.get("first_token_ms"),
                  timings.get("total_ms"), timings.get("tokens"), other_recording_id,
-                 heart_rate_bpm, None if grounding is None else json.dumps(grounding), _now()),
+                 heart_rate_bpm, None if grounding is None else json.dumps(grounding),
+                 json.dumps(clean_points(points, clean), sort_keys=True), _now()),
             )
             return self.get_analysis(cur.lastrowid)
 
@@ -390,13 +393,20 @@ class Store:
         rows = self._query("SELECT * FROM analyses WHERE recording_id=? ORDER BY id", (recording_id,))
         return [row_to_analysis(r) for r in rows]
 
-    def latest_findings(self, recording_id: int) -> dict[str, float]:
-        """Findings of the newest analysis that has any, else {}."""
+    def _latest(self, recording_id: int, column: str) -> dict:
         rows = self._query(
-            "SELECT findings FROM analyses WHERE recording_id=? AND findings != '{}' ORDER BY id DESC LIMIT 1",
+            f"SELECT {column} FROM analyses WHERE recording_id=? AND findings != '{{}}' ORDER BY id DESC LIMIT 1",
             (recording_id,),
         )
-        return json.loads(rows[0]["findings"]) if rows else {}
+        return json.loads(rows[0][column] or "{}") if rows else {}
+
+    def latest_findings(self, recording_id: int) -> dict[str, float]:
+        """Findings of the newest analysis that has any, else {}."""
+        return self._latest(recording_id, "findings")
+
+    def latest_points(self, recording_id: int) -> dict[str, float]:
+        """The operating points the :meth:`latest_findings` were called at ({}: all at 0.5)."""
+        return self._latest(recording_id, "operating_points")
 
     # ----------------------------------------------------------------- library
     def add_library_item(

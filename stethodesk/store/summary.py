@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 # The operating points and the headline rule live with the facts the answers are checked against
 # (one rule for the card, the prompt and the checks); re-exported here for the card, lists and reports.
-from stethodesk.model.facts import FINDING_THRESHOLD, HEADLINE_KEYS, STRONG_THRESHOLD, headline, pct
+# ``points`` everywhere below: the bundle's operating points by finding key (``AudioAnalysis.points``,
+# stored with each analysis as ``operating_points``); a key without one, or no points at all (an
+# analysis stored before points existed), is called at 0.5 (``facts.call_point``).
+from stethodesk.model.facts import (FINDING_THRESHOLD, HEADLINE_KEYS, STRONG_THRESHOLD, Points, call_point, called,
+                                    headline, pct)
 
 HEADLINE_LABELS = {"murmur": "Murmur", "s3": "S3", "s4": "S4", "abnormal": "Abnormal", "crackle": "Crackles",
                    "wheeze": "Wheeze", "rhonchi": "Rhonchi", "pleural_rub": "Pleural rub"}
@@ -43,11 +47,12 @@ class MainFinding:
         return f"{self.label} {pct(self.probability)}"
 
 
-def main_finding(findings: dict[str, float], domain: str) -> MainFinding:
-    """The headline of a recording's findings (probabilities keyed by head name)."""
+def main_finding(findings: dict[str, float], domain: str, points: Points = None) -> MainFinding:
+    """The headline of a recording's findings (probabilities keyed by head name), each finding
+    called at its operating point in ``points``."""
     if not findings:
         return MainFinding("Not analysed", None, "none")
-    top = headline(findings, domain)  # most specific called finding, or None
+    top = headline(findings, domain, points)  # most specific called finding, or None
     if top is not None:
         key, p = top
         return MainFinding(HEADLINE_LABELS[key], p, "strong" if p >= STRONG_THRESHOLD else "finding")
@@ -55,17 +60,19 @@ def main_finding(findings: dict[str, float], domain: str) -> MainFinding:
     return MainFinding("No abnormal finding", float(highest), "normal")
 
 
-def quality_verdict(meter_level: str | None, findings: dict[str, float]) -> tuple[str | None, str]:
+def quality_verdict(meter_level: str | None, findings: dict[str, float],
+                    points: Points = None) -> tuple[str | None, str]:
     """One signal-quality verdict for every view, the answers' rule (``facts.card_facts``): poor
     when the signal meter or the model's poor-quality head says so.
 
     ``meter_level`` is the signal meter's "good" | "fair" | "poor" (or None, not measured);
-    ``findings`` the calibrated probabilities (may be empty). Returns ``(level, words)``: the
+    ``findings`` the calibrated probabilities (may be empty), ``poor_quality`` called at its
+    operating point in ``points``. Returns ``(level, words)``: the
     verdict level and how to say it, e.g. ``("poor", "poor (model 89%, signal meter good)")``
     so a "good" meter is never shown beside a called "poor quality" as if both were verdicts.
     """
     p_poor = findings.get("poor_quality") if findings else None
-    if meter_level != "poor" and p_poor is not None and p_poor >= FINDING_THRESHOLD:
+    if meter_level != "poor" and p_poor is not None and called(findings, "poor_quality", points):
         meter = f", signal meter {meter_level}" if meter_level else ""
         return "poor", f"poor (model {pct(p_poor)}{meter})"
     return meter_level, meter_level or "not measured"
@@ -97,20 +104,37 @@ HIDDEN_CLASSES = ("lesion_N",)  # "no lesion" is the absence of a finding, not a
 CONDITIONAL = {"murmur_": "murmur", "lesion_": "murmur"}
 
 
-def shown_findings(findings: dict[str, float], top: int | None = None) -> list[tuple[str, float]]:
+def shown_findings(findings: dict[str, float], top: int | None = None,
+                   points: Points = None) -> list[tuple[str, float]]:
     """Findings worth listing to a clinician, highest probability first.
 
     Leaves out the domain and site classifiers and "no lesion", and the murmur
-    description heads (timing, shape, grade...) unless a murmur itself is called
-    (they are conditional probabilities: "systolic 100%" beside "murmur 30%" misleads).
+    description heads (timing, shape, grade...) unless a murmur itself is called at its
+    operating point in ``points`` (they are conditional probabilities: "systolic 100%" beside
+    "murmur 30%" misleads).
     """
     def keep(key: str) -> bool:
         if key in HIDDEN_FINDINGS or key in HIDDEN_CLASSES or key.startswith(HIDDEN_PREFIXES):
             return False
         for prefix, parent in CONDITIONAL.items():
-            if key.startswith(prefix) and findings.get(parent, 0.0) < FINDING_THRESHOLD:
+            if key.startswith(prefix) and not called(findings, parent, points):
                 return False
         return True
 
     items = sorted(((k, v) for k, v in findings.items() if keep(k)), key=lambda kv: -kv[1])
     return items[:top] if top else items
+
+
+def point_note(key: str, points: Points = None) -> str:
+    """" (called from 22%)" when finding ``key`` has an operating point other than 50% in
+    ``points``, else "" (the card and the report show it beside the probability)."""
+    p = call_point(key, points)
+    return "" if p == FINDING_THRESHOLD else f" (called from {pct(p)})"
+
+
+def points_words(points: Points, keys) -> str:
+    """"; called from: crackles 22%, wheeze 15%" for those of ``keys`` whose operating point in
+    ``points`` is not 50%, else "" (a list or report names the points its calls were made at)."""
+    own = [f"{finding_label(k).lower()} {pct(call_point(k, points))}" for k in keys
+           if call_point(k, points) != FINDING_THRESHOLD]
+    return f"; called from: {', '.join(own)}" if own else ""

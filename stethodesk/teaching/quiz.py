@@ -116,7 +116,8 @@ def model_opinion(engine, samples: np.ndarray, sr: int, domain: str,
     analysis = engine.analyze_audio(samples, sr, domain=domain)
     if not analysis.usable:
         return f"The model could not analyse this sound: {analysis.unusable_reason}"
-    mf = main_finding(analysis.findings, domain)
+    points = getattr(analysis, "points", None)  # the bundle's operating points (a stand-in engine may have none)
+    mf = main_finding(analysis.findings, domain, points)
     head = mf.text
     answer = engine.ask(analysis, MODEL_TASK, max_tokens=MODEL_MAX_TOKENS)
     text = ""
@@ -125,6 +126,6 @@ def model_opinion(engine, samples: np.ndarray, sr: int, domain: str,
         if cancelled():
             answer.close()
             break
-    top = shown_findings(analysis.findings, 3)
+    top = shown_findings(analysis.findings, 3, points)
     extra = ", ".join(f"{finding_label(k)} {v:.0%}" for k, v in top)
     return f"{head}. {text.strip()}" + (f" [{extra}]" if extra else "")

@@ -43,7 +43,8 @@ class CompareTab(QWidget):
         self.play_a, self.play_b = PlaybackControls(self.plot_a), PlaybackControls(self.plot_b)
         self.findings_a, self.findings_b = QLabel(wordWrap=True), QLabel(wordWrap=True)
         self._sides = {"A": (self.play_a, self.findings_a), "B": (self.play_b, self.findings_b)}
-        self._measured: dict[int, dict] = {}  # findings measured by a comparison for a recording never analysed
+        # (findings, operating points) measured by a comparison for a recording never analysed
+        self._measured: dict[int, tuple[dict, dict]] = {}
         for mine, other in ((self.play_a, self.play_b), (self.play_b, self.play_a)):
             mine.player.started.connect(lambda _d, o=other: o.stop())  # one sound at a time
             mine.message.connect(lambda level, text: self.notify(level, text))
@@ -84,7 +85,7 @@ class CompareTab(QWidget):
                 exam = self.store.get_exam(r.exam_id)
                 combo.addItem(f"{exam.date[:16].replace('T', ' ')} - {site_title(r.site).split(' (')[0]}"
                               f" ({r.duration_s:.0f} s, quality "
-                              f"{quality_verdict(r.quality_level, self.store.latest_findings(r.id))[0] or '?'})", r.id)
+                              f"{self._quality(r)})", r.id)
             idx = combo.findData(want)
             combo.setCurrentIndex(idx if idx >= 0 else (-1 if not recs else 0))
             combo.blockSignals(False)
@@ -112,16 +113,23 @@ class CompareTab(QWidget):
         else:
             self.play_a.toggle()
 
-    def _show_findings(self, label: str, rid: int | None, findings: dict | None = None) -> None:
-        """The findings of ``label``'s recording ``rid``: ``findings``, else the latest stored,
-        else those a comparison measured for it."""
+    def _quality(self, r) -> str:
+        """The recording's one quality verdict, its stored poor-quality call at its operating point."""
+        return quality_verdict(r.quality_level, self.store.latest_findings(r.id), self.store.latest_points(r.id))[0] or "?"
+
+    def _show_findings(self, label: str, rid: int | None, findings: dict | None = None,
+                       points: dict | None = None) -> None:
+        """The findings of ``label``'s recording ``rid`` (called at their operating points ``points``):
+        ``findings``, else the latest stored, else those a comparison measured for it."""
         box = self._sides[label][1]
         if rid is None:
             box.setText("")
             return
         if findings is None:
-            findings = self.store.latest_findings(rid) or self._measured.get(rid, {})
-        shown = shown_findings(findings, top=self.FINDINGS_SHOWN)
+            findings, points = self.store.latest_findings(rid), self.store.latest_points(rid)
+            if not findings:
+                findings, points = self._measured.get(rid, ({}, {}))
+        shown = shown_findings(findings, top=self.FINDINGS_SHOWN, points=points)
         if not shown:
             box.setText(f"<b>{label}</b>: not analysed yet (Compare, or Analyse in the Patients tab).")
             return
@@ -165,19 +173,21 @@ class CompareTab(QWidget):
     def _compare_job(self, engine, a: int, b: int):
         """Worker thread: the stored comparison (on A) and B's findings (stored, else measured now)."""
         analysis = compare_recordings(self.store, engine, a, b)
-        findings_b = self.store.latest_findings(b)
-        if not findings_b:  # B was never analysed on its own: its findings as the comparison saw them
+        measured_b = None
+        if not self.store.latest_findings(b):  # B was never analysed on its own: as the comparison saw it
             rb = self.store.get_recording(b)
             x, sr = self.store.load_audio(rb)
-            findings_b = engine.analyze_audio(x, sr, domain=rb.domain, site=engine_site(rb.site)).findings
-        return analysis, b, findings_b
+            ab = engine.analyze_audio(x, sr, domain=rb.domain, site=engine_site(rb.site))
+            measured_b = (ab.findings, getattr(ab, "points", None) or {})
+        return analysis, b, measured_b
 
     def _done(self, result) -> None:
-        analysis, b, findings_b = result
+        analysis, b, measured_b = result
         self.compare_btn.setEnabled(True)
         self.answer.setPlainText(analysis.answer)
-        self._measured[b] = findings_b
-        self._show_findings("A", analysis.recording_id, analysis.findings)
+        if measured_b is not None:
+            self._measured[b] = measured_b
+        self._show_findings("A", analysis.recording_id, analysis.findings, getattr(analysis, "points", None))
         self._show_findings("B", b)
         self.info.setText(f"{DISCLAIMER} Model {analysis.model_name} {analysis.model_version}.")
         self.state.recordsChanged.emit()

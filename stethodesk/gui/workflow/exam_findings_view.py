@@ -13,7 +13,7 @@ import html
 
 from stethodesk.model.exam import sidedness
 from stethodesk.model.exam_answer import TEMPLATE
-from stethodesk.model.facts import FINDING_THRESHOLD, pct
+from stethodesk.model.facts import called, pct
 from stethodesk.store import SITES, site_title
 from stethodesk.store.analyse import engine_site
 
@@ -88,8 +88,9 @@ def findings_html(snap: dict, keys: list[str | None]) -> str:
                             "Not recalibrated at patient level (no fitted calibration file).") + "</i>")
     else:
         for name, v in (snap.get("lung") or {}).items():
-            # the sites exam_findings called (own probability at the threshold), by their map keys
-            at = [(s, k) for s, k in usable if s["findings"].get(name, 0.0) >= FINDING_THRESHOLD]
+            # the sites exam_findings called (own probability at that recording's operating point; a
+            # snapshot stored before points has none: 0.5), by their map keys
+            at = [(s, k) for s, k in usable if called(s["findings"], name, s.get("points"))]
             side = sidedness([k for _, k in at if k]) or v.get("side") or "side not known"
             where = ", ".join(_title(s.get("site"), k, s.get("title")) for s, k in at)
             out.append(f"<b>{esc(name.capitalize())}s</b>: " + (f"called at {esc(where)} ({esc(side)})" if at

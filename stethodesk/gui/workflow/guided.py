@@ -299,16 +299,16 @@ class GuidedExamTab(QWidget):
         if rid is None:
             return f"{title}: {st}", site_title(s.site)
         rec = self.store.get_recording(rid)
-        quality = f"quality {quality_verdict(rec.quality_level, self.store.latest_findings(rid))[1]}"
+        findings, points = self.store.latest_findings(rid), self.store.latest_points(rid)  # called as analysed
+        quality = f"quality {quality_verdict(rec.quality_level, findings, points)[1]}"
         tip = f"{site_title(s.site)}\n{quality}: {rec.quality_reason}"
         if st != "analysed":
             return f"{title}: {st}, {quality}", tip
         analyses = self.store.list_analyses(rid)
-        findings = self.store.latest_findings(rid)
         if not findings:  # the engine refused it (no contact, too short...)
             reason = analyses[-1].answer if analyses else "not analysable"
             return f"{title}: not analysable, {quality}", tip + "\n" + reason
-        mf = main_finding(findings, s.domain)
+        mf = main_finding(findings, s.domain, points)
         return f"{title}: {mf.text}, {quality}", tip + ("\n" + analyses[-1].answer if analyses else "")
 
     def _refresh(self) -> None:

@@ -369,9 +369,10 @@ class PatientsTab(ExamOutput, QWidget):
             self.clinician.setText(exam.clinician)
             self.notes.setPlainText(exam.notes)
             for r in self.store.list_recordings(eid):
-                mf = main_finding(self.store.latest_findings(r.id), r.domain)
+                findings, points = self.store.latest_findings(r.id), self.store.latest_points(r.id)
+                mf = main_finding(findings, r.domain, points)  # called at the points it was analysed with
                 analyses = self.store.list_analyses(r.id)
-                quality = quality_verdict(r.quality_level, self.store.latest_findings(r.id))[0]
+                quality = quality_verdict(r.quality_level, findings, points)[0]
                 cells = [site_title(r.site).split(" (")[0], f"{r.duration_s:.1f} s", quality or "-",
                          mf.text, analyses[-1].answer if analyses else ""]
                 row = self.recordings.rowCount()

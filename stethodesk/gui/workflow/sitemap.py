@@ -42,7 +42,8 @@ def exam_site_status(store: Store, exam_id: int | None) -> dict[str, SiteStatus]
         return {}
     out = {}
     for r in store.list_recordings(exam_id):
-        out[r.site] = SiteStatus(r.quality_level, main_finding(store.latest_findings(r.id), r.domain), r.id)
+        mf = main_finding(store.latest_findings(r.id), r.domain, store.latest_points(r.id))  # as analysed
+        out[r.site] = SiteStatus(r.quality_level, mf, r.id)
     return out
 
 
