@@ -4,7 +4,7 @@
 
 Renders every labelled preset of the synthesizer (stethodesk.audio.synth) with seeds that training
 never used (training renders none), analyses it as its own domain and site, and compares the
-card's calls (stethodesk.model.facts.card_facts at the card's operating point) with the preset's
+card's calls (stethodesk.model.facts.card_facts at the bundle's operating points, as the app's card) with the preset's
 labels: verdict (abnormal), murmur and its timing for heart presets, crackle and wheeze for lung
 presets. A preset counts as recognised when every labelled call that the bundle has a head for
 agrees on the majority of seeds. Prints a row per preset and the count (aim: >= 15 of 17).
@@ -48,6 +48,10 @@ def main(argv=None) -> int:
 
     engine = Engine(bundle_path=a.bundle, n_threads=1).load()
     print(f"bundle {engine.name} {engine.version}; seeds {a.seeds}; load {os.getloadavg()[0]:.1f}")
+    from stethodesk.model.analysis import operating_points
+
+    points = operating_points(engine.bundle.heads)
+    print("operating points: " + (", ".join(f"{k} {v:g}" for k, v in sorted(points.items())) or "0.5 for every finding"))
     ok = 0
     for name, (spec, _) in PRESETS.items():
         exp = expected(spec.labels)

@@ -1,6 +1,7 @@
 """Per-finding operating points (issue 9) reach every place that calls a finding: the stored
 analysis (real SQLite, reopened), the lists, site map, exam findings and PDF built from it, the
-findings card (real widget, offscreen, with a screenshot of the window at 1366x768) and the CLI.
+findings card (real widget, offscreen, with a screenshot of the window at 1366x768), and the
+training-side metrics on real test records' labels and the regression gate.
 
 Each consumer gets one finding below 0.5 but at or above its point (called) and one at or above
 0.5 but below its point (not called): both differ from the single 0.5 rule they replaced.
@@ -176,6 +177,104 @@ def test_exam_lung_sites_are_called_at_each_recordings_points():
     plain = exam_findings([SimpleNamespace(**{**vars(s), "points": {}}) for s in sites])  # no points: 0.5
     assert plain.lung["crackle"]["sites"] == [] and plain.lung["wheeze"]["sites"] == ["posterior_lower_left"]
     assert "a finding is called at 50% or more" in plain.text()
+
+
+# ---------------------------------------------------------------------------- training side
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    from training.splits import load_split
+
+    return load_split("test")
+
+
+def _by_label(records, key, yes: float, no: float) -> dict:
+    return {r.key: {key: yes if r.labels.get(key) else no} for r in records}
+
+
+def test_eval_metrics_judge_each_finding_at_its_point(test_split):
+    from training.eval_metrics import challenge_scores, finding_metrics, icbhi_score, physionet_macc
+
+    icbhi = [r for r in test_split if r.dataset == "icbhi2017" and r.labels.get("crackle") is not None]
+    assert sum(bool(r.labels["crackle"]) for r in icbhi) > 10
+    # every crackle cycle at 30%, every other at 10%; wheeze 1% everywhere (below both points)
+    f = {k: {**v, "wheeze": 0.01} for k, v in _by_label(icbhi, "crackle", 0.30, 0.10).items()}
+    at_half = finding_metrics(icbhi, f)["crackle"]
+    at_point = finding_metrics(icbhi, f, points={"crackle": 0.22})["crackle"]
+    assert (at_half["sens"], at_half["spec"], at_half["point"]) == (0.0, 1.0, 0.5)
+    assert (at_point["sens"], at_point["spec"], at_point["point"]) == (1.0, 1.0, 0.22)
+    crackle_only = [r for r in icbhi if not r.labels.get("wheeze")]
+    assert icbhi_score(crackle_only, f, {"crackle": 0.22})["value"] == 1.0
+    assert icbhi_score(crackle_only, f)["value"] == 0.5  # at 0.5 no crackle is called
+    # the reverse: abnormal PhysioNet records at 70%, normal ones at 55%; a 60% point keeps them apart
+    pn = [r for r in test_split if r.dataset == "physionet2016" and r.labels.get("abnormal") is not None]
+    g = _by_label(pn, "abnormal", 0.70, 0.55)
+    assert physionet_macc(pn, g)["sp"] == 0.0 and physionet_macc(pn, g, {"abnormal": 0.6})["value"] == 1.0
+    assert challenge_scores(pn, g, {"abnormal": 0.6})["physionet2016_macc"]["value"] == 1.0
+
+
+def test_evaluation_notes_and_table_say_which_points(test_split):
+    from training.evaluate import points_note
+    from training.export import _metrics_md
+
+    assert points_note({"crackle": 0.5}) == "Thresholded metrics use calibrated probability >= 0.5 for every finding."
+    note = points_note({"crackle": 0.22, "murmur": 0.5})
+    assert "crackle >= 0.22" in note and "murmur" not in note.split(";")[0]
+    md = "\n".join(_metrics_md({"findings": {"crackle": {"n": 10, "positives": 3, "auroc": 0.8, "sens": 0.6,
+                                                         "spec": 0.7, "point": 0.22}}}))
+    assert "| crackle | 10 | 0.800 | 0.220 | 0.600 | 0.700 |" in md
+
+
+def test_eval_card_calls_at_the_bundles_points():
+    from training.eval_card import example_card
+
+    heads = {"crackle": {"domain": "lung", "call_at": {"crackle": 0.22}}, "wheeze": {"domain": "lung"},
+             "poor_quality": {"domain": "any"}}
+    ex = {"id": "x", "task": "binary", "dataset": "d", "audio": ["r/a"], "domain": "lung",
+          "site": "posterior_left", "instruction": "Is it normal?", "facts": {}}
+    card = example_card(ex, {"r/a": {"crackle": 0.31, "wheeze": 0.1, "poor_quality": 0.1}}, heads)
+    assert card.facts["crackle"] is True and card.facts["abnormal"] is True
+    assert "called from 22%" in card.allowed_text
+    card = example_card(ex, {"r/a": {"crackle": 0.31, "wheeze": 0.1, "poor_quality": 0.1}},
+                        {k: {kk: vv for kk, vv in v.items() if kk != "call_at"} for k, v in heads.items()})
+    assert card.facts["crackle"] is False
+
+
+def test_gate_reevaluates_a_bundle_measured_at_other_points(tmp_path):
+    from training import gate
+
+    def metrics(points=None, macc=0.8):
+        m = {"findings": {"crackle": {"n": 187, "positives": 60, "auroc": 0.85, "sens": 0.7, "spec": 0.7}},
+             "challenge": {"icbhi2017_score": {"value": macc, "n": 187}},
+             "fingerprint": {"sha256": "split-A", "settings": {"n_per_task": 30, "max_new_tokens": 96, "seed": 0}}}
+        if points is not None:
+            m["operating_points"] = points
+        return m
+
+    def bundle(name, call_at, m):
+        d = tmp_path / name
+        d.mkdir()
+        heads = {"crackle": {"domain": "lung", **({"call_at": call_at} if call_at else {})}}
+        (d / "bundle.json").write_text(json.dumps({"heads": heads}))
+        (d / "metrics.json").write_text(json.dumps(m))
+        return d
+
+    shipped = bundle("shipped", None, metrics())  # no points, metrics at 0.5: up to date
+    fresh = bundle("fresh", {"crackle": 0.22}, metrics({"crackle": 0.22}))  # measured at its points
+    stale = bundle("stale", {"crackle": 0.22}, metrics())  # points chosen after its evaluation
+    assert not gate.stale_points(shipped, metrics()) and not gate.stale_points(fresh, metrics({"crackle": 0.22}))
+    assert gate.stale_points(stale, metrics()) and gate.stale_points(shipped, metrics({"crackle": 0.22}))
+    calls = []
+
+    def evaluator(b, settings, out_dir):
+        calls.append(Path(b).name)
+        return metrics({"crackle": 0.22}, macc=0.9)
+
+    m_new, m_old = gate.comparable_metrics(fresh, shipped, tmp_path / "cache", evaluator, log=lambda *a: None)
+    assert calls == [] and m_new["operating_points"] == {"crackle": 0.22}
+    m_new, m_old = gate.comparable_metrics(stale, shipped, tmp_path / "cache", evaluator, log=lambda *a: None)
+    assert calls == ["stale"] and m_new["challenge"]["icbhi2017_score"]["value"] == 0.9
 
 
 def test_cli_jsonl_and_text_carry_the_points(capsys):

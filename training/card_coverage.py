@@ -6,7 +6,8 @@ the fact and calls it as the label does. This prints, per fact key, the share of
 sample's reference facts the card states as labelled ("not on card": no head gives it), and the
 share of examples whose every reference fact the card states: an upper bound on the clinical
 accuracy of a model that says exactly what the card says. Same recordings and questions as
-``training.evaluate`` (its test records, generator, sampling and seed).
+``training.evaluate`` (its test records, generator, sampling and seed); the card calls each finding
+at the bundle's operating points (:func:`training.eval_card.example_card`), which are printed.
 
     .venv/bin/python -m training.card_coverage runs/laptop/bundle [--per-task 30]
 """
@@ -52,6 +53,12 @@ def main(argv=None) -> int:
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--per-task", type=int, default=30)
     args = ap.parse_args(argv)
+    import json
+
+    from training.eval_metrics import bundle_points
+
+    points = bundle_points(json.loads((args.bundle / "bundle.json").read_text()))
+    print("operating points: " + (", ".join(f"{k} {v:g}" for k, v in sorted(points.items())) or "0.5 for every finding"))
     by_key, full, n = coverage(args.bundle, args.per_task)
     for k, v in sorted(by_key.items()):
         print(f"{k:30s} card states the label fact: {sum(v) / len(v):.2f} (n={len(v)})")

@@ -75,20 +75,24 @@ def example_card(ex: dict, findings: dict[str, dict[str, float]], heads_cfg: dic
     findings : dict
         ``{record key: calibrated findings}``.
     heads_cfg : dict
-        The bundle's ``heads`` section (each head's domain).
+        The bundle's ``heads`` section (each head's domain, and its operating points ``call_at``:
+        the card calls each finding at the bundle's point, as the app does).
     """
+    from stethodesk.model.analysis import operating_points
     from stethodesk.model.facts import card_facts, comparison_facts, facts_text
 
     domain = ex.get("domain") or "heart"
     sites = [ex.get("site"), ex.get("site_b")]
+    points = operating_points(heads_cfg)
     sides = []
     for i, key in enumerate(ex["audio"][:2]):
         f = domain_findings(findings[key], domain, heads_cfg)
-        sides.append(SimpleNamespace(findings=f, domain=domain, site=sites[i], heart_rate_bpm=None, quality=None))
-    texts = [facts_text(s.findings, domain, site=s.site) for s in sides]
-    a_facts = card_facts(sides[0].findings, domain)
+        sides.append(SimpleNamespace(findings=f, domain=domain, site=sites[i], heart_rate_bpm=None, quality=None,
+                                     points=points))
+    texts = [facts_text(s.findings, domain, site=s.site, points=points) for s in sides]
+    a_facts = card_facts(sides[0].findings, domain, points=points)
     if ex["task"] == "comparison" and len(sides) == 2:
-        facts = comparison_facts(a_facts, card_facts(sides[1].findings, domain))
+        facts = comparison_facts(a_facts, card_facts(sides[1].findings, domain, points=points))
     else:
         facts = a_facts
     allowed = "\n".join(texts + [ex.get("instruction", "")])

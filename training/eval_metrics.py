@@ -4,17 +4,26 @@ Everything here is a pure function of records and calibrated findings (no model,
 :mod:`training.evaluate`, :mod:`training.lodo` and :mod:`training.gate` compute and read the same
 numbers:
 
-- **per finding** (threshold :data:`THRESHOLD` on calibrated probabilities): AUROC, sensitivity,
-  specificity on every recording whose label is known (:func:`finding_metrics`), pooled and per
-  source dataset (:func:`findings_by_dataset`);
+- **per finding** (each finding called at the bundle's operating point, ``points``): AUROC,
+  sensitivity, specificity on every recording whose label is known (:func:`finding_metrics`),
+  pooled and per source dataset (:func:`findings_by_dataset`);
 - **challenge scores**: PhysioNet 2016 MAcc ((Se+Sp)/2, abnormal head), CirCor 2022 murmur
   weighted accuracy (patient level, weights 5/3/1 for Present/Unknown/Absent; the model predicts
-  Present/Absent only: a patient is Present when any of its recordings has p(murmur) >= 0.5),
+  Present/Absent only: a patient is Present when any of its recordings has p(murmur) at or above
+  the murmur's operating point),
   ICBHI score ((Se+Sp)/2 over the 4 cycle classes), SPRSound record-level score ((AS+HS)/2 with
   AS = (SE+SP)/2 and HS the harmonic mean of SE and SP, 5 record classes);
 - **the fingerprint** of what an evaluation was computed on (:func:`evaluation_fingerprint`): the
   test split's manifest rows and the evaluation settings, so two scorecards are compared only
   when they were measured on the same recordings and questions.
+
+Operating points: every thresholded figure takes ``points`` = {finding key: point}, the bundle's
+own (:func:`bundle_points`, ``heads.<head>.call_at`` read by
+:func:`stethodesk.model.analysis.operating_points`), so each bundle is judged at the points the app
+calls its findings at and the regression gate compares the shipped bundle at its points with a
+candidate at its points. A finding without a point (or ``points=None``) is called at
+:data:`THRESHOLD` (0.5, ``stethodesk.model.facts.call_point``). The points are not part of the
+fingerprint: they belong to the bundle, like its weights, not to the test.
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ from collections import defaultdict
 import numpy as np
 
 from stethodesk.model.calibration import auroc as calibration_auroc
+from stethodesk.model.facts import FINDING_THRESHOLD, Points, call_point
 
-THRESHOLD = 0.5  # operating point on calibrated probabilities for every thresholded metric
+THRESHOLD = FINDING_THRESHOLD  # a finding's operating point when its bundle has none (0.5)
 REFERENCES = {  # published figures the scores aim at (issue 3)
     "clinical_accuracy_in_domain": "StethoLM 0.478",
     "clinical_accuracy_out_of_domain": "StethoLM 0.252",
@@ -40,6 +50,23 @@ FINGERPRINT_VERSION = 1  # bump when what the fingerprint covers changes
 
 
 # ----------------------------------------------------------------------------- finding metrics
+
+
+def bundle_points(manifest: dict) -> dict[str, float]:
+    """The operating points of a bundle's ``bundle.json`` manifest ({} when it has none)."""
+    from stethodesk.model.analysis import operating_points
+
+    return operating_points((manifest or {}).get("heads") or {})
+
+
+def is_called(f: dict[str, float], key: str, points: Points = None) -> bool:
+    """Is finding ``key`` called in findings ``f`` at its operating point (missing: not called)?"""
+    return f.get(key, 0.0) >= call_point(key, points)
+
+
+def points_used(points: Points, names) -> dict[str, float]:
+    """The point each of ``names`` was called at, for metrics.json (0.5 where the bundle has none)."""
+    return {k: call_point(k, points) for k in sorted(names)}
 
 
 def auroc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -85,8 +112,9 @@ def finding_targets(r) -> dict[str, bool]:
     return t
 
 
-def finding_metrics(records, findings: dict[str, dict[str, float]], names=None) -> dict:
-    """Per finding: n, positives, AUROC, sensitivity/specificity at :data:`THRESHOLD`.
+def finding_metrics(records, findings: dict[str, dict[str, float]], names=None, points: Points = None) -> dict:
+    """Per finding: n, positives, AUROC, sensitivity/specificity at its operating point ``point``
+    (``points``, else :data:`THRESHOLD`).
 
     Records missing from ``findings`` (unreadable audio) are skipped; ``names`` limits the
     findings reported (default: every finding some record has a label for).
@@ -103,12 +131,14 @@ def finding_metrics(records, findings: dict[str, dict[str, float]], names=None) 
     out = {}
     for name in sorted(ys):
         y, p = np.array(ys[name]), np.array(ps[name])
-        se, sp = sens_spec(y, p >= THRESHOLD)
-        out[name] = {"n": int(len(y)), "positives": int(y.sum()), "auroc": auroc(y, p), "sens": se, "spec": sp}
+        point = call_point(name, points)
+        se, sp = sens_spec(y, p >= point)
+        out[name] = {"n": int(len(y)), "positives": int(y.sum()), "auroc": auroc(y, p), "sens": se, "spec": sp,
+                     "point": point}
     return out
 
 
-def findings_by_dataset(records, findings: dict[str, dict[str, float]]) -> dict[str, dict]:
+def findings_by_dataset(records, findings: dict[str, dict[str, float]], points: Points = None) -> dict[str, dict]:
     """:func:`finding_metrics` of each source dataset separately ({dataset: {finding: ...}}).
 
     The pooled figures mix devices and label conventions (guide 2b); these are the honest ones,
@@ -117,24 +147,25 @@ def findings_by_dataset(records, findings: dict[str, dict[str, float]]) -> dict[
     by = defaultdict(list)
     for r in records:
         by[r.dataset].append(r)
-    return {ds: finding_metrics(recs, findings) for ds, recs in sorted(by.items())}
+    return {ds: finding_metrics(recs, findings, points=points) for ds, recs in sorted(by.items())}
 
 
-def physionet_macc(records, findings) -> dict | None:
-    """PhysioNet 2016 MAcc = (Se+Sp)/2 of the abnormal head at :data:`THRESHOLD`."""
+def physionet_macc(records, findings, points: Points = None) -> dict | None:
+    """PhysioNet 2016 MAcc = (Se+Sp)/2 of the abnormal head at its operating point."""
     recs = [r for r in records if r.dataset == "physionet2016" and r.labels.get("abnormal") is not None
             and r.key in findings]
     if not recs:
         return None
     y = np.array([bool(r.labels["abnormal"]) for r in recs])
-    pred = np.array([findings[r.key].get("abnormal", 0.0) >= THRESHOLD for r in recs])
+    pred = np.array([is_called(findings[r.key], "abnormal", points) for r in recs])
     se, sp = sens_spec(y, pred)
     val = None if se is None or sp is None else (se + sp) / 2
     return {"value": val, "se": se, "sp": sp, "n": len(recs), "positives": int(y.sum())}
 
 
-def circor_weighted_accuracy(records, findings) -> dict | None:
-    """Patient-level murmur weighted accuracy (PhysioNet 2022): weights Present 5, Unknown 3, Absent 1."""
+def circor_weighted_accuracy(records, findings, points: Points = None) -> dict | None:
+    """Patient-level murmur weighted accuracy (PhysioNet 2022): weights Present 5, Unknown 3, Absent 1;
+    a patient is Present when one recording's murmur is called at its operating point."""
     pats = defaultdict(list)
     truth = {}
     for r in records:
@@ -149,7 +180,7 @@ def circor_weighted_accuracy(records, findings) -> dict | None:
     num = den = 0.0
     for pid, ps in pats.items():
         t = truth[pid] if truth[pid] in w else "unknown"
-        pred = "present" if max(ps) >= THRESHOLD else "absent"
+        pred = "present" if max(ps) >= call_point("murmur", points) else "absent"
         den += w[t]
         num += w[t] * (pred == t)
     return {"value": num / den if den else None, "patients": len(pats), "n": len(pats)}
@@ -159,14 +190,15 @@ def _cls(crackle: bool, wheeze: bool) -> str:
     return {(0, 0): "normal", (1, 0): "crackle", (0, 1): "wheeze", (1, 1): "both"}[(int(crackle), int(wheeze))]
 
 
-def icbhi_score(records, findings) -> dict | None:
-    """ICBHI 2017 score: (Se+Sp)/2 over the cycle classes normal/crackle/wheeze/both."""
+def icbhi_score(records, findings, points: Points = None) -> dict | None:
+    """ICBHI 2017 score: (Se+Sp)/2 over the cycle classes normal/crackle/wheeze/both, each sound
+    called at its operating point."""
     recs = [r for r in records if r.dataset == "icbhi2017" and r.labels.get("crackle") is not None
             and r.key in findings]
     if not recs:
         return None
     true = [_cls(bool(r.labels["crackle"]), bool(r.labels["wheeze"])) for r in recs]
-    pred = [_cls(findings[r.key].get("crackle", 0) >= THRESHOLD, findings[r.key].get("wheeze", 0) >= THRESHOLD)
+    pred = [_cls(is_called(findings[r.key], "crackle", points), is_called(findings[r.key], "wheeze", points))
             for r in recs]
     ab = [p == t for p, t in zip(pred, true) if t != "normal"]
     no = [p == t for p, t in zip(pred, true) if t == "normal"]
@@ -176,16 +208,17 @@ def icbhi_score(records, findings) -> dict | None:
     return {"value": val, "se": se, "sp": sp, "n": len(recs), "positives": len(ab)}
 
 
-def sprsound_score(records, findings) -> dict | None:
-    """SPRSound 2022 record-level score (AS+HS)/2 over its 5 record classes."""
+def sprsound_score(records, findings, points: Points = None) -> dict | None:
+    """SPRSound 2022 record-level score (AS+HS)/2 over its 5 record classes, each finding called
+    at its operating point."""
     recs = [r for r in records if r.dataset == "sprsound2022" and r.key in findings]
     if not recs:
         return None
 
     def pred_of(f):
-        if f.get("poor_quality", 0) >= THRESHOLD:
+        if is_called(f, "poor_quality", points):
             return "Poor Quality"
-        c, w = f.get("crackle", 0) >= THRESHOLD, f.get("wheeze", 0) >= THRESHOLD
+        c, w = is_called(f, "crackle", points), is_called(f, "wheeze", points)
         return {(0, 0): "Normal", (1, 0): "DAS", (0, 1): "CAS", (1, 1): "CAS & DAS"}[(int(c), int(w))]
 
     true = [str((r.labels.get("orig") or {}).get("record_label", "")).strip() for r in recs]
@@ -200,13 +233,14 @@ def sprsound_score(records, findings) -> dict | None:
     return {"value": (as_ + hs) / 2, "se": se, "sp": sp, "n": len(recs), "positives": len(ab)}
 
 
-def challenge_scores(records, findings) -> dict:
-    """The four challenge scores that apply to ``records`` (absent sets are left out)."""
+def challenge_scores(records, findings, points: Points = None) -> dict:
+    """The four challenge scores that apply to ``records`` (absent sets are left out), each
+    finding called at its operating point in ``points``."""
     out = {
-        "physionet2016_macc": physionet_macc(records, findings),
-        "circor2022_murmur_weighted_accuracy": circor_weighted_accuracy(records, findings),
-        "icbhi2017_score": icbhi_score(records, findings),
-        "sprsound2022_record_score": sprsound_score(records, findings),
+        "physionet2016_macc": physionet_macc(records, findings, points),
+        "circor2022_murmur_weighted_accuracy": circor_weighted_accuracy(records, findings, points),
+        "icbhi2017_score": icbhi_score(records, findings, points),
+        "sprsound2022_record_score": sprsound_score(records, findings, points),
     }
     return {k: v for k, v in out.items() if v is not None}
 

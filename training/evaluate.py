@@ -16,9 +16,11 @@ What it measures (and writes to ``<bundle>/metrics.json``, ``<bundle>/metrics.md
   with the findings card the app would show beside it (``card_agreement``), and does the answer
   the app actually shows, after its run-time grounding (``grounded``; must be 1.0)? Clinical
   accuracy of the shown answers is reported too;
-- **per finding** (encoder heads, calibrated as in the app, threshold 0.5): AUROC, sensitivity,
-  specificity on every test recording whose label is known, pooled (``findings``) and per source
-  dataset (``findings_by_dataset``), and the **challenge scores** (:mod:`training.eval_metrics`);
+- **per finding** (encoder heads, calibrated as in the app, each finding called at the bundle's own
+  operating point, ``heads.<head>.call_at``, else 0.5; recorded as ``operating_points``): AUROC,
+  sensitivity, specificity on every test recording whose label is known, pooled (``findings``) and
+  per source dataset (``findings_by_dataset``), and the **challenge scores**
+  (:mod:`training.eval_metrics`);
 - the **fingerprint** of the test split and the settings (``fingerprint``), so the regression
   gate (:mod:`training.gate`) compares only scorecards measured on the same recordings;
 - the leave-one-dataset-out table (``lodo``) when ``lodo.json`` lies next to the bundle's metrics
@@ -39,8 +41,8 @@ import numpy as np
 import torch
 
 from training.eval_metrics import (  # noqa: F401 - re-exported: the metrics used to live here
-    REFERENCES, THRESHOLD, auroc, challenge_scores, circor_weighted_accuracy, evaluation_fingerprint,
-    finding_metrics, finding_targets, findings_by_dataset, icbhi_score, physionet_macc, sens_spec,
+    REFERENCES, THRESHOLD, auroc, bundle_points, challenge_scores, circor_weighted_accuracy, evaluation_fingerprint,
+    finding_metrics, finding_targets, findings_by_dataset, icbhi_score, physionet_macc, points_used, sens_spec,
     sprsound_score,
 )
 
@@ -262,10 +264,15 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
         records = test_records(per_dataset_cap, seed)
     log(f"evaluate: {len(records)} test recordings")
     m, proj, findings, feats = bundle_findings(bundle_dir, records, log)
-    metrics = {"findings": finding_metrics(records, findings),
-               "findings_by_dataset": findings_by_dataset(records, findings),
-               "challenge": challenge_scores(records, findings), "references": REFERENCES, "threshold": THRESHOLD}
-    log(f"evaluate: findings done ({time.time() - t0:.0f} s)")
+    points = bundle_points(m)  # the bundle is judged at the points the app calls its findings at
+    metrics = {"findings": finding_metrics(records, findings, points=points),
+               "findings_by_dataset": findings_by_dataset(records, findings, points),
+               "challenge": challenge_scores(records, findings, points), "references": REFERENCES,
+               "threshold": THRESHOLD}
+    metrics["operating_points"] = points_used(points, metrics["findings"])
+    log(f"evaluate: findings done ({time.time() - t0:.0f} s); operating points "
+        + (", ".join(f"{k} {v:g}" for k, v in metrics["operating_points"].items() if v != THRESHOLD)
+           or f"{THRESHOLD} for every finding"))
 
     exs = with_record_keys(generate(records, "test", seed), record_index(records))
     exs = [e for e in exs if all(a in feats for a in e["audio"])]
@@ -302,7 +309,7 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
         f"Clinical accuracy: {sa['n']} test examples (<= {n_per_task} per task), greedy llama.cpp answers "
         f"judged by training.checker; all test data come from the training datasets (in-domain).",
         f"No-audio baseline: {metrics['baseline']['kind']}.",
-        f"Thresholded metrics use calibrated probability >= {THRESHOLD}. CirCor: the model predicts "
+        f"{points_note(metrics['operating_points'])} CirCor: the model predicts "
         "Present/Absent only (Unknown patients are never counted correct).",
         "Answer-vs-card agreement: the same answers read against the findings card of their recording(s) "
         "(training.eval_card; card facts from the calibrated findings alone: no quality pill, heart rate or "
@@ -321,6 +328,16 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
         write_metrics(bundle_dir if out_dir is None else Path(out_dir), metrics, update_bundle=out_dir is None)
     print("\n".join(_table(metrics)))
     return metrics
+
+
+def points_note(used: dict[str, float]) -> str:
+    """The metrics.md line saying which operating points the thresholded metrics used."""
+    own = {k: v for k, v in used.items() if v != THRESHOLD}
+    if not own:
+        return f"Thresholded metrics use calibrated probability >= {THRESHOLD} for every finding."
+    return ("Thresholded metrics call each finding at the bundle's operating point (heads.<head>.call_at, "
+            "the app's): " + ", ".join(f"{k} >= {v:g}" for k, v in sorted(own.items()))
+            + f"; every other finding at >= {THRESHOLD}.")
 
 
 PRESERVED_KEYS = ("lodo", "previous_bundle")  # metrics.json keys written by other commands, kept

@@ -16,7 +16,8 @@ The probabilities are at the share's prevalence (about half the patients murmur 
 release has 19%), stated in the JSON. Measure on the **test** patients with ``--evaluate``:
 patient-level murmur weighted accuracy (PhysioNet 2022 weights Present 5, Unknown 3, Absent 1),
 most-audible-site accuracy, patient-level vs per-recording AUROC, and the weighted accuracy of
-each single recording's own call (murmur probability >= 0.5, judged against the patient label)
+each single recording's own call (murmur probability at the bundle's murmur operating point,
+``heads.murmur.call_at``, else 0.5, as the app's card calls it; judged against the patient label)
 beside the exam's.
 
     python -m training.exam_calibration            # fit on val, write resources/exam_calibration.json
@@ -34,7 +35,7 @@ import numpy as np
 
 from stethodesk.model import exam
 from stethodesk.model.calibration import auroc
-from stethodesk.model.facts import FINDING_THRESHOLD, site_key
+from stethodesk.model.facts import call_point, site_key
 from training.exam_encode import encode_split
 
 LABEL_CALL = {"Present": "present", "Absent": "absent", "Unknown": "unknown"}
@@ -120,10 +121,14 @@ def fit(bundle=None) -> dict:
 
 def evaluate(split: str = "test", bundle=None, calibration: dict | None = None) -> dict:
     """Patient-level figures of ``split`` with ``calibration`` (default: the shipped file)."""
+    from stethodesk.model.analysis import operating_points
+    from stethodesk.model.bundle import load_bundle
+
     cal = calibration or exam.load_calibration()
     data = encode_split(split, bundle)
+    point = call_point("murmur", operating_points(load_bundle(bundle, verify=False).heads))  # the card's murmur call
     w = exam.CALL_WEIGHTS
-    num = den = rnum = rden = 0.0  # weighted accuracy: exam call; each recording's own 0.5 call
+    num = den = rnum = rden = 0.0  # weighted accuracy: exam call; each recording's own call at ``point``
     site_ok = site_n = 0
     pts = {"murmur": ([], []), "abnormal": ([], [])}  # head -> (patient probabilities, labels)
     recs = {"murmur": ([], []), "abnormal": ([], [])}  # head -> (recording probabilities, labels)
@@ -136,7 +141,7 @@ def evaluate(split: str = "test", bundle=None, calibration: dict | None = None) 
             num += w[truth] * (ex.murmur_call == truth)
             for s in _usable(p):
                 rden += w[truth]
-                rnum += w[truth] * (("present" if s["findings"]["murmur"] >= FINDING_THRESHOLD else "absent") == truth)
+                rnum += w[truth] * (("present" if s["findings"]["murmur"] >= point else "absent") == truth)
         if lab["murmur"] == "Present" and lab["most_audible"] and ex.most_audible_site:
             site_n += 1
             site_ok += site_key(ex.most_audible_site) == site_key(lab["most_audible"])
@@ -155,6 +160,7 @@ def evaluate(split: str = "test", bundle=None, calibration: dict | None = None) 
         "split": split, "patients": len(data["patients"]), "bundle": data["bundle"],
         "murmur_weighted_accuracy": num / den if den else None,
         "murmur_weighted_accuracy_single_recording": rnum / rden if rden else None,
+        "single_recording_murmur_point": point,
         "most_audible_site_accuracy": site_ok / site_n if site_n else None, "most_audible_n": site_n,
         **{f"{h}_auroc_{unit}": auroc(arr(d[h][0]), arr(d[h][1]))
            for h in ("murmur", "abnormal") for unit, d in (("patient", pts), ("recording", recs))},

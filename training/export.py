@@ -260,10 +260,11 @@ def _metrics_md(m: dict) -> list[str]:
         lines.append("")
     fnd = m.get("findings", {})
     if fnd:
-        lines += ["| finding | N | AUROC | sensitivity | specificity |", "|---|---|---|---|---|"]
+        lines += ["| finding | N | AUROC | called at | sensitivity | specificity |", "|---|---|---|---|---|---|"]
         for k in sorted(fnd):
             f = fnd[k]
-            lines.append(f"| {k} | {f.get('n')} | {_fmt(f.get('auroc'))} | {_fmt(f.get('sens'))} | "
+            point = f.get("point", (m.get("operating_points") or {}).get(k, m.get("threshold", 0.5)))
+            lines.append(f"| {k} | {f.get('n')} | {_fmt(f.get('auroc'))} | {_fmt(point)} | {_fmt(f.get('sens'))} | "
                          f"{_fmt(f.get('spec'))} |")
         lines.append("")
     lines += by_dataset_table(m) + lodo_table(m.get("lodo")) + previous_table(m)

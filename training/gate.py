@@ -13,6 +13,9 @@ bundle was evaluated on an earlier split, by earlier code, or has no fingerprint
 is evaluated again with the current code and the new bundle's evaluation settings, into
 ``runs/gate/<name>-<bundle hash>-<settings hash>/`` - ``models/`` is never modified by that. If the
 new bundle's own metrics do not match the current split either, it is re-evaluated the same way.
+Each bundle is judged at its OWN operating points (``heads.<head>.call_at``, what the app calls its
+findings at; :func:`training.eval_metrics.bundle_points`): a bundle whose metrics.json was measured
+at other points (evaluated before its points were chosen) is re-evaluated the same way too.
 
 Exit status: 0 the new bundle passes (and, with ``--promote``, is now the default), 1 it is
 worse on a gated metric (nothing is promoted), 2 the scorecards cannot be compared. The
@@ -30,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stethodesk.paths import MODELS, REPO_ROOT
+from training.eval_metrics import THRESHOLD, bundle_points
 from training.scorecard import GROUNDED_FLOOR, MIN_TOLERANCE, compare, format_rows, passed, scorecard
 
 GATE_CACHE = REPO_ROOT / "runs" / "gate"
@@ -61,6 +65,18 @@ def load_metrics(bundle: Path) -> dict:
 
 def fingerprint(m: dict) -> str | None:
     return (m.get("fingerprint") or {}).get("sha256")
+
+
+def stale_points(bundle: Path, m: dict) -> bool:
+    """Were the thresholded figures of metrics ``m`` measured at operating points other than the
+    bundle's own (``bundle.json`` ``call_at``)? Metrics without ``operating_points`` were measured
+    at 0.5 for every finding."""
+    p = Path(bundle) / "bundle.json"
+    want = bundle_points(json.loads(p.read_text())) if p.exists() else {}
+    measured = set(m.get("findings") or {}) | set(m.get("operating_points") or {})
+    want = {k: v for k, v in want.items() if k in measured and v != THRESHOLD}
+    got = {k: float(v) for k, v in (m.get("operating_points") or {}).items() if float(v) != THRESHOLD}
+    return want != got
 
 
 def bundle_hash(bundle: Path) -> str:
@@ -125,17 +141,21 @@ def comparable_metrics(new: Path, old: Path, cache: Path = GATE_CACHE, evaluator
     evaluator = evaluator or default_evaluator
     m_new, m_old = load_metrics(new), load_metrics(old)
     fp_new, fp_old = fingerprint(m_new), fingerprint(m_old)
-    if fp_new is not None and fp_new == fp_old:
+    stale_new, stale_old = stale_points(new, m_new), stale_points(old, m_old)
+    for b, stale in ((new, stale_new), (old, stale_old)):
+        if stale:
+            log(f"gate: {b}'s metrics.json was not measured at its own operating points: re-evaluating it")
+    if fp_new is not None and fp_new == fp_old and not (stale_new or stale_old):
         log(f"gate: both scorecards were measured on the same test split and settings ({fp_new[:12]})")
         return m_new, m_old
     settings = dict((m_new.get("fingerprint") or {}).get("settings") or DEFAULT_SETTINGS)
     settings.pop("threshold", None)  # a constant of the evaluation code, not a choice
-    log(f"gate: test-split fingerprints differ (new {str(fp_new)[:12]}, old {str(fp_old)[:12]}): "
-        f"re-evaluating the old bundle with settings {json.dumps(settings, sort_keys=True)}")
-    m_old = reevaluated(old, settings, fp_new, cache, evaluator, log)
-    if fingerprint(m_old) != fp_new:
-        log("gate: the new bundle's metrics were not measured on the current test split either: "
-            "re-evaluating it too")
+    if fp_new is None or fp_new != fp_old or stale_old:
+        log(f"gate: test-split fingerprints new {str(fp_new)[:12]}, old {str(fp_old)[:12]}: "
+            f"re-evaluating the old bundle with settings {json.dumps(settings, sort_keys=True)}")
+        m_old = reevaluated(old, settings, fp_new, cache, evaluator, log)
+    if fingerprint(m_old) != fp_new or stale_new:
+        log("gate: re-evaluating the new bundle too (other test split or other operating points)")
         m_new = reevaluated(new, settings, fingerprint(m_old), cache, evaluator, log)
     if fingerprint(m_new) is None or fingerprint(m_new) != fingerprint(m_old):
         raise GateError(f"cannot compare: fingerprints still differ after re-evaluation "

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from stethodesk.paths import REPO_ROOT
-from training.eval_metrics import finding_metrics
+from training.eval_metrics import bundle_points, finding_metrics
 
 LODO_HEADS = ("abnormal", "murmur", "crackle", "wheeze")
 DEFAULT_MINUTES = 10.0  # per fold: 7 folds + features + evaluation ~ 80-90 min on 2 cores
@@ -138,8 +138,9 @@ def run_fold(held_out: str, records, out: Path, minutes: float, *, profile: str 
     held = finding_metrics(sp["test"], findings, names=LODO_HEADS)
     ind = {}
     if bundle is not None:
+        manifest = json.loads((Path(bundle) / "bundle.json").read_text())  # its sens/spec at its own points
         ind = finding_metrics(sp["test"], in_domain_findings(Path(bundle), sp["test"], feature_dir, log),
-                              names=LODO_HEADS)
+                              names=LODO_HEADS, points=bundle_points(manifest))
     tr = res.get("training") or {}
     fold = {"held_out_dataset": held_out, "test_records": len(sp["test"]),
             "train_records": dict(sorted(Counter(r.dataset for r in sp["train"]).items())),
