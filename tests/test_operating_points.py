@@ -179,6 +179,21 @@ def test_exam_lung_sites_are_called_at_each_recordings_points():
     assert "a finding is called at 50% or more" in plain.text()
 
 
+def test_exam_heard_at_sites_without_a_fitted_site_threshold_are_each_sites_own_call():
+    from stethodesk.model.exam import exam_findings
+
+    cal = {"murmur": {"pool": "max", "a": 1.0, "b": 0.0, "unknown_share": 0.0},
+           "abnormal": {"pool": "mean", "a": 1.0, "b": 0.0}, "fitted": False}
+    sites = [SimpleNamespace(site="AV", domain="heart", findings={"murmur": 0.4, "abnormal": 0.5}, usable=True,
+                             unusable_reason=None, points={"murmur": 0.3}),
+             SimpleNamespace(site="MV", domain="heart", findings={"murmur": 0.55, "abnormal": 0.5}, usable=True,
+                             unusable_reason=None, points={"murmur": 0.6})]
+    ex = exam_findings(sites, cal)
+    assert ex.murmur_call == "present" and ex.murmur_sites == ["AV"]  # 40% >= 30% at AV; 55% < 60% at MV
+    assert exam_findings([SimpleNamespace(**{**vars(s), "points": {}}) for s in sites], cal).murmur_sites == ["MV"]
+    assert exam_findings(sites, {**cal, "site_threshold": 0.1}).murmur_sites == ["MV", "AV"]  # the fitted rule
+
+
 # ---------------------------------------------------------------------------- training side
 
 

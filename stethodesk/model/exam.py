@@ -79,8 +79,8 @@ def load_calibration(path: str | Path | None = None) -> dict:
         return json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         ident = {"pool": "mean", "a": 1.0, "b": 0.0}
-        return {"murmur": {**ident, "unknown_share": 0.0}, "abnormal": ident, "site_threshold": FINDING_THRESHOLD,
-                "fitted": False}
+        # no fitted site threshold: a site's murmur is "heard at" where its own card calls it
+        return {"murmur": {**ident, "unknown_share": 0.0}, "abnormal": ident, "fitted": False}
 
 
 def patient_probability(probs: list[float], head: dict) -> float:
@@ -325,9 +325,10 @@ def exam_findings(analyses: list, calibration: dict | None = None) -> ExamFindin
     heart = [s for s in mur if site_key(s.site) in HEART_SITE_KEYS] or mur
     loudest = max(heart, key=lambda s: s.findings["murmur"])
     ex.most_audible_site = loudest.site
-    thr = cal.get("site_threshold", FINDING_THRESHOLD)
+    thr = cal.get("site_threshold")  # fitted on validation; without it, each site's own call (its points)
     ex.murmur_sites = [s.site for s in sorted(mur, key=lambda s: -s.findings["murmur"])
-                       if s.findings["murmur"] >= thr] or ([loudest.site] if ex.murmur_call == "present" else [])
+                       if (s.findings["murmur"] >= thr if thr is not None else called(s.findings, "murmur", s.points))
+                       ] or ([loudest.site] if ex.murmur_call == "present" else [])
     w = [s.findings["murmur"] for s in mur]
     for t in ("systolic", "diastolic"):
         ps = [s.findings.get(f"murmur_timing_{t}") for s in mur]
