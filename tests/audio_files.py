@@ -31,3 +31,12 @@ def encode(path, channels: np.ndarray, sr: int, codec: str, fmt: str, options=No
                 c.mux(p)
         for p in s.encode(None):
             c.mux(p)
+
+
+def overwrite(path, at: float = 0.5, n: int = 2000, seed: int = 1) -> None:
+    """Damage ``path`` in place: ``n`` random bytes written over it from fraction ``at`` of its length."""
+    data = bytearray(open(path, "rb").read())
+    i = int(len(data) * at)
+    data[i : i + n] = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()[: len(data) - i]
+    with open(path, "wb") as f:
+        f.write(bytes(data))

@@ -124,3 +124,32 @@ def test_channel_choice_for_multichannel_files(tmp_path, bundle_dir):
     assert got_noisy["usable"] and got_noisy["findings"] == got_clean["findings"]
     assert got_noisy["heart_rate_bpm"] == got_clean["heart_rate_bpm"] is not None
     assert "mono.wav: has 1 channel(s); channel 1 (counting from 0) does not exist" in got_mono["error"]
+
+
+def test_damaged_frames_are_named_in_jsonl_and_text(tmp_path, bundle_dir):
+    """Issue 11 item 1: an MP3 with bytes overwritten in its middle is analysed without them, and
+    the reader's note travels in ``file_notes`` (jsonl) and a ``Note:`` line (text); the undamaged
+    file has neither."""
+    from scipy.signal import resample_poly
+
+    from audio_files import encode, overwrite
+    from stethodesk.audio.fileio import read_audio
+
+    x, sr = sf.read(str(shared_data_dir() / HEART), dtype="float32")
+    clean, hit = tmp_path / "clean.mp3", tmp_path / "hit.mp3"
+    encode(clean, resample_poly(x[: 16 * sr], 8000, sr)[:, None], 8000, "libmp3lame", "mp3")  # MP3: 8 kHz or more
+    hit.write_bytes(clean.read_bytes())
+    overwrite(hit)
+    notes = []
+    y, _ = read_audio(hit, notes=notes)
+    assert len(notes) == 1 and "could not be decoded and were left out" in notes[0]
+    p = _run([str(clean), str(hit), "--domain", "heart", "--task", "binary", "--format", "jsonl",
+              "--max-tokens", "4", "--bundle", str(bundle_dir)])
+    assert p.returncode == 0, p.stderr
+    got_clean, got_hit = (json.loads(line) for line in p.stdout.splitlines())
+    assert "file_notes" not in got_clean and got_hit["file_notes"] == notes
+    assert got_hit["duration_s"] == pytest.approx(y.size / 8000, abs=0.01) and got_hit["findings"]
+    p = _run([str(hit), "--domain", "heart", "--task", "binary", "--format", "text", "--max-tokens", "4",
+              "--bundle", str(bundle_dir)])
+    assert p.returncode == 0, p.stderr
+    assert f"Note: {notes[0]}" in p.stdout

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from audio_files import encode
+from audio_files import encode, overwrite
 from stethodesk.audio.fileio import AudioFileError, read_audio, scan
 from stethodesk.paths import shared_data_dir
 
@@ -44,14 +44,13 @@ def _write(path, kind: str, x: np.ndarray) -> None:
         sf.write(path, x, SR, format="OGG", subtype="VORBIS")
 
 
-def _damage(data: bytes, how: str, at: float = 0.5, n: int = 2000) -> bytes:
-    b = bytearray(data)
-    i = int(len(b) * at)
+def _damage(path, how: str) -> None:
     if how == "overwritten":
-        b[i : i + n] = np.random.default_rng(1).integers(0, 256, n, dtype=np.uint8).tobytes()
-    else:  # "cut": a chunk taken out
-        del b[i : i + n]
-    return bytes(b)
+        overwrite(path)
+    else:  # "cut": 2000 bytes taken out of the middle
+        b = bytearray(path.read_bytes())
+        del b[len(b) // 2 : len(b) // 2 + 2000]
+        path.write_bytes(bytes(b))
 
 
 CASES = [  # (file kind, damage); an M4A's sample table points past a cut chunk: see the next test
@@ -70,7 +69,8 @@ def test_damage_in_the_middle_is_left_out_and_named(tmp_path, heart, kind, how):
     assert abs(whole.size / sr - SECONDS) < 0.3  # no Info frame: the encoder delay stays in
 
     hit = tmp_path / f"hit.{kind}"
-    hit.write_bytes(_damage(clean.read_bytes(), how))
+    hit.write_bytes(clean.read_bytes())
+    _damage(hit, how)
     y, got_sr = read_audio(hit, notes=notes)
     truth = (whole.size - y.size) / sr  # what the damage took out of the decoded audio
     print(f"{kind} {how}: read {y.size / sr:.2f} s, damage {truth:.2f} s; {notes}")
@@ -96,7 +96,7 @@ def test_an_m4a_with_a_chunk_cut_out_of_its_middle_is_refused_as_cut(tmp_path, h
     is what a file cut short looks like, and is said the same way."""
     m4a = tmp_path / "cut.m4a"
     _write(m4a, "m4a", heart)
-    m4a.write_bytes(_damage(m4a.read_bytes(), "cut"))
+    _damage(m4a, "cut")
     with pytest.raises(AudioFileError, match=r"cut\.m4a: the file is damaged or cut short; only 1\d\.\d of 20\.0 s can be decoded"):
         read_audio(m4a)
 
@@ -105,8 +105,7 @@ def test_an_m4a_with_a_chunk_cut_out_of_its_middle_is_refused_as_cut(tmp_path, h
 def test_a_mostly_damaged_file_is_refused_with_how_much_was_decoded(tmp_path, heart, kind):
     p = tmp_path / f"wreck.{kind}"
     _write(p, kind, heart)
-    data = p.read_bytes()
-    p.write_bytes(_damage(data, "overwritten", at=0.1, n=int(len(data) * 0.7)))
+    overwrite(p, at=0.1, n=int(p.stat().st_size * 0.7))
     with pytest.raises(AudioFileError, match=rf"wreck\.{kind}: the file is damaged or cut short; only \d\.\d of (19|20)\.\d s can be decoded"):
         read_audio(p)
     with pytest.raises(AudioFileError, match="damaged"):

@@ -76,3 +76,29 @@ def test_exam_template_only_and_bad_arguments():
     assert bad.returncode == 2 and "FILE:SITE" in bad.stderr and bad.stdout == ""
     cmp_ = _run(["--exam", *items, "--task", "comparison"])
     assert cmp_.returncode == 2 and "not an exam task" in cmp_.stderr
+
+
+def test_exam_names_a_file_with_damaged_frames(tmp_path):
+    """Issue 11 item 1: an exam site given as an MP3 with bytes overwritten in its middle is
+    analysed without them, and the reader's note is in ``file_notes`` (jsonl) and a ``Note:``
+    line (text)."""
+    from scipy.signal import resample_poly
+
+    from audio_files import encode, overwrite
+    from stethodesk.audio.fileio import read_audio
+
+    x, sr = sf.read(str(shared_data_dir() / "circor2022" / "training_data" / f"{PATIENT}_AV.flac"), dtype="float32")
+    hit = tmp_path / "av.mp3"
+    encode(hit, resample_poly(x, 8000, sr)[:, None], 8000, "libmp3lame", "mp3")  # MP3 needs 8 kHz or more
+    overwrite(hit)
+    notes = []
+    read_audio(hit, notes=notes)
+    assert len(notes) == 1 and notes[0].startswith("av.mp3: ") and "left out" in notes[0]
+    items = [f"{hit}:AV", _site("MV")]
+    p = _run(["--exam", *items, "--task", "report", "--format", "jsonl", "--no-model"])
+    assert p.returncode == 0, p.stderr
+    o = json.loads(p.stdout)
+    assert o["file_notes"] == notes and [s["usable"] for s in o["sites"]] == [True, True]
+    p = _run(["--exam", *items, "--task", "report", "--format", "text", "--no-model"])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"Note: {notes[0]}\n")

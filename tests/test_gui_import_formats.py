@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audio_files import encode, tone_and_noise
+from audio_files import encode, overwrite, tone_and_noise
 from gui_fixtures import isolated_home, no_qt_bug_warnings, open_main_window  # noqa: F401 (autouse fixtures)
 from stethodesk.gui.review_panel import IMPORT_FILTER, _describe
 from stethodesk.gui.source_panel import FILE_FILTER
@@ -63,5 +63,31 @@ def test_importing_a_stereo_file_asks_for_the_channel_and_keeps_it(qtbot, tmp_pa
         assert np.array_equal(w.ctx.selected_audio[0], heart)
         removed = shelf_of(w.ctx).delete(copy)
         assert copy.with_suffix(".json") in removed and not copy.with_suffix(".json").exists()
+    finally:
+        w.close()
+
+
+def test_importing_a_damaged_mp3_opens_it_and_says_what_was_left_out(qtbot, tmp_path, monkeypatch):
+    """Issue 11 item 1: bytes overwritten in the middle of an MP3 (FFmpeg decodes around them) ->
+    the rest opens, and a warning banner carries the reader's note. The file dialog is the only
+    stand-in."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from stethodesk.audio.fileio import read_audio
+
+    mp3 = tmp_path / "phone.mp3"
+    encode(mp3, tone_and_noise(8000, 20.0)[:, None], 8000, "libmp3lame", "mp3")
+    overwrite(mp3)
+    notes = []
+    expected, _ = read_audio(mp3, notes=notes)
+    assert len(notes) == 1 and "could not be decoded and were left out" in notes[0]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(mp3), ""))
+    w = open_main_window(qtbot)
+    try:
+        rv = w.review_panel
+        rv._import_clicked()
+        qtbot.waitUntil(lambda: rv.loaded is not None and rv.loaded.meta.get("imported"), timeout=5000)
+        assert np.array_equal(w.ctx.selected_audio[0], expected)  # opened, without the damage
+        qtbot.waitUntil(lambda: any(notes[0] in b.text for b in w.banners.banners()), timeout=5000)
     finally:
         w.close()

@@ -17,10 +17,12 @@ at 0.5), ``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason`
 (``encode_ms``, ``first_token_ms``, ``total_ms``, ``tokens``), ``model`` (``name``, ``version``),
 ``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording, or one
 whose poor-quality finding reaches the bundle's refusal point - noise, talking, handling - gets
-``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``. A file that
-cannot be read or analysed gives ``{"file": ..., "error": ...}``; the batch goes on and the exit
-status is 1 at the end. ``first_token_ms`` and ``total_ms`` count from the question (after the
-encoder); ``encode_ms`` is the encoder and projector. ``--format text`` streams the answer.
+``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``, and
+``file_notes`` when damaged frames in the file could not be decoded and were left out (the
+reader's sentence; text format: a ``Note:`` line). A file that cannot be read or analysed
+gives ``{"file": ..., "error": ...}``; the batch goes on and the exit status is 1 at the end.
+``first_token_ms`` and ``total_ms`` count from the question (after the encoder); ``encode_ms``
+is the encoder and projector. ``--format text`` streams the answer.
 
 Heavy imports (torch, llama.cpp) happen in :func:`run`, so ``stethodesk --help`` stays fast.
 """
@@ -96,10 +98,12 @@ def _emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
-def _read(path: str, domain: str, site: str | None, engine, channel: int | None = None):
+def _read(path: str, domain: str, site: str | None, engine, channel: int | None = None,
+          notes: list[str] | None = None):
+    """Read and analyse one file; ``notes`` gets the reader's note on damage left out."""
     from stethodesk.audio.fileio import read_audio
 
-    samples, sr = read_audio(path, channel=channel)
+    samples, sr = read_audio(path, channel=channel, notes=notes)
     return engine.analyze_audio(samples, sr, domain=domain, site=site)
 
 
@@ -212,10 +216,13 @@ def run(args: argparse.Namespace) -> int:
     for f in args.files:
         t0 = time.perf_counter()
         try:
-            analysis = _read(f, args.domain, args.site, engine, args.channel)
+            file_notes: list[str] = []  # damaged frames the reader left out
+            analysis = _read(f, args.domain, args.site, engine, args.channel, file_notes)
             answer = None
             if not jsonl:
                 _print_header(f, analysis)
+                for note in file_notes:
+                    print(f"Note: {note}")
             if analysis.usable:
                 try:
                     answer = engine.ask(analysis, task, question=args.question, other=other,
@@ -227,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
                         sys.stdout.write(piece)
                         sys.stdout.flush()
             obj = _result(f, task, analysis, answer)
+            if file_notes:
+                obj["file_notes"] = file_notes
             if other is not None:
                 obj["compare"] = {"file": args.compare, "domain": other.domain, "site": other.site}
             if jsonl:

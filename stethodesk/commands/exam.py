@@ -13,7 +13,9 @@ exam findings (:func:`stethodesk.model.exam.exam_findings`). ``--format jsonl`` 
   ``unusable`` (sites left out and why);
 - ``answer_source``: which path produced the answer (``"exam template"`` or ``"model (checked
   against the exam findings)"``), ``grounding`` (the check against the exam facts, the model's
-  own text when it was withheld).
+  own text when it was withheld);
+- ``file_notes`` when a file had damaged frames that could not be decoded and were left out (the
+  reader's sentences, naming the file; text format: ``Note:`` lines).
 
 ``--no-model`` gives the template answer without asking the language model. An exam with no
 usable site still prints its object (answer says why) and exits 1.
@@ -54,8 +56,9 @@ def _unreadable(site: str, domain: str, reason: str):
                          unusable_reason=reason, encode_ms=0.0, duration_s=0.0)
 
 
-def analyse_sites(engine, pairs: list[tuple[str, str]], domain: str) -> list:
-    """One AudioAnalysis per (file, site); a file that cannot be read becomes an unusable site.
+def analyse_sites(engine, pairs: list[tuple[str, str]], domain: str, notes: list[str] | None = None) -> list:
+    """One AudioAnalysis per (file, site); a file that cannot be read becomes an unusable site;
+    ``notes`` gets the reader's note for each file with damaged frames left out.
     With ``domain="auto"`` the exam takes the domain most usable sites were detected as, and a
     site detected as the other domain is left out with that reason."""
     from stethodesk.audio.fileio import read_audio
@@ -63,7 +66,7 @@ def analyse_sites(engine, pairs: list[tuple[str, str]], domain: str) -> list:
     out = []
     for file, site in pairs:
         try:
-            x, sr = read_audio(file)
+            x, sr = read_audio(file, notes=notes)
             out.append(engine.analyze_audio(x, sr, domain=domain, site=site))
         except (OSError, ValueError) as exc:
             out.append(_unreadable(site, "heart" if domain == "auto" else domain, str(exc)))
@@ -136,7 +139,8 @@ def run_exam(args: argparse.Namespace, _emit) -> int:
             _emit({"file": [f for f, _ in pairs], "error": msg})
         return 1
     try:
-        analyses = analyse_sites(engine, pairs, args.domain)
+        file_notes: list[str] = []
+        analyses = analyse_sites(engine, pairs, args.domain, file_notes)
         encode_ms = sum(a.encode_ms for a in analyses)
         ex = exam_mod.exam_findings(analyses)
         t0 = time.perf_counter()
@@ -146,11 +150,15 @@ def run_exam(args: argparse.Namespace, _emit) -> int:
             result = {"answer": template_exam_answer(ex, args.task, args.question), "source": TEMPLATE,
                       "timing": {"total_ms": round((time.perf_counter() - t0) * 1000.0, 1)}}
         obj = exam_object(pairs, analyses, ex, args.task, result, encode_ms, engine)
+        if file_notes:
+            obj["file_notes"] = file_notes
     finally:
         engine.close()
     if args.format == "jsonl":
         _emit(obj)
     else:
+        for note in file_notes:
+            print(f"Note: {note}")
         print(obj["exam_text"])
         print()
         print(obj["answer"])

@@ -293,8 +293,9 @@ class ReviewPanel(QWidget):
         def work():
             from stethodesk.audio.fileio import AudioFileError, read_audio
 
+            notes: list[str] = []  # damaged frames the reader left out (the rest is shown and used)
             try:
-                x, sr = read_audio(path, channel=(meta or {}).get("channel"))
+                x, sr = read_audio(path, channel=(meta or {}).get("channel"), notes=notes)
             except AudioFileError as exc:
                 self._relay.failed.emit(str(exc), token)
                 return
@@ -305,7 +306,9 @@ class ReviewPanel(QWidget):
             if imported and not problem and (meta or {}).get("channel") is not None:
                 _note_channel(copy, meta["channel"])
             if problem:  # readable but not kept: reviewed from where it is, and said so
-                self._relay.failed.emit(f"{problem} It is shown, but will not be listed after a restart.", -1)
+                notes.insert(0, f"{problem} It is shown, but will not be listed after a restart.")
+            if notes:  # one warning banner; the file still opens
+                self._relay.failed.emit(" ".join(notes), -1)
             la = LoadedAudio(copy, x, int(sr), dict(meta or {}, imported=imported))
             self._relay.loaded.emit(la, token)
 
