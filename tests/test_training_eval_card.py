@@ -161,3 +161,23 @@ def test_model_card_tables():
     assert "| binary | 1 | 0.000 | 1.000 | 0.000 | 1.000 |" in text
     assert "| circor2022 | 130 | 0.710 / 0.910 |" in text and "0.910 (N 130)" in text
     assert set(AGREEMENT_KINDS) == {"contradiction", "wrong_domain", "event_not_on_card"}
+
+
+def test_accuracy_on_stated_facts_leaves_out_what_no_head_gives():
+    """A reference fact the card cannot state (rhonchi: no head) is left out of the stated
+    accuracy; one the card states is kept whichever way the card calls it."""
+    from training.eval_card import stated_facts
+
+    f = {"r/a": {"crackle": 0.8, "wheeze": 0.1, "poor_quality": 0.1, "is_lung": 0.9}}
+    e = ex("detection", domain="lung", site=None, facts={"crackle": True, "wheeze": True, "rhonchi": True},
+           instruction="What events are there?")
+    card = example_card(e, f, HEADS)
+    assert stated_facts(e["facts"], card.facts) == {"crackle": True, "wheeze": True}
+    row = card_rows([e], ["Crackles are heard. No wheezes."], f, HEADS)[0]
+    assert row["raw_correct"] is False and row["raw_stated_correct"] is False  # the wheeze is missed
+    row = card_rows([e], ["Crackles and wheezes are heard."], f, HEADS)[0]
+    assert row["raw_correct"] is False and row["raw_stated_correct"] is True  # only the rhonchi missing
+    m = card_metrics([row])
+    assert m["stated"]["clinical_accuracy_overall"] == {"acc": 1.0, "n": 1}
+    none = dict(e, facts={"rhonchi": True})
+    assert card_rows([none], ["Rhonchi."], f, HEADS)[0]["raw_stated_correct"] is None

@@ -13,14 +13,17 @@ from pathlib import Path
 import pytest
 
 from training import gate
+from training.evaluate import EVAL_VERSION
 from training.scorecard import auroc_se, binomial_se, compare, passed, scorecard
 
 SETTINGS = {"n_per_task": 30, "max_new_tokens": 96, "seed": 0, "threshold": 0.5, "per_dataset_cap": None,
             "budget_minutes": 7.0}
 
 
-def metrics(fp="split-A", auroc=0.90, acc=0.45, agree=0.80, shown=1.0, lodo=None, heads=("abnormal", "murmur")):
-    """A metrics.json as training.evaluate writes it, with the figures given."""
+def metrics(fp="split-A", auroc=0.90, acc=0.45, agree=0.80, shown=1.0, lodo=None, heads=("abnormal", "murmur"),
+            stated=0.70, version=EVAL_VERSION):
+    """A metrics.json as training.evaluate writes it, with the figures given (``stated`` None:
+    none of the stated-facts figures, as older evaluation code wrote)."""
     fnd = {h: {"n": 400, "positives": 150, "auroc": auroc, "sens": 0.8, "spec": 0.8} for h in heads}
     m = {
         "findings": fnd,
@@ -33,7 +36,11 @@ def metrics(fp="split-A", auroc=0.90, acc=0.45, agree=0.80, shown=1.0, lodo=None
         "grounded": {"card_agreement_overall": {"rate": shown, "n": 210},
                      "clinical_accuracy_overall": {"acc": acc, "n": 210}},
         "fingerprint": {"sha256": fp, "settings": SETTINGS},
+        "eval_version": version,
     }
+    if stated is not None:
+        m["stated"] = {"clinical_accuracy_overall": {"acc": stated, "n": 180},
+                       "shown_clinical_accuracy_overall": {"acc": stated, "n": 180}}
     if lodo is not None:
         m["lodo"] = {"folds": {"icbhi2017": {"held_out": {"crackle": {"n": 187, "positives": 60, "auroc": lodo}}}}}
     return m
@@ -96,9 +103,11 @@ def test_better_and_within_tolerance_accepted(tmp_path):
 
 
 def test_tolerance_rule():
-    old = scorecard(metrics(acc=0.5))["clinical_accuracy"]
+    # metrics of older evaluation code (no stated-facts figures): the full accuracy is gated
+    old = scorecard(metrics(acc=0.5, stated=None))["clinical_accuracy"]
     assert old.se == pytest.approx(math.sqrt(0.25 / 210))
-    rows = {r.metric: r for r in compare(scorecard(metrics(acc=0.5)), scorecard(metrics(acc=0.5 - 0.04)))}
+    rows = {r.metric: r for r in compare(scorecard(metrics(acc=0.5, stated=None)),
+                                         scorecard(metrics(acc=0.5 - 0.04, stated=None)))}
     assert rows["clinical_accuracy"].tol == pytest.approx(max(0.01, old.se))
     assert rows["clinical_accuracy"].verdict == "WORSE"  # 0.04 > SE 0.035
     assert rows["clinical_accuracy/binary"].verdict == "info"  # per-task figures are shown, not gated
@@ -195,3 +204,27 @@ def test_cli_compares_against_a_given_bundle(tmp_path, capsys):
     assert gate.main([str(new), "--against", str(old), "--cache", str(tmp_path / "c")]) == 1
     out = capsys.readouterr().out
     assert "finding/abnormal" in out and "WORSE" in out
+
+
+def test_accuracy_on_the_facts_the_card_states_is_gated_and_the_full_one_shown():
+    """Issue 9 item 2: an answer must not assert a fact its prompt does not carry, so the full
+    clinical accuracy (which counts rhonchi, stridor... that no head gives) is shown, not gated,
+    once the stated-facts figures exist; a drop in those refuses the bundle."""
+    card = scorecard(metrics())
+    assert card["stated/clinical_accuracy"].gated and card["shown/stated/clinical_accuracy"].gated
+    assert not card["clinical_accuracy"].gated and not card["shown/clinical_accuracy"].gated
+    old_code = scorecard(metrics(stated=None, version=1))
+    assert old_code["clinical_accuracy"].gated and "stated/clinical_accuracy" not in old_code
+    # full accuracy 0.49 -> 0.25 with the stated one equal: shown, passes
+    assert passed(compare(scorecard(metrics(acc=0.49)), scorecard(metrics(acc=0.25))))
+    rows = compare(scorecard(metrics(stated=0.70)), scorecard(metrics(stated=0.55)))
+    assert not passed(rows) and {r.metric for r in rows if r.failed} == {
+        "stated/clinical_accuracy", "shown/stated/clinical_accuracy"}
+
+
+def test_metrics_of_older_evaluation_code_are_measured_again(tmp_path):
+    old = bundle(tmp_path, "old", metrics(stated=None, version=1))  # same split, older code
+    new = bundle(tmp_path, "new", metrics())
+    ev = Evaluator(lambda b: metrics(stated=0.69))
+    rc, log = run(tmp_path, new, old, evaluator=ev)
+    assert rc == 0 and [c[0] for c in ev.calls] == ["old"] and "evaluation code" in log

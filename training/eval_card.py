@@ -143,6 +143,17 @@ def _by_task(rows: list[dict], key: str) -> tuple[dict, dict]:
     return {t: _rate(v) for t, v in sorted(by.items())}, _rate(allv)
 
 
+def stated_facts(reference: dict, card: dict) -> dict:
+    """The reference facts of an example that its findings card states at all (either way).
+
+    Issue 9 item 2: an answer may assert only what its prompt carries (or the sound shows and a
+    head scores); a fact no head gives (rhonchi, stridor, crackle type, S3...) is one an answer
+    that keeps to the card can never state, so clinical accuracy is also reported on these facts
+    alone (``stated``), beside the accuracy on every reference fact.
+    """
+    return {k: v for k, v in reference.items() if k in card}
+
+
 def card_rows(examples: list[dict], answers: list[str], findings: dict, heads_cfg: dict,
               template: dict | None = None) -> list[dict]:
     """One row per answered example: raw and shown agreement, violations, clinical correctness."""
@@ -155,6 +166,7 @@ def card_rows(examples: list[dict], answers: list[str], findings: dict, heads_cf
         raw_v = verify(raw, card.facts, card.domain, card.allowed_text)
         shown, grounding = grounded_answer(raw, ex, card, template)
         shown_v = disagreements(shown, card)
+        stated = stated_facts(ex["facts"], card.facts)
         rows.append({
             "id": ex.get("id"), "task": ex["task"], "dataset": ex.get("dataset"), "card_facts": card.facts,
             "raw_agrees": not any(v.kind in AGREEMENT_KINDS for v in raw_v),
@@ -164,6 +176,9 @@ def card_rows(examples: list[dict], answers: list[str], findings: dict, heads_cf
             "shown_violations": [f"{v.kind}: {v.message}" for v in shown_v],
             "raw_correct": bool(check(raw, ex["facts"]).correct),
             "shown_correct": bool(check(shown, ex["facts"]).correct),
+            # the same, on the reference facts the card states (None: it states none of them)
+            "raw_stated_correct": bool(check(raw, stated).correct) if stated else None,
+            "shown_stated_correct": bool(check(shown, stated).correct) if stated else None,
             "check_ms": round(grounding.check_ms, 2),
         })
     return rows
@@ -177,6 +192,9 @@ def card_metrics(rows: list[dict]) -> dict:
     raw_task, raw_all = _by_task(rows, "raw_agrees")
     shown_task, shown_all = _by_task(rows, "shown_agrees")
     acc_task, acc_all = _by_task(rows, "shown_correct")
+    stated = [r for r in rows if r.get("raw_stated_correct") is not None]
+    st_raw_task, st_raw_all = _by_task(stated, "raw_stated_correct")
+    st_shown_task, st_shown_all = _by_task(stated, "shown_stated_correct")
     kinds = Counter(k for r in rows for k in r["raw_kinds"])
     sources = defaultdict(Counter)
     for r in rows:
@@ -186,6 +204,14 @@ def card_metrics(rows: list[dict]) -> dict:
         "card_agreement": raw_task,
         "card_agreement_overall": raw_all,
         "card_violations": {k: {"answers": kinds.get(k, 0), "n": len(rows)} for k in AGREEMENT_KINDS + OTHER_KINDS},
+        "stated": {
+            "kind": "clinical accuracy on the reference facts the findings card states (eval_card.stated_facts); "
+                    "examples whose card states none of them are left out",
+            "clinical_accuracy": {t: {"acc": v["rate"], "n": v["n"]} for t, v in st_raw_task.items()},
+            "clinical_accuracy_overall": {"acc": st_raw_all["rate"], "n": st_raw_all["n"]},
+            "shown_clinical_accuracy": {t: {"acc": v["rate"], "n": v["n"]} for t, v in st_shown_task.items()},
+            "shown_clinical_accuracy_overall": {"acc": st_shown_all["rate"], "n": st_shown_all["n"]},
+        },
         "grounded": {
             "kind": "the raw answer through the app's run-time grounding (stethodesk.model.grounded.ground)",
             "card_agreement": shown_task, "card_agreement_overall": shown_all,

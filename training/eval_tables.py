@@ -34,6 +34,16 @@ def card_table(m: dict) -> list[str]:
     lines.append(f"| **all** | {o.get('n')} | {_f(o.get('rate'))} | {_f(go.get('rate'))} | "
                  f"{_f((m.get('clinical_accuracy_overall') or {}).get('acc'))} | "
                  f"{_f((gr.get('clinical_accuracy_overall') or {}).get('acc'))} |")
+    st = m.get("stated") or {}
+    if st.get("clinical_accuracy"):
+        sc, ssc = st["clinical_accuracy"], st.get("shown_clinical_accuracy") or {}
+        lines += ["", "Clinical accuracy on the label facts the findings card states (what an answer that keeps "
+                  "to its card can say; examples whose card states none left out; the gated figure):", "",
+                  "| task | N | accuracy, raw | accuracy, shown |", "|---|---|---|---|"]
+        for t in sorted(sc):
+            lines.append(f"| {t} | {sc[t].get('n')} | {_f(sc[t].get('acc'))} | {_f(ssc.get(t, {}).get('acc'))} |")
+        so, sso = st.get("clinical_accuracy_overall") or {}, st.get("shown_clinical_accuracy_overall") or {}
+        lines.append(f"| **all** | {so.get('n')} | {_f(so.get('acc'))} | {_f(sso.get('acc'))} |")
     viol = m.get("card_violations") or {}
     if viol:
         lines += ["", "Raw answers with each kind of violation: " + ", ".join(

@@ -46,6 +46,9 @@ from training.eval_metrics import (  # noqa: F401 - re-exported: the metrics use
     sprsound_score,
 )
 
+# Version of what evaluate_bundle measures: 2 added the clinical accuracy on the facts the card
+# states (``stated``); the gate re-evaluates a bundle whose metrics.json is older.
+EVAL_VERSION = 2
 LLM_THREADS = 1  # llama.cpp threads: on a shared 2-core machine 2 threads can collapse (guide)
 
 
@@ -270,6 +273,7 @@ def evaluate_bundle(bundle_dir: Path, records=None, n_per_task: int = 30, max_ne
                "challenge": challenge_scores(records, findings, points), "references": REFERENCES,
                "threshold": THRESHOLD}
     metrics["operating_points"] = points_used(points, metrics["findings"])
+    metrics["eval_version"] = EVAL_VERSION
     log(f"evaluate: findings done ({time.time() - t0:.0f} s); operating points "
         + (", ".join(f"{k} {v:g}" for k, v in metrics["operating_points"].items() if v != THRESHOLD)
            or f"{THRESHOLD} for every finding"))

@@ -79,6 +79,14 @@ def stale_points(bundle: Path, m: dict) -> bool:
     return want != got
 
 
+def outdated(m: dict) -> bool:
+    """Were metrics ``m`` written by evaluation code older than :data:`EVAL_VERSION` (e.g. without
+    the ``stated`` clinical accuracy the scorecard gates)?"""
+    from training.evaluate import EVAL_VERSION
+
+    return int(m.get("eval_version") or 1) < EVAL_VERSION
+
+
 def bundle_hash(bundle: Path) -> str:
     """sha256 of the bundle's manifest (it holds every file's sha256), else of its metrics."""
     for name in ("bundle.json", "metrics.json"):
@@ -141,10 +149,12 @@ def comparable_metrics(new: Path, old: Path, cache: Path = GATE_CACHE, evaluator
     evaluator = evaluator or default_evaluator
     m_new, m_old = load_metrics(new), load_metrics(old)
     fp_new, fp_old = fingerprint(m_new), fingerprint(m_old)
-    stale_new, stale_old = stale_points(new, m_new), stale_points(old, m_old)
+    stale_new = stale_points(new, m_new) or outdated(m_new)
+    stale_old = stale_points(old, m_old) or outdated(m_old)
     for b, stale in ((new, stale_new), (old, stale_old)):
         if stale:
-            log(f"gate: {b}'s metrics.json was not measured at its own operating points: re-evaluating it")
+            log(f"gate: {b}'s metrics.json was not measured at its own operating points or by the current "
+                "evaluation code: re-evaluating it")
     if fp_new is not None and fp_new == fp_old and not (stale_new or stale_old):
         log(f"gate: both scorecards were measured on the same test split and settings ({fp_new[:12]})")
         return m_new, m_old

@@ -9,8 +9,14 @@ What is gated (a drop beyond tolerance refuses the new bundle)
 - ``finding/<head>``: pooled test AUROC of every finding head;
 - ``dataset/<set>/<head>``: the same per source dataset (the honest figures, guide 2b);
 - ``challenge/<score>``: PhysioNet 2016 MAcc, CirCor 2022 weighted accuracy, ICBHI and SPRSound;
-- ``clinical_accuracy`` and ``shown/clinical_accuracy``: checker vs labels over all tasks, for
-  the raw model and for the answer the app shows;
+- ``stated/clinical_accuracy`` and ``shown/stated/clinical_accuracy``: checker vs the label facts
+  the findings card states, over all tasks, for the raw model and for the answer the app shows;
+- ``clinical_accuracy`` and ``shown/clinical_accuracy`` (checker vs every label fact) are gated
+  only in a scorecard without the ``stated`` figures (metrics of older evaluation code; the gate
+  re-evaluates those). With them they are shown, not gated: a reference fact no head gives
+  (rhonchi, stridor, crackle type, S3...) is one the answer must not assert (issue 9 item 2: no
+  fact the prompt does not carry), so a bundle that keeps to its card would be refused for
+  obeying that rule;
 - ``card_agreement``: raw answers that agree with the findings card, all tasks;
 - ``lodo/<set>/<head>``: leave-one-dataset-out AUROC, when both bundles have it.
 
@@ -119,9 +125,15 @@ def scorecard(m: dict, shown_floor: float = GROUNDED_FLOOR) -> dict[str, Metric]
     for name, c in sorted((m.get("challenge") or {}).items()):
         if isinstance(c, dict):
             out[f"challenge/{name}"] = _rate_metric(c.get("value"), c.get("n") or c.get("patients") or 0)
+    st = m.get("stated") or {}
+    full_gated = not st.get("clinical_accuracy_overall")
     ca = m.get("clinical_accuracy_overall")
     if ca:
-        out["clinical_accuracy"] = _rate_metric(ca.get("acc"), ca.get("n"))
+        out["clinical_accuracy"] = _rate_metric(ca.get("acc"), ca.get("n"), gated=full_gated)
+    for key, name in (("clinical_accuracy_overall", "stated/clinical_accuracy"),
+                      ("shown_clinical_accuracy_overall", "shown/stated/clinical_accuracy")):
+        if st.get(key):
+            out[name] = _rate_metric(st[key].get("acc"), st[key].get("n"))
     for task, v in sorted((m.get("clinical_accuracy") or {}).items()):
         out[f"clinical_accuracy/{task}"] = _rate_metric(v.get("acc"), v.get("n"), gated=False)
     ag = m.get("card_agreement_overall")
@@ -136,7 +148,7 @@ def scorecard(m: dict, shown_floor: float = GROUNDED_FLOOR) -> dict[str, Metric]
                                              gated=False, floor=shown_floor)
     if gr.get("clinical_accuracy_overall"):
         g = gr["clinical_accuracy_overall"]
-        out["shown/clinical_accuracy"] = _rate_metric(g.get("acc"), g.get("n"))
+        out["shown/clinical_accuracy"] = _rate_metric(g.get("acc"), g.get("n"), gated=full_gated)
     for ds, fold in sorted(((m.get("lodo") or {}).get("folds") or {}).items()):
         for head, f in sorted((fold.get("held_out") or {}).items()):
             out[f"lodo/{ds}/{head}"] = _auroc_metric(f)
