@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from datetime import datetime
 from pathlib import Path
 
 from .schema import LATEST_VERSION, MIGRATIONS
@@ -27,6 +28,11 @@ DIR_MODE = 0o700
 
 class StoreError(Exception):
     """A records problem with a user-facing message in ``str(err)``."""
+
+
+def now() -> str:
+    """The ``created`` time of a row: local ISO-8601 with its UTC offset, to the second."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def secure_dir(path: Path) -> Path:
