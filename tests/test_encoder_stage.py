@@ -1,4 +1,4 @@
-"""Encoder pretraining stage (training/encoder_train.py) on real recordings, and its augmentation."""
+"""Encoder pretraining stage (training/encoder_train.py and its parts) on real recordings, and its augmentation."""
 
 import json
 import math
@@ -15,13 +15,9 @@ from stethodesk.model.encoder import HEADS, SITES, load_encoder
 from stethodesk.model.features import FrontendConfig, recording_features
 from training.augment import AugmentConfig, Augmenter, mel_centres
 from training.data import load_dataset
-from training.encoder_train import (
-    cached_features,
-    masked_losses,
-    record_targets,
-    stack_targets,
-    train_encoder,
-)
+from training.encoder_targets import masked_losses, record_targets, stack_targets
+from training.encoder_train import train_encoder
+from training.feature_cache import cached_features
 from training.splits import load_split
 
 FRONT = FrontendConfig()
@@ -54,7 +50,8 @@ def test_training_cache_equals_runtime_features_bit_for_bit(tmp_path, sample_rec
 def test_unreadable_file_is_skipped_and_named(tmp_path, sample_records):
     from dataclasses import replace
 
-    from training.encoder_train import encode_records, load_features
+    from training.encoded_records import encode_records
+    from training.feature_cache import load_features
     from stethodesk.model.encoder import AudioEncoder, EncoderConfig
 
     bad_file = tmp_path / "broken.flac"
@@ -190,7 +187,7 @@ def test_budget_stopped_run_resumes_without_extra_steps(tmp_path):
 
 
 def test_calibrate_heads_fits_only_with_enough_recordings():
-    from training.encoder_train import MIN_CALIBRATION_N, calibrate_heads
+    from training.encoder_calibration import MIN_CALIBRATION_N, calibrate_heads
 
     rng = np.random.default_rng(0)
     true = rng.normal(scale=1.5, size=400)

@@ -9,7 +9,9 @@ from stethodesk.model.features import FrontendConfig
 from training.artifacts import KINDS, ArtifactConfig, ArtifactMixer, artifact_window, render
 from training.augment import mel_centres
 from training.data import load_dataset
-from training.encoder_train import PROFILES, cached_features, masked_losses, record_targets, stack_targets, train_encoder
+from training.encoder_targets import masked_losses, record_targets, stack_targets
+from training.encoder_train import PROFILES, train_encoder
+from training.feature_cache import cached_features
 from training.splits import load_split
 
 FRONT = FrontendConfig()

@@ -108,7 +108,7 @@ def test_weighted_ece_sees_the_prior_shift_and_platt_corrects_it():
 
 
 def test_calibrate_heads_uses_the_weights():
-    from training.encoder_train import calibrate_heads
+    from training.encoder_calibration import calibrate_heads
 
     z, y = _data("binary", n=400, seed=4)
     quiet = {"log": lambda *_: None}

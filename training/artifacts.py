@@ -24,7 +24,7 @@ the power domain of the log-mel: both inputs are unit-RMS after the frontend, so
 up to the (zero-mean) cross term and clipping.
 
 Shapes: renderers return ``(n,)`` float32 audio at ``sr`` Hz; the mixer works on ``x`` ``[B, F, T]``
-float32 and the target dict of ``training.encoder_train`` (``{head: [B, C] float | [B] int}``).
+float32 and the target dict of ``training.encoder_targets`` (``{head: [B, C] float | [B] int}``).
 """
 
 from __future__ import annotations

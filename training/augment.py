@@ -1,6 +1,6 @@
 """Device-like augmentation applied to cached log-mel windows during encoder training.
 
-Why in the log-mel domain: features are computed once and cached (``training/encoder_train.py``),
+Why in the log-mel domain: features are computed once and cached (``training/feature_cache.py``),
 and the operations that matter here have exact or close log-mel equivalents (GUIDE 2b: device and
 site shift dominate; augment with band-limits, gain and noise):
 

@@ -221,7 +221,7 @@ class Build:
     # features ------------------------------------------------------------
     def stage_features(self) -> dict:
         from training.audio_feats import encode_noise
-        from training.encoder_train import encode_records
+        from training.encoded_records import encode_records
 
         enc, fe, _ = self.encoder()
         t0 = time.time()

@@ -194,7 +194,7 @@ def bundle_findings(bundle_dir: Path, records, log=print):
     """(manifest, projector, {key: calibrated findings}, {key: projector input}) of a bundle's
     encoder on ``records`` (unreadable recordings are left out)."""
     from stethodesk.model.calibration import calibrate
-    from training.encoder_train import encode_records, projector_features
+    from training.encoded_records import encode_records, projector_features
 
     m, enc, proj, fe = load_parts(bundle_dir)
     encoded = encode_records(enc, records, fe, log=log)

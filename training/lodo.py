@@ -63,7 +63,8 @@ def _write_json(path: Path, obj) -> None:
 def encoder_findings(enc, frontend, heads_cfg: dict, records, feature_dir=None, log=print) -> dict:
     """``{record key: calibrated findings}`` of an encoder on ``records`` (feature cache used)."""
     from stethodesk.model.calibration import calibrate
-    from training.encoder_train import DEFAULT_FEATURE_DIR, encode_records
+    from training.encoded_records import encode_records
+    from training.feature_cache import DEFAULT_FEATURE_DIR
 
     encoded = encode_records(enc, records, frontend, Path(feature_dir or DEFAULT_FEATURE_DIR), log=log)
     return {k: calibrate(e.logits, heads_cfg) for k, e in encoded.items()}

@@ -101,7 +101,8 @@ def call_source(figures: dict) -> dict:
 
 
 def _validation_logits(bundle_dir: Path, log=print):
-    from training.encoder_train import encode_records, record_targets, stack_targets
+    from training.encoded_records import encode_records
+    from training.encoder_targets import record_targets, stack_targets
     from training.evaluate import load_parts
     from training.splits import load_split
 

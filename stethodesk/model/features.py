@@ -1,6 +1,6 @@
 """Audio frontend shared by training and runtime: resample, band-limit, normalise, window, log-mel.
 
-Training (``training/encoder_train.py``) and the app (``stethodesk/model/encode.py``) both call
+Training (``training/feature_cache.py``) and the app (``stethodesk/model/encode.py``) both call
 :func:`recording_features`, so the encoder sees bit-identical inputs in both places (a parity
 test checks it). No Qt here.
 
