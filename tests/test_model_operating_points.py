@@ -20,7 +20,7 @@ from stethodesk.model.facts import card_facts, facts_text
 from stethodesk.model.grounding import verify
 from stethodesk.paths import shared_data_dir
 from test_engine_fixture import runtime_engine
-from training.build import forget
+from training.build_markers import forget
 from training.instructions.card import POINT_RANGE, draw_card
 from training.operating_points import MIN_EACH, choose_point, head_points
 

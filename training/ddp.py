@@ -98,6 +98,7 @@ def tiny_run(steps: int, out: Path, rank: int, world: int, device: str) -> dict:
 def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: str) -> None:
     """The SFT stage of ``profile`` on ``world`` processes; rank 0 writes the checkpoint + marker."""
     from training import build as B
+    from training.build_markers import mark_done, stage_done
     from training.sft import TokenCache, add_lora, encode_example, train_sft
 
     p = B.PROFILES[profile]
@@ -112,10 +113,10 @@ def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: 
     barrier()
     log = B.Log(run_dir / "build.log") if rank == 0 else (lambda *_: None)
     b = B.Build(p, run_dir, B.bundle_dir(run_dir), log)
-    if B._done(run_dir, "encoder") is None:  # train_encoder is DDP-aware: every rank takes part
+    if stage_done(run_dir, "encoder") is None:  # train_encoder is DDP-aware: every rank takes part
         info = b.stage_encoder(write=rank == 0)
         if rank == 0:
-            B._mark(run_dir, "encoder", info)
+            mark_done(run_dir, "encoder", info)
     barrier()
     if rank == 0:
         B.run(profile, runs, only=["features"])
@@ -134,7 +135,7 @@ def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: 
     proj = b.new_projector(d_in).to(device)
     stats = train_sft(pm, proj, enc, feats, d_in, cfg, run_dir / "sft_ckpt.pt", log, rank, world, device)
     if rank == 0:
-        B._mark(run_dir, "sft", {**stats, "examples": len(enc), "d_in": d_in, "processes": world})
+        mark_done(run_dir, "sft", {**stats, "examples": len(enc), "d_in": d_in, "processes": world})
     if world > 1:
         dist.barrier()
 
