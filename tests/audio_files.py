@@ -40,3 +40,18 @@ def overwrite(path, at: float = 0.5, n: int = 2000, seed: int = 1) -> None:
     data[i : i + n] = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()[: len(data) - i]
     with open(path, "wb") as f:
         f.write(bytes(data))
+
+
+def damaged_real_mp3(path, seconds: float = 20.0, sr: int = 8000) -> None:
+    """An MP3 of a real CirCor heart recording (``seconds`` of it resampled to ``sr``, the lowest rate
+    the MP3 encoder takes) with 2000 bytes overwritten in its middle (:func:`overwrite`): the reader
+    decodes around the damage and leaves about 2 s out."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    from stethodesk.paths import shared_data_dir
+
+    x, rate = sf.read(str(shared_data_dir() / "circor2022" / "training_data" / "50111_MV.flac"), dtype="float32")
+    x = resample_poly(x[: int(rate * seconds)], sr, rate).astype(np.float32)
+    encode(path, (0.5 * x / np.max(np.abs(x)))[:, None], sr, "libmp3lame", "mp3")
+    overwrite(path)

@@ -16,6 +16,7 @@ from gui_fixtures import no_qt_bug_warnings  # noqa: F401 (autouse fixture)
 from test_workflow_gui_flows import circor_file, env  # noqa: F401 (env: fixture)
 
 from stethodesk.gui.workflow import PatientsTab
+from stethodesk.store import site_title
 
 
 def test_delete_key_removes_an_exam_recording_its_analyses_and_its_file(env, qtbot):
@@ -54,3 +55,51 @@ def test_delete_key_removes_an_exam_recording_its_analyses_and_its_file(env, qtb
                             (gone.id, gone.id))[0][0] == 0
     assert env.store.integrity_check() == "ok"
     assert env.store.recording_path(keep).exists()
+
+
+def test_a_recording_imported_from_a_damaged_file_shows_its_note_in_the_list(env, qtbot):
+    """Issue 11 item 1: a damaged MP3 (made here from a real recording) imported into an exam says
+    at once what was left out, and the exam's recordings list keeps saying it (length cell, tooltip)
+    after the store is opened again."""
+    from audio_files import damaged_real_mp3
+    from stethodesk.audio.fileio import scan
+    from stethodesk.store import Store
+
+    mp3 = env.tmp / "phone.mp3"
+    damaged_real_mp3(mp3)
+    note = scan(mp3).note
+    assert "could not be decoded and were left out" in note
+    p = env.store.add_patient("Dam")
+    e = env.store.add_exam(p.id)
+    tab = PatientsTab(env.store, env.state, env.runner, lambda: None, lambda: None, env.notify)
+    qtbot.addWidget(tab)
+    env.state.set_patient(p.id)
+    env.state.set_exam(e.id)
+    rid = tab.add_recording(mp3, "mitral")
+    assert rid is not None and ("warning", note) in env.messages
+    env.store.close()
+    env.store = Store(env.store.root)  # a restart: what the list shows comes from the file on disk
+    tab = PatientsTab(env.store, env.state, env.runner, lambda: None, lambda: None, env.notify)
+    qtbot.addWidget(tab)
+    tab.refresh_exam()
+    assert tab.recordings.rowCount() == 1
+    length = tab.recordings.item(0, 1)
+    assert length.text().endswith("s (damaged part left out)") and length.toolTip() == note
+    env.store.close()
+
+
+def test_the_guided_exam_says_what_a_damaged_file_left_out(env, qtbot):
+    """The guided exam's 'use the selected recording' path with a damaged MP3: stored with its note,
+    and the user is told for which site."""
+    from audio_files import damaged_real_mp3
+    from stethodesk.gui.workflow import GuidedExamTab
+
+    mp3 = env.tmp / "site.mp3"
+    damaged_real_mp3(mp3)
+    tab = GuidedExamTab(env.store, env.state, env.runner, lambda: None, None, lambda: mp3, env.notify)
+    qtbot.addWidget(tab)
+    tab.start_exam("cardiac4")
+    qtbot.mouseClick(tab.use_btn, Qt.LeftButton)
+    (rec,) = env.store.list_recordings(tab.exam_id)
+    assert "could not be decoded and were left out" in rec.note
+    assert rec.site == "aortic" and ("warning", f"{site_title('aortic')}: {rec.note}") in env.messages

@@ -163,12 +163,12 @@ def test_migration_from_schema_v1_keeps_data(tmp_path):
     assert "samplerate" not in cols_v1
     con.close()
     s = Store(root, clean=False)
-    assert s.schema_version == 5
+    assert s.schema_version == 6
     assert s.get_patient(1).name == "Old"
     exam = s.get_exam(1)
     assert exam.protocol is None and exam.clinician == "Dr A"
     rec = s.get_recording(1)
-    assert rec.samplerate is None and rec.quality_reason == ""
+    assert rec.samplerate is None and rec.quality_reason == "" and rec.note == ""  # v6: no damage reported
     (an,) = s.list_analyses(1)
     assert an.findings == {"murmur": 0.1} and an.timings == {"encode_ms": 5.0, "total_ms": 50.0}
     assert an.grounding is None  # a v1 answer was never checked: said so, not invented
@@ -177,7 +177,7 @@ def test_migration_from_schema_v1_keeps_data(tmp_path):
     s.add_quiz_attempt("stud", "s1", "synth:normal", "Normal", "Normal", True)
     assert s.quiz_history("stud")[0]["correct"] == 1
     versions = [r[0] for r in s._query("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 5, 6]
     assert s.integrity_check() == "ok"
     s.close()
 

@@ -5,6 +5,12 @@ half-written export is never mistaken for a finished one. With
 ``strip=True`` the identifying fields are removed (see :func:`strip_identity`);
 the audio is always re-encoded, so no metadata tags of the original files
 (which may hold notes or names) travel with it.
+
+A stored file with damaged frames (the reader decodes around them) is exported
+as what can be decoded, and ``exam.json`` says so: each recording carries its
+stored ``note`` (from the import) and, for the FLAC just written, ``audio_note``;
+the top-level ``notes`` lists every ``audio_note`` (also in
+:attr:`ExportResult.notes`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import soundfile as sf
 from .. import DISCLAIMER, __version__
 from ..store import Store, StoreError, site_title
 from ..store.files import sha256_file
+from ..store.records import note_without_file_name
 from ..store.summary import main_finding
 
 EXPORT_FORMAT = "stethodesk-export/1"
@@ -32,6 +39,7 @@ class ExportResult:
     folder: Path
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # recordings that could not be exported
+    notes: list[str] = field(default_factory=list)  # exported without damaged frames of the stored file
 
 
 def exam_record(store: Store, exam_id: int) -> dict:
@@ -46,7 +54,7 @@ def exam_record(store: Store, exam_id: int) -> dict:
         recs.append({
             "id": r.id, "site": r.site, "site_title": site_title(r.site), "domain": r.domain,
             "duration_s": round(r.duration_s, 3), "samplerate": r.samplerate, "device": r.device,
-            "filter": r.filter, "sha256": r.sha256, "file": r.file,
+            "filter": r.filter, "sha256": r.sha256, "file": r.file, "note": r.note,
             "quality": {"level": r.quality_level, "score": r.quality_score, "reason": r.quality_reason},
             "main_finding": {"label": mf.label, "probability": mf.probability},
             "analyses": [{
@@ -88,6 +96,9 @@ def strip_identity(record: dict) -> dict:
     for i, r in enumerate(out["recordings"], 1):
         r.pop("id", None)
         r.pop("file", None)
+        for key in ("note", "audio_note"):  # the imported file's name may name the patient
+            if r.get(key):
+                r[key] = note_without_file_name(r[key])
         for a in r["analyses"]:
             a.pop("created", None)
             a.pop("other_recording_id", None)
@@ -96,15 +107,19 @@ def strip_identity(record: dict) -> dict:
     return out
 
 
-def _write_flac(src: Path, dst: Path) -> None:
-    """Re-encode ``src`` as FLAC, block by block, dropping every metadata tag.
+def _write_flac(src: Path, dst: Path) -> str:
+    """Re-encode ``src`` as FLAC, block by block, dropping every metadata tag; returns the reader's
+    note on damaged frames of ``src`` that could not be decoded and are not in ``dst`` ("" when
+    there were none).
 
     What libsndfile reads goes over losslessly as integers (16- or 24-bit); an MP3 or M4A in the
     store (FFmpeg's decode, to the end of the stream, not to an MP3 header's guess) as 24-bit.
     Files are opened as file objects, so paths of any length work. Raises RuntimeError (and
     OSError) when the audio cannot be decoded or written.
     """
+    from stethodesk.audio.damage import Damage
     from stethodesk.audio.decode import DecodeError, UnreadableError, iter_blocks, open_source
+    from stethodesk.audio.fileio import AudioInfo, damage_note
 
     try:
         s = open_source(src)
@@ -119,12 +134,17 @@ def _write_flac(src: Path, dst: Path) -> None:
                 for block in f.blocks(blocksize=65536, dtype=dtype, always_2d=True):
                     out.write(block)
         else:
+            damage, frames = Damage(), 0
             try:
-                for block in iter_blocks(s):
+                for block in iter_blocks(s, damage=damage):
                     out.write(block)
+                    frames += block.shape[0]
             except DecodeError as exc:
                 raise RuntimeError(f"{src.name}: damaged after {exc.frames_read / s.samplerate:.1f} s "
                                    f"({exc.cause})") from None
+            info = AudioInfo(src, s.samplerate, s.channels, frames, s.format, True, s.decoder)
+            return damage_note(info, damage, frames)
+    return ""
 
 
 def export_exam(
@@ -155,17 +175,21 @@ def export_exam(
             fname = f"{i:02d}-{rec.site}.flac"
             try:
                 src = store.verify_recording(rec)
-                _write_flac(src, tmp / fname)
+                note = _write_flac(src, tmp / fname)
             except (StoreError, RuntimeError) as exc:
                 result.problems.append(str(exc))
                 rrec["audio_file"] = None
                 rrec["audio_error"] = str(exc)
                 continue
+            if note:  # the FLAC holds what could be decoded: said in exam.json, not left silent
+                rrec["audio_note"] = f"{fname} was written without the damaged part of the stored file: {note}"
             rrec["audio_file"] = fname
             rrec["audio_sha256"] = sha256_file(tmp / fname)
             result.files.append(final / fname)
         out = strip_identity(record) if strip else record
         out["problems"] = result.problems
+        result.notes = [r["audio_note"] for r in out["recordings"] if r.get("audio_note")]
+        out["notes"] = result.notes
         (tmp / "exam.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))
         result.files.append(final / "exam.json")
         if with_pdf:

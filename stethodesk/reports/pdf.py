@@ -3,7 +3,9 @@
 One A4 document: patient and exam facts, a summary table of every site, then
 per recording its waveform thumbnail (a min/max envelope drawn as a vector
 polygon), quality, findings and every stored answer, each marked as decision
-support with the model name and version that produced it.
+support with the model name and version that produced it. A recording imported
+from a file with damaged frames says so under its facts (its stored note; the
+imported file's name is left out of an anonymised report).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..paths import RESOURCES
 from ..store import Store, StoreError, site_title
 from ..model.facts import pct
 from ..store.protocols import protocol_title
+from ..store.records import note_without_file_name
 from ..store.summary import finding_label, main_finding, points_words, quality_verdict, shown_findings
 from .exam_page import exam_summary_page
 from .thumbnail import minmax_envelope
@@ -186,6 +189,8 @@ def build_exam_report(store: Store, exam_id: int, out_path: Path, *, strip: bool
         facts = (f"{r.domain.capitalize()} - {r.duration_s:.1f} s at {r.samplerate or '?'} Hz"
                  f"{' - device ' + r.device if r.device else ''}{' - filter ' + r.filter if r.filter else ''}")
         block.append(_p(facts, st["small"]))
+        if r.note:  # damaged frames of the imported file were left out: the length above is what was read
+            block.append(_p(f"Damaged file: {note_without_file_name(r.note) if strip else r.note}", st["warn"]))
         try:
             x, sr = store.load_audio(r)
             block.append(waveform_drawing(x, sr))

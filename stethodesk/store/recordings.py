@@ -48,7 +48,9 @@ class RecordingsMixin:
         """Copy the audio file ``source`` into the exam's folder and record it.
 
         The source file is left where it is (never lose audio). Raises
-        :class:`StoreError` with a readable reason for unreadable audio.
+        :class:`StoreError` with a readable reason for unreadable audio. A file with damaged frames
+        the reader decodes around is stored as it is, at the length that can be read, and the
+        reader's sentence about it is kept as :attr:`Recording.note`.
         """
         exam = self.get_exam(exam_id)
         source = Path(source)
@@ -73,10 +75,10 @@ class RecordingsMixin:
             with self.transaction() as con:
                 cur = con.execute(
                     "INSERT INTO recordings(exam_id, site, domain, file, sha256, duration_s, samplerate,"
-                    " device, filter, quality_level, quality_score, quality_reason, created)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " device, filter, quality_level, quality_score, quality_reason, note, created)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (exam_id, site, domain, rel, digest, info.seconds, info.samplerate, device or "",
-                     filter or "", level, score, reason, now()),
+                     filter or "", level, score, reason, info.note, now()),
                 )
                 rec_id = cur.lastrowid
         except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 
@@ -47,6 +48,9 @@ class Recording:
     quality_score: float | None
     quality_reason: str
     created: str
+    # the reader's sentence when damaged frames of the imported file could not be decoded and were
+    # left out (names the file, how much was left out and read); "" for a whole file
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,16 @@ def clean_points(points: dict | None, findings: dict) -> dict[str, float]:
     return out
 
 
+# the file name the reader's damage note starts with (``fileio.damage_note``: "<name>: N damaged frames (...")
+_NOTE_FILE_NAME = re.compile(r"^.*: (?=\d+ damaged frames? \()", re.S)
+
+
+def note_without_file_name(note: str) -> str:
+    """A recording's damage ``note`` for an anonymised report or export: the imported file's name
+    (which may name the patient) replaced by "The imported file"; "" stays ""."""
+    return _NOTE_FILE_NAME.sub("The imported file: ", note, count=1) if note else ""
+
+
 def row_to_patient(r) -> Patient:
     return Patient(r["id"], r["name"], r["mrn"], r["age_years"], r["sex"], r["created"])
 
@@ -116,7 +130,7 @@ def row_to_recording(r) -> Recording:
     return Recording(
         r["id"], r["exam_id"], r["site"], r["domain"], r["file"], r["sha256"], r["duration_s"],
         r["samplerate"], r["device"], r["filter"], r["quality_level"], r["quality_score"],
-        r["quality_reason"], r["created"],
+        r["quality_reason"], r["created"], r["note"] if "note" in r.keys() else "",
     )
 
 

@@ -151,12 +151,20 @@ ALTER TABLE analyses ADD COLUMN operating_points TEXT NOT NULL DEFAULT '{}';    
 ALTER TABLE listen_analyses ADD COLUMN operating_points TEXT NOT NULL DEFAULT '{}';
 """
 
+# v6: a recording imported from a file with damaged frames (issue 11 item 1: the reader decodes around
+# them and leaves them out) keeps the reader's sentence saying so, shown wherever the recording is
+# (patient view, PDF, export); '' (every recording stored before) = no damage was reported.
+V6 = """
+ALTER TABLE recordings ADD COLUMN note TEXT NOT NULL DEFAULT '';  -- what the reader left out of the file
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "patients, exams, recordings, analyses", V1),
     (2, "protocols, comparison analyses, recording sample rate, teaching library and quiz", V2),
     (3, "recordings list: imported copies and user-given names", V3),
     (4, "answer grounding, whole-exam answers, Listen-tab answers", V4),
     (5, "the operating points each analysis was called at", V5),
+    (6, "the reader's note on damaged frames left out of a recording", V6),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

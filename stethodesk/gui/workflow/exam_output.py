@@ -32,8 +32,8 @@ class ExamOutput:
         except (StoreError, OSError) as exc:
             self.notify("error", f"The export failed: {exc}")
             return None
-        if res.problems:
-            self.notify("warning", f"Exported to {res.folder}, but: " + " ".join(res.problems))
+        if res.problems or res.notes:  # left out, or exported without damaged frames (exam.json says which)
+            self.notify("warning", f"Exported to {res.folder}, but: " + " ".join(res.problems + res.notes))
         else:
             self.notify("success", f"Exported to {res.folder}")
         return res

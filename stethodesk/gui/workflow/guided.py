@@ -227,6 +227,8 @@ class GuidedExamTab(QWidget):
         self.step_state[i] = "recorded"
         if quality.level == "poor":
             self.notify("warning", f"{site_title(s.site)}: {quality.reason} You can record the site again with Back.")
+        if rec.note:  # a file with damaged frames: the rest is used, and the store keeps the note
+            self.notify("warning", f"{site_title(s.site)}: {rec.note}")
         self._analyse(i, rec.id)
         self.step += 1
         while not self.finished and self.step_state[self.step] in ("recorded", "analysing", "analysed"):

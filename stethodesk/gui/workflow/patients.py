@@ -373,7 +373,9 @@ class PatientsTab(ExamOutput, QWidget):
                 mf = main_finding(findings, r.domain, points)  # called at the points it was analysed with
                 analyses = self.store.list_analyses(r.id)
                 quality = quality_verdict(r.quality_level, findings, points)[0]
-                cells = [site_title(r.site).split(" (")[0], f"{r.duration_s:.1f} s", quality or "-",
+                # a file with damaged frames left out: its length says so, the note is the tooltip
+                length = f"{r.duration_s:.1f} s" + (" (damaged part left out)" if r.note else "")
+                cells = [site_title(r.site).split(" (")[0], length, quality or "-",
                          mf.text, analyses[-1].answer if analyses else ""]
                 row = self.recordings.rowCount()
                 self.recordings.insertRow(row)
@@ -382,6 +384,8 @@ class PatientsTab(ExamOutput, QWidget):
                     item.setData(Qt.UserRole, r.id)
                     if col == 4:
                         item.setToolTip(text)
+                    elif r.note:
+                        item.setToolTip(r.note)
                     self.recordings.setItem(row, col, item)
             self.recordings.resizeColumnsToContents()
         self._update_buttons()
@@ -433,6 +437,8 @@ class PatientsTab(ExamOutput, QWidget):
         except StoreError as exc:
             self.notify("error", str(exc))
             return None
+        if rec.note:  # damaged frames left out: stored and shown in the list, and said now
+            self.notify("warning", rec.note)
         self.refresh_exams()
         self.state.recordsChanged.emit()
         return rec.id
