@@ -74,7 +74,7 @@ def test_too_few_recordings_of_a_class_keep_one_half_and_say_why():
     y = np.array([True] * (MIN_EACH - 1) + [False] * 200)
     point, info = choose_point(np.where(y, 0.3, 0.1), y)
     assert point is None and "fewer than" in info["kept_0.5"]
-    # per class of a multilabel head; unknown targets (NaN) are left out; is_lung is never a call
+    # per class of a multilabel head; unknown targets (NaN) are left out; is_lung and poor_quality keep 0.5
     z = np.zeros((300, 2))
     yy = np.full((300, 2), np.nan)
     yy[:, 0] = np.r_[np.ones(60), np.zeros(240)]
@@ -82,6 +82,7 @@ def test_too_few_recordings_of_a_class_keep_one_half_and_say_why():
     points, figures = head_points("murmur_timing", z, yy, {"method": "temperature", "T": 1.0})
     assert set(points) == {"murmur_timing_systolic"} and "kept_0.5" in figures["murmur_timing_diastolic"]
     assert head_points("is_lung", z[:, :1], yy[:, :1], None) == ({}, {})
+    assert head_points("poor_quality", z[:, :1], yy[:, :1], None) == ({}, {})
 
 
 def test_training_cards_state_the_labels_at_drawn_points_and_half_carry_points():

@@ -13,8 +13,11 @@ Rules:
   language model was trained to read in its findings text), on a grid of :data:`GRID_STEP`;
 - only for a finding with at least :data:`MIN_EACH` validation recordings of each class (else it
   keeps 0.5, and ``call_source`` says why); ties go to the point nearest 0.5;
-- for the binary and multilabel heads that state a finding on the card (``is_lung`` picks the
-  domain and keeps its own rule; the lesion head is a softmax ranking).
+- for the binary and multilabel heads that state a sound on the card: not ``is_lung`` (it picks
+  the domain and keeps its own rule), not the lesion head (a softmax ranking) and not
+  ``poor_quality``: it only adds "read with caution" to the card and has its own refusal point
+  (``training.refusal``), and equal weight on its two errors put the shipped bundle's point at
+  0.23, where half the usable validation recordings (specificity 0.52) would be flagged.
 
 The encoder stage writes them into ``heads.<head>.call_at`` (:func:`head_points`, called from
 ``training.encoder_train.calibrate_heads``); for an existing bundle::
@@ -42,7 +45,7 @@ from training.instructions.card import POINT_RANGE
 
 GRID_STEP = 0.01
 MIN_EACH = 20  # validation recordings of each class a finding needs for its own point
-NOT_CALLED = ("is_lung",)  # heads whose probability is not a finding the card calls
+NOT_CALLED = ("is_lung", "poor_quality")  # heads that keep 0.5 (see the module docstring)
 
 
 def choose_point(p: np.ndarray, y: np.ndarray) -> tuple[float | None, dict]:
