@@ -11,8 +11,8 @@ from stethodesk.model.llm import LlamaSession
 from stethodesk.model.projector import Projector, ProjectorConfig
 from stethodesk.model.prompts import ANSWER_END, AudioSlot
 from training.llm_base import base_gguf_path, embed_scale, load_tokenizer, tiny_gemma3
-from training.sft import (IGNORE, Encoded, SFTConfig, TokenCache, add_lora, build_embeds, collate,
-                          encode_example, lora_state, prompt_segments, train_sft)
+from training.sft import IGNORE, SFTConfig, add_lora, build_embeds, collate, lora_state, train_sft
+from training.sft_examples import Encoded, TokenCache, encode_example, prompt_segments
 
 EX = {"id": "x", "task": "binary", "instruction": "Is this heart sound normal or abnormal?", "domain": "heart",
       "site": "mitral", "audio": ["rec-a"], "answer": "Abnormal. A holosystolic murmur is heard."}

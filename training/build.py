@@ -216,7 +216,8 @@ class Build:
         return agree
 
     def stage_sft(self) -> dict:
-        from training.sft import TokenCache, add_lora, encode_example, train_sft
+        from training.sft import add_lora, train_sft
+        from training.sft_examples import TokenCache, encode_example
 
         feats, d_in = self.feats()
         cfg = self.sft_cfg()

@@ -21,7 +21,8 @@ def dpo_stage(b) -> dict:
     from training.checker import check
     from training.dpo import DPOConfig, Pair, corrupt_copy, dpo_precision, reference_logprobs, train_dpo
     from training.evaluate import generate_answers, label_consistency, sample_per_task
-    from training.sft import TokenCache, Trainable, encode_example
+    from training.sft import Trainable
+    from training.sft_examples import TokenCache, encode_example
 
     feats, d_in = b.feats()
     rng = random.Random(b.p.seed + 1)

@@ -58,7 +58,8 @@ def tiny_run(steps: int, out: Path, rank: int, world: int, device: str) -> dict:
     """SFT on a tiny random Gemma 3 with synthetic examples; returns digests for the sync check."""
     from stethodesk.model.projector import Projector, ProjectorConfig
     from training.llm_base import tiny_gemma3
-    from training.sft import Encoded, SFTConfig, add_lora, train_sft
+    from training.sft import SFTConfig, add_lora, train_sft
+    from training.sft_examples import Encoded
 
     torch.set_num_threads(1)
     # different seeds per rank for everything DDP must overwrite (init weights) - proves the broadcast
@@ -99,7 +100,8 @@ def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: 
     """The SFT stage of ``profile`` on ``world`` processes; rank 0 writes the checkpoint + marker."""
     from training import build as B
     from training.build_markers import mark_done, stage_done
-    from training.sft import TokenCache, add_lora, encode_example, train_sft
+    from training.sft import add_lora, train_sft
+    from training.sft_examples import TokenCache, encode_example
 
     p = B.PROFILES[profile]
     run_dir = Path(runs or B.REPO_ROOT / "runs") / p.name

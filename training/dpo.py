@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from training.precision import Precision, choose_precision, describe
-from training.sft import Encoded, Trainable, collate, load_lora_state, lora_state, sequence_logprob
+from training.sft import Trainable, collate, load_lora_state, lora_state, sequence_logprob
+from training.sft_examples import Encoded
 
 
 @dataclass(frozen=True)

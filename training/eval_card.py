@@ -121,7 +121,7 @@ def grounded_answer(raw: str, ex: dict, card: Card, template: dict | None = None
     withheld sentence is what ``raw`` holds, so cutting the stream changes nothing.
     """
     from stethodesk.model.grounded import Grounding, ground
-    from training.sft import prompt_segments, site_text
+    from training.sft_examples import prompt_segments, site_text
 
     items = [s for s in prompt_segments(ex, template) if isinstance(s, str)]
     grounding = Grounding()

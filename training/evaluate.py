@@ -98,7 +98,7 @@ def prompt_items(ex: dict, prefixes: list[np.ndarray] | None, template: dict | N
     """
     from stethodesk.model.llm import Embeddings
     from stethodesk.model.prompts import AudioSlot
-    from training.sft import prompt_segments
+    from training.sft_examples import prompt_segments
 
     if prefixes is None:  # the findings text comes from the audio too: the baseline has neither
         ex = {k: v for k, v in ex.items() if k != "findings_texts"}
