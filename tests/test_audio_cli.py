@@ -77,3 +77,17 @@ def test_record_simulated_heart_into_a_folder(tmp_path):
     meta = json.loads(files[0].with_suffix(".json").read_text())
     assert meta["device"].startswith("Simulated") and meta["notes"] == "demo" and meta["complete"] is True
     assert "Saved 1.50 s" in p.stdout
+
+
+def test_record_simulated_from_a_damaged_file_says_what_it_left_out(tmp_path):
+    """``record --simulate FILE`` with a damaged MP3 (made here from a real recording): the
+    recording is made from what can be decoded, and the reader's note is printed."""
+    from audio_files import damaged_real_mp3
+
+    mp3 = tmp_path / "phone.mp3"
+    damaged_real_mp3(mp3)
+    p = _cli(["record", "--seconds", "1.0", "--site", "MV", "--domain", "heart", "--simulate", str(mp3),
+              str(tmp_path / "out.flac")], tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "Note: phone.mp3: " in p.stderr and "could not be decoded and were left out" in p.stderr
+    assert sf.info(str(tmp_path / "out.flac")).frames == 8000

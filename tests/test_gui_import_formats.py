@@ -91,3 +91,30 @@ def test_importing_a_damaged_mp3_opens_it_and_says_what_was_left_out(qtbot, tmp_
         qtbot.waitUntil(lambda: any(notes[0] in b.text for b in w.banners.banners()), timeout=5000)
     finally:
         w.close()
+
+
+def test_comparing_with_a_damaged_file_says_what_was_left_out_with_the_answer(tmp_path, qtbot):
+    """The Listen tab's comparison reads the second file in the inference worker: its damage note
+    travels with the answer (``notes``, shown under the answer), not dropped. The engine is the
+    workflow tests' scripted stand-in; the damaged MP3 is made here from a real recording."""
+    import soundfile as sf
+
+    from audio_files import damaged_real_mp3
+    from stethodesk.audio.fileio import scan
+    from stethodesk.gui.inference import AskRequest, InferenceWorker
+    from stethodesk.paths import shared_data_dir
+    from test_workflow_gui_flows import ScriptedEngine
+
+    mp3 = tmp_path / "other.mp3"
+    damaged_real_mp3(mp3)
+    note = scan(mp3).note
+    assert "could not be decoded and were left out" in note
+    x, sr = sf.read(str(shared_data_dir() / "circor2022" / "training_data" / "50111_AV.flac"), dtype="float32")
+    worker = InferenceWorker()
+    worker.engine = ScriptedEngine()
+    done, failed = [], []
+    worker.answerDone.connect(lambda rid, info: done.append(info))
+    worker.failed.connect(lambda rid, msg: failed.append(msg))
+    worker.ask(AskRequest(1, "comparison", samples=x, samplerate=sr, domain="heart", other_path=str(mp3)))
+    assert not failed and len(done) == 1 and done[0]["notes"] == [note]
+    assert ("ask", "comparison", True) in worker.engine.calls  # the damaged file was compared, not refused

@@ -306,3 +306,22 @@ def test_refresh_finds_a_newly_connected_input_and_clears_the_banner(qtbot, monk
     assert [sp.rate_combo.itemData(i) for i in range(sp.rate_combo.count())] == [8000, 44100, 48000]
     assert sp.channel_combo.count() == 3  # mix of both, channel 1, channel 2
     w.close()
+
+
+def test_a_damaged_file_played_as_the_stethoscope_says_what_it_left_out(window, qtbot, tmp_path):
+    """Issue 11 item 1: a damaged MP3 (made here from a real recording) as the live input plays
+    without its damaged frames, and a warning banner carries the reader's note until the input
+    changes."""
+    from audio_files import damaged_real_mp3
+    from stethodesk.audio.fileio import read_audio
+
+    mp3 = tmp_path / "phone.mp3"
+    damaged_real_mp3(mp3)
+    notes = []
+    expected, _ = read_audio(mp3, notes=notes)
+    assert len(notes) == 1 and "could not be decoded and were left out" in notes[0]
+    src = window.start_source({"kind": "file", "path": str(mp3)})
+    assert src is not None and src.note == notes[0] and np.array_equal(src.samples, expected)
+    assert f"Playing the file without its damaged part: {notes[0]}" in _banner_texts(window)
+    window.start_source({"kind": "file", "path": str(_circor_file())})  # a whole file: no note left standing
+    assert not any(notes[0] in t for t in _banner_texts(window))

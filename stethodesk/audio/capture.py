@@ -311,17 +311,22 @@ class SimulatedSource(Source):
         self.loop = loop
         self.fail_after = fail_after
         self.finished = False  # True once a non-looping source reached the end
+        self.note = ""  # from_file: the reader's note on damaged frames left out of the file ("" = none)
         self._pos = 0
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
 
     @classmethod
     def from_file(cls, path: str | Path, loop: bool = True, channel: int | None = None) -> "SimulatedSource":
-        """A user's recording (any format :func:`read_audio` takes), looped."""
+        """A user's recording (any format :func:`read_audio` takes), looped. Damaged frames the reader
+        decodes around are left out of what plays, and ``note`` says so (for the user to be told)."""
         from stethodesk.audio.fileio import read_audio
 
-        x, sr = read_audio(path, channel=channel)
-        return cls(x, sr, label=f"File: {Path(path).name}", loop=loop)
+        notes: list[str] = []
+        x, sr = read_audio(path, channel=channel, notes=notes)
+        src = cls(x, sr, label=f"File: {Path(path).name}", loop=loop)
+        src.note = " ".join(notes)
+        return src
 
     @classmethod
     def from_synth(cls, name: str, loop: bool = True, **kw) -> "SimulatedSource":

@@ -154,6 +154,8 @@ def run(args) -> int:
             f.unlink(missing_ok=True)  # nothing was recorded: leave no empty file behind
         print(f"Cannot record: {exc}", file=sys.stderr)
         return EXIT_NO_DEVICE
+    if getattr(source, "note", ""):  # --simulate FILE with damaged frames: they are not in the recording
+        print(f"Note: {source.note}", file=sys.stderr)
     print(
         f"Recording {args.seconds:g} s from {source.label} at {source.samplerate} Hz "
         f"({args.site}, {args.domain}) to {recorder.path} ...",

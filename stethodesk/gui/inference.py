@@ -96,10 +96,11 @@ class InferenceWorker(QObject):
                 self.answerDone.emit(req.req_id, {"unusable": True, "tokens": 0})
                 return
             other = None
+            file_notes: list[str] = []  # the compared file's damaged frames left out, said with the answer
             if req.other_path is not None:
                 from stethodesk.audio.fileio import read_audio
 
-                xs, sr = read_audio(req.other_path)
+                xs, sr = read_audio(req.other_path, notes=file_notes)
                 other = engine.analyze_audio(xs, sr, domain=analysis.domain, site=req.other_site)
                 if not other.usable:
                     self.failed.emit(req.req_id, f"The second recording cannot be compared: {other.unusable_reason}")
@@ -125,7 +126,7 @@ class InferenceWorker(QObject):
                     "total_ms": getattr(answer, "total_ms", None),
                     "cancelled": bool(getattr(answer, "cancelled", False)) or req.req_id <= self.cancelled_upto,
                     "grounding": answer.grounding.to_dict() if getattr(answer, "grounding", None) else None,
-                    "notes": list(getattr(answer, "notes", []) or []),
+                    "notes": file_notes + list(getattr(answer, "notes", []) or []),
                 },
             )
         except Exception as exc:

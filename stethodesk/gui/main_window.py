@@ -263,6 +263,8 @@ class MainWindow(QMainWindow):
         if self.ctx.current_source is not None:
             self.stop_source()
         self.banners.clear("source")
+        if getattr(src, "note", ""):  # a file played as the input, with damaged frames left out
+            self.banners.show_message("warning", f"Playing the file without its damaged part: {src.note}", "source")
         src.add_listener(self.record_panel.feed_hook)
         self.ctx.current_source = src
         self.live_view.set_source(src)
