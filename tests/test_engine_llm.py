@@ -7,7 +7,8 @@ import pytest
 
 from stethodesk.model.bundle import base_gguf_path
 from greedy import NEAR_TIE, TV_TOL, assert_same_greedy, greedy_trace, top2_gap, total_variation
-from stethodesk.model.llm import N_BATCH, Embeddings, LlamaSession, LlmError, Utf8Stream
+from stethodesk.model.llm import N_BATCH, Embeddings, LlamaSession, LlmError
+from stethodesk.model.token_stream import Utf8Stream
 
 pytestmark = pytest.mark.llm
 
@@ -104,7 +105,7 @@ def test_utf8_pieces_split_mid_character_are_held_back(session):
 
 
 def test_loop_guard_rules():
-    from stethodesk.model.llm import is_looping
+    from stethodesk.model.token_stream import is_looping
 
     assert is_looping([5, 7] * 4) and is_looping([1, 2, 3] + [9] * 8)
     assert not is_looping([9] * 7) and not is_looping([5, 7] * 3)

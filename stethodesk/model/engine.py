@@ -69,7 +69,7 @@ def task_titles() -> dict[str, str]:
 
 def _split_threads(n_threads: int | None) -> tuple[int, int]:
     """(llama.cpp threads, torch threads) that together do not exceed the cores."""
-    from stethodesk.model.llm import default_threads
+    from stethodesk.model.llama_backend import default_threads
 
     cores = os.cpu_count() or 1
     n_llm = int(n_threads) if n_threads else default_threads()

@@ -20,16 +20,14 @@ drives the low-level API (llama-cpp-python 0.3.36):
   cancel flag between tokens.
 
 One thread owns a session at a time; :class:`LlamaSession` serialises callers
-with a lock.
+with a lock. The backend's one-time set-up and log live in ``llama_backend.py``,
+the per-token helpers (loop guard, UTF-8 stream, sampling) in ``token_stream.py``.
 """
 
 from __future__ import annotations
 
-import codecs
-import collections
 import ctypes
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,72 +36,18 @@ from pathlib import Path
 
 import numpy as np
 
+from stethodesk.model.llama_backend import default_threads, ensure_backend, recent_log
 from stethodesk.model.prompts import UserText
+from stethodesk.model.token_stream import Utf8Stream, is_looping, sample_token
 
 N_CTX = 1024  # tokens: intro + 2 audio prefixes + instruction + a 256-token answer fit easily
 N_BATCH = 512  # tokens per llama_decode call for prompt text
 PIECE_BUF = 64  # bytes: longest Gemma token piece is far shorter
 SEQ = 0  # the one sequence this session uses
-LOOP_MAX_PERIOD = 64  # tokens: longest repeating cycle the loop guard looks for (~3 lines)
-
-
-def loop_repeats(period: int) -> int:
-    """Back-to-back repeats of a ``period``-token cycle that mean the answer is looping.
-
-    Short cycles can be legitimate ("- - -"), so they need more repeats; a cycle of 17+
-    tokens repeated verbatim twice in a row does not happen in a real answer.
-    """
-    if period == 1:
-        return 8
-    if period <= 4:
-        return 4
-    return 3 if period <= 16 else 2
-LOG_KEEP = 40  # llama.cpp log lines kept to explain a failure
-GGML_LOG_LEVEL_WARN = 3  # ggml_log_level: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 cont
-
-# llama.cpp logs every tensor at load time on stderr; keep the recent lines instead
-# (the reason an adapter fails to load is only in this log, guide section 1).
-_LOG_LINES: collections.deque[str] = collections.deque(maxlen=LOG_KEEP)
-_log_callback = None  # keeps the ctypes callback alive for the process lifetime
-_backend_ready = False
-_init_lock = threading.Lock()
 
 
 class LlmError(RuntimeError):
     """llama.cpp refused a model, adapter or batch; the message says which and why."""
-
-
-def default_threads(busy_threads: int = 1) -> int:
-    """llama.cpp threads leaving ``busy_threads`` cores to everything else.
-
-    On 2 cores, 2 llama.cpp threads collapsed to 0.5 tok/s when one core was busy,
-    1 thread ran 107 tok/s (guide section 1): never take every core.
-    """
-    n = os.cpu_count() or 1
-    return max(1, n - busy_threads)
-
-
-def _ensure_backend() -> None:
-    global _backend_ready, _log_callback
-    with _init_lock:
-        if _backend_ready:
-            return
-        import llama_cpp as L
-
-        @L.llama_log_callback
-        def _log(level, text, _user):  # noqa: ANN001 - ctypes signature
-            if text and level >= GGML_LOG_LEVEL_WARN:
-                _LOG_LINES.append(text.decode("utf-8", "replace").rstrip())
-
-        _log_callback = _log
-        L.llama_log_set(_log_callback, ctypes.c_void_p(0))
-        L.llama_backend_init()
-        _backend_ready = True
-
-
-def recent_log() -> str:
-    """The last warnings/errors llama.cpp logged (for error messages)."""
-    return " | ".join(line for line in _LOG_LINES if line)
 
 
 @dataclass(frozen=True)
@@ -144,7 +88,8 @@ class LlamaSession:
     lora_scale : float
         Run-time adapter scale (the adapter's alpha/rank lives in its GGUF).
     n_threads : int, optional
-        Threads for generation and prompt processing; default :func:`default_threads`.
+        Threads for generation and prompt processing; default
+        :func:`~stethodesk.model.llama_backend.default_threads`.
     n_ctx : int
         Context length in tokens.
     """
@@ -157,7 +102,7 @@ class LlamaSession:
         n_threads: int | None = None,
         n_ctx: int = N_CTX,
     ) -> None:
-        _ensure_backend()
+        ensure_backend()
         import llama_cpp as L
 
         self._L = L
@@ -437,7 +382,7 @@ class LlamaSession:
                     break
                 if on_logits is not None:
                     on_logits(logits)
-                tok = _sample(logits, temperature, rng)
+                tok = sample_token(logits, temperature, rng)
                 if self.is_eog(tok) or tok in stops:
                     stats.stop_reason = "eog"
                     break
@@ -463,46 +408,3 @@ class LlamaSession:
                 yield tail
         finally:
             self.lock.release()
-
-
-def is_looping(tokens: Sequence[int]) -> bool:
-    """True when ``tokens`` ends with a cycle repeated back to back (see :func:`loop_repeats`)."""
-    n = len(tokens)
-    last = tokens[-1] if n else None
-    for period in range(1, min(LOOP_MAX_PERIOD, n // 2) + 1):
-        if tokens[n - 1 - period] != last:  # cheap filter: most periods fail here
-            continue
-        span = period * loop_repeats(period)
-        if span <= n and list(tokens[n - span :]) == list(tokens[n - period :]) * (span // period):
-            return True
-    return False
-
-
-class Utf8Stream:
-    """Bytes of token pieces in, whole characters out.
-
-    Gemma's byte-fallback tokens split a character such as "é" or an emoji over several
-    tokens; a piece that ends mid-character is held back until the rest arrives, so every
-    streamed piece is valid text and the pieces concatenate to the full answer.
-    """
-
-    def __init__(self) -> None:
-        self._dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def feed(self, data: bytes) -> str:
-        return self._dec.decode(data)
-
-    def flush(self) -> str:
-        """What is left at the end (an incomplete character becomes U+FFFD)."""
-        return self._dec.decode(b"", final=True)
-
-
-def _sample(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """Greedy argmax, or a draw from softmax(logits / temperature)."""
-    if temperature <= 0.0:
-        return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
-    z -= z.max()
-    p = np.exp(z)
-    p /= p.sum()
-    return int(rng.choice(len(p), p=p))
