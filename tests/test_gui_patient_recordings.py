@@ -103,3 +103,21 @@ def test_the_guided_exam_says_what_a_damaged_file_left_out(env, qtbot):
     (rec,) = env.store.list_recordings(tab.exam_id)
     assert "could not be decoded and were left out" in rec.note
     assert rec.site == "aortic" and ("warning", f"{site_title('aortic')}: {rec.note}") in env.messages
+
+
+def test_the_teaching_tab_says_what_a_damaged_import_left_out(env, qtbot):
+    """A damaged MP3 imported as a teaching sound: a warning at once, and the note beside the sound."""
+    from audio_files import damaged_real_mp3
+    from stethodesk.gui.workflow import TeachingTab
+
+    mp3 = env.tmp / "teach.mp3"
+    damaged_real_mp3(mp3)
+    tab = TeachingTab(env.store, env.runner, lambda: None, env.notify)
+    qtbot.addWidget(tab)
+    assert tab.import_file(mp3, "Phone heart", "heart", description="from a phone app")
+    (item,) = env.store.list_library_items()
+    assert "could not be decoded and were left out" in item.note
+    assert ("warning", f"Added 'Phone heart' to the library. {item.note}") in env.messages
+    mine = next(tab.library.item(i) for i in range(tab.library.count()) if "yours" in tab.library.item(i).text())
+    tab.library.setCurrentItem(mine)
+    assert "Damaged file: teach.mp3: " in tab.about.text() and "from a phone app" in tab.about.text()

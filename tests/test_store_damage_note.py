@@ -94,3 +94,17 @@ def test_the_export_says_its_flac_leaves_the_damage_out(tmp_path, damaged):
     (rec,) = [r for r in json.loads(raw)["recordings"] if r["site"] == "mitral"]
     assert rec["note"].startswith("The imported file: ") and LEFT_OUT.search(rec["note"])
     s.close()
+
+
+def test_a_teaching_sound_keeps_its_note_across_a_restart(tmp_path, damaged):
+    from stethodesk.teaching import import_sound, reference_library
+
+    mp3, note = damaged
+    with Store(tmp_path / "home") as s:
+        sound = import_sound(s, mp3, "Phone heart", "heart")
+        assert sound.note == note
+    with Store(tmp_path / "home") as again:
+        (item,) = again.list_library_items()
+        assert item.note == note
+        (mine,) = [r for r in reference_library(again) if r.source == "user"]
+        assert mine.note == note and all(r.note == "" for r in reference_library(again) if r.source == "synth")

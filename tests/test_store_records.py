@@ -163,7 +163,7 @@ def test_migration_from_schema_v1_keeps_data(tmp_path):
     assert "samplerate" not in cols_v1
     con.close()
     s = Store(root, clean=False)
-    assert s.schema_version == 6
+    assert s.schema_version == 7
     assert s.get_patient(1).name == "Old"
     exam = s.get_exam(1)
     assert exam.protocol is None and exam.clinician == "Dr A"
@@ -177,7 +177,7 @@ def test_migration_from_schema_v1_keeps_data(tmp_path):
     s.add_quiz_attempt("stud", "s1", "synth:normal", "Normal", "Normal", True)
     assert s.quiz_history("stud")[0]["correct"] == 1
     versions = [r[0] for r in s._query("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == [1, 2, 3, 4, 5, 6]
+    assert versions == [1, 2, 3, 4, 5, 6, 7]
     assert s.integrity_check() == "ok"
     s.close()
 

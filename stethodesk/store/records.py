@@ -83,6 +83,7 @@ class LibraryItem:
     sha256: str
     duration_s: float
     created: str
+    note: str = ""  # as Recording.note: damaged frames of the imported file left out ("" = none)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def row_to_analysis(r) -> Analysis:
 def row_to_library_item(r) -> LibraryItem:
     return LibraryItem(
         r["id"], r["title"], r["domain"], json.loads(r["labels"] or "{}"), r["description"],
-        r["file"], r["sha256"], r["duration_s"], r["created"],
+        r["file"], r["sha256"], r["duration_s"], r["created"], r["note"] if "note" in r.keys() else "",
     )
 
 

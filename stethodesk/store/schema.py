@@ -158,6 +158,12 @@ V6 = """
 ALTER TABLE recordings ADD COLUMN note TEXT NOT NULL DEFAULT '';  -- what the reader left out of the file
 """
 
+# v7: the same for a teaching sound imported into the library (a damaged file plays, and is quizzed,
+# without its damaged frames: the note says so in the Teaching tab).
+V7 = """
+ALTER TABLE library_items ADD COLUMN note TEXT NOT NULL DEFAULT '';  -- as recordings.note
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "patients, exams, recordings, analyses", V1),
     (2, "protocols, comparison analyses, recording sample rate, teaching library and quiz", V2),
@@ -165,6 +171,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, "answer grounding, whole-exam answers, Listen-tab answers", V4),
     (5, "the operating points each analysis was called at", V5),
     (6, "the reader's note on damaged frames left out of a recording", V6),
+    (7, "the reader's note on damaged frames left out of a teaching sound", V7),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -26,7 +26,9 @@ class TeachingMixin:
     def add_library_item(
         self, source: Path, title: str, domain: str, labels: dict | None = None, description: str = "",
     ) -> LibraryItem:
-        """Copy a labelled teaching recording into ``library/`` and record it."""
+        """Copy a labelled teaching recording into ``library/`` and record it; a file with damaged
+        frames the reader decodes around keeps the reader's sentence as :attr:`LibraryItem.note`.
+        Raises :class:`StoreError` with a readable reason."""
         if not title.strip():
             raise StoreError("A teaching sound needs a title (what the student should recognise).")
         if domain not in ("heart", "lung"):
@@ -46,9 +48,9 @@ class TeachingMixin:
             with self.transaction() as con:
                 cur = con.execute(
                     "INSERT INTO library_items(title, domain, labels, description, file, sha256,"
-                    " duration_s, created) VALUES (?,?,?,?,?,?,?,?)",
+                    " duration_s, note, created) VALUES (?,?,?,?,?,?,?,?,?)",
                     (title.strip(), domain, json.dumps(labels or {}, sort_keys=True), description,
-                     dst.relative_to(self.root).as_posix(), digest, info.seconds, now()),
+                     dst.relative_to(self.root).as_posix(), digest, info.seconds, info.note, now()),
                 )
                 item_id = cur.lastrowid
         except BaseException:

@@ -19,7 +19,8 @@ class ReferenceSound:
     """One sound a student can listen to.
 
     key: "synth:<preset>" or "user:<library item id>"; title: the name the
-    student must recognise (also the quiz's answer); source: "synth" | "user".
+    student must recognise (also the quiz's answer); source: "synth" | "user"; note: a user
+    import's damage note (frames of its file left out, ``LibraryItem.note``), "" for the rest.
     """
 
     key: str
@@ -28,6 +29,7 @@ class ReferenceSound:
     description: str
     labels: dict = field(default_factory=dict, hash=False, compare=False)
     source: str = "synth"
+    note: str = field(default="", compare=False)
 
 
 def synth_sounds() -> list[ReferenceSound]:
@@ -41,16 +43,20 @@ def reference_library(store: Store | None = None, domain: str | None = None) -> 
     """Synth presets then user imports, optionally only one domain ("heart"/"lung")."""
     items = synth_sounds()
     if store is not None:
-        items += [ReferenceSound(f"user:{it.id}", it.title, it.domain, it.description, dict(it.labels), "user")
-                  for it in store.list_library_items()]
+        items += [_user_sound(it) for it in store.list_library_items()]
     return [s for s in items if domain in (None, s.domain)]
 
 
 def import_sound(store: Store, path: Path, title: str, domain: str, labels: dict | None = None,
                  description: str = "") -> ReferenceSound:
     """Copy a labelled recording into the library (checked and hashed by the store)."""
-    item = store.add_library_item(Path(path), title, domain, labels, description)
-    return ReferenceSound(f"user:{item.id}", item.title, item.domain, item.description, dict(item.labels), "user")
+    return _user_sound(store.add_library_item(Path(path), title, domain, labels, description))
+
+
+def _user_sound(item) -> ReferenceSound:
+    """A stored ``LibraryItem`` as a reference sound."""
+    return ReferenceSound(f"user:{item.id}", item.title, item.domain, item.description, dict(item.labels),
+                          "user", item.note)
 
 
 def load_sound(sound: ReferenceSound, store: Store | None = None) -> tuple[np.ndarray, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Callable
 
@@ -145,7 +146,8 @@ class TeachingTab(QWidget):
         if item is None:
             return
         s = item.data(Qt.UserRole)
-        self.about.setText(f"<b>{s.title}</b><br>{s.description}")
+        note = f"<br><i>Damaged file: {escape(s.note)}</i>" if s.note else ""  # frames left out of a user import
+        self.about.setText(f"<b>{s.title}</b><br>{s.description}{note}")
         try:
             x, sr = self._audio(s)
         except StoreError as exc:
@@ -189,14 +191,17 @@ class TeachingTab(QWidget):
     def import_file(self, path: Path, title: str, domain: str, labels: dict | None = None,
                     description: str = "") -> bool:
         try:
-            import_sound(self.store, Path(path), title, domain, labels or {"title": title}, description)
+            sound = import_sound(self.store, Path(path), title, domain, labels or {"title": title}, description)
         except StoreError as exc:
             self.notify("error", str(exc))
             return False
         self.import_title.clear()
         self.import_about.clear()
         self.refresh_library()
-        self.notify("success", f"Added '{title}' to the library.")
+        if sound.note:  # added without its damaged frames: said now, and beside the sound in the library
+            self.notify("warning", f"Added '{title}' to the library. {sound.note}")
+        else:
+            self.notify("success", f"Added '{title}' to the library.")
         return True
 
     def _import_dialog(self) -> None:
