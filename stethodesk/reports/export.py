@@ -96,9 +96,8 @@ def strip_identity(record: dict) -> dict:
     for i, r in enumerate(out["recordings"], 1):
         r.pop("id", None)
         r.pop("file", None)
-        for key in ("note", "audio_note"):  # the imported file's name may name the patient
-            if r.get(key):
-                r[key] = note_without_file_name(r[key])
+        if r.get("note"):  # the imported file's name may name the patient
+            r["note"] = note_without_file_name(r["note"])
         for a in r["analyses"]:
             a.pop("created", None)
             a.pop("other_recording_id", None)
@@ -109,8 +108,8 @@ def strip_identity(record: dict) -> dict:
 
 def _write_flac(src: Path, dst: Path) -> str:
     """Re-encode ``src`` as FLAC, block by block, dropping every metadata tag; returns the reader's
-    note on damaged frames of ``src`` that could not be decoded and are not in ``dst`` ("" when
-    there were none).
+    note on damaged frames of ``src`` that could not be decoded and are not in ``dst``, without
+    ``src``'s name ("12 damaged frames (1.0 s) could not be ..."; "" when there were none).
 
     What libsndfile reads goes over losslessly as integers (16- or 24-bit); an MP3 or M4A in the
     store (FFmpeg's decode, to the end of the stream, not to an MP3 header's guess) as 24-bit.
@@ -119,7 +118,7 @@ def _write_flac(src: Path, dst: Path) -> str:
     """
     from stethodesk.audio.damage import Damage
     from stethodesk.audio.decode import DecodeError, UnreadableError, iter_blocks, open_source
-    from stethodesk.audio.fileio import AudioInfo, damage_note
+    from stethodesk.audio.fileio import AudioInfo, damage_note, display_name
 
     try:
         s = open_source(src)
@@ -143,7 +142,7 @@ def _write_flac(src: Path, dst: Path) -> str:
                 raise RuntimeError(f"{src.name}: damaged after {exc.frames_read / s.samplerate:.1f} s "
                                    f"({exc.cause})") from None
             info = AudioInfo(src, s.samplerate, s.channels, frames, s.format, True, s.decoder)
-            return damage_note(info, damage, frames)
+            return damage_note(info, damage, frames).removeprefix(f"{display_name(src)}: ")
     return ""
 
 
