@@ -121,3 +121,24 @@ def test_the_teaching_tab_says_what_a_damaged_import_left_out(env, qtbot):
     mine = next(tab.library.item(i) for i in range(tab.library.count()) if "yours" in tab.library.item(i).text())
     tab.library.setCurrentItem(mine)
     assert "Damaged file: teach.mp3: " in tab.about.text() and "from a phone app" in tab.about.text()
+
+
+def test_the_compare_tab_names_a_recording_made_from_a_damaged_file(env, qtbot):
+    """The Compare tab's recording choices: the one imported from a damaged MP3 says so, its note
+    as the tooltip; the whole one does not."""
+    from audio_files import damaged_real_mp3
+    from stethodesk.gui.workflow import CompareTab
+
+    mp3 = env.tmp / "cmp.mp3"
+    damaged_real_mp3(mp3)
+    p = env.store.add_patient("Cmp")
+    e = env.store.add_exam(p.id)
+    hit = env.store.add_recording(e.id, mp3, "mitral")
+    whole = env.store.add_recording(e.id, circor_file("AV"), "aortic")
+    env.state.set_patient(p.id)
+    tab = CompareTab(env.store, env.state, env.runner, lambda: None, env.notify)
+    qtbot.addWidget(tab)
+    tab.refresh()
+    i, j = tab.a.findData(hit.id), tab.a.findData(whole.id)
+    assert "damaged part left out" in tab.a.itemText(i) and "damaged" not in tab.a.itemText(j)
+    assert tab.a.itemData(i, Qt.ToolTipRole) == hit.note and "could not be decoded" in hit.note

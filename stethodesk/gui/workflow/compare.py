@@ -83,9 +83,12 @@ class CompareTab(QWidget):
             combo.clear()
             for r in recs:
                 exam = self.store.get_exam(r.exam_id)
+                damaged = ", damaged part left out" if r.note else ""  # the reader's note is the tooltip
                 combo.addItem(f"{exam.date[:16].replace('T', ' ')} - {site_title(r.site).split(' (')[0]}"
-                              f" ({r.duration_s:.0f} s, quality "
+                              f" ({r.duration_s:.0f} s{damaged}, quality "
                               f"{self._quality(r)})", r.id)
+                if r.note:
+                    combo.setItemData(combo.count() - 1, r.note, Qt.ToolTipRole)
             idx = combo.findData(want)
             combo.setCurrentIndex(idx if idx >= 0 else (-1 if not recs else 0))
             combo.blockSignals(False)
