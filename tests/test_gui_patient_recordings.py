@@ -2,6 +2,8 @@
 button, after a confirmation; the row, its analyses and its audio file go, the store stays whole.
 
 Real store on disk and real CirCor recordings; the confirmation dialog's answer is the only stand-in.
+Also (issue 11 item 1): a recording or teaching sound imported from a damaged MP3 (made from a real
+recording) shows the reader's note in the Patients list, guided exam, Teaching and Compare tabs.
 """
 
 from __future__ import annotations
