@@ -45,7 +45,8 @@ sys.path.insert(0, str(_HERE.parent))
 
 from stethodesk.audio.fileio import read_audio  # noqa: E402
 from stethodesk.model.bundle import load_bundle  # noqa: E402
-from stethodesk.model.engine import TASKS, Engine, load_tasks  # noqa: E402
+from stethodesk.model.engine import Engine  # noqa: E402
+from stethodesk.model.tasks import TASKS, load_tasks  # noqa: E402
 from stethodesk.model.llm import Embeddings  # noqa: E402
 from stethodesk.paths import shared_data_dir  # noqa: E402
 

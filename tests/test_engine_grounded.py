@@ -16,7 +16,8 @@ import pytest
 
 from stethodesk.audio.fileio import read_audio
 from stethodesk.model.bundle import load_bundle
-from stethodesk.model.engine import TASKS, Engine
+from stethodesk.model.engine import Engine
+from stethodesk.model.tasks import TASKS
 from stethodesk.model.grounded import missing_required
 from stethodesk.model.grounding import verify
 from test_engine_fixture import runtime_bundle_dir

@@ -15,7 +15,7 @@ import pytest
 
 from stethodesk.audio.fileio import read_audio
 from stethodesk.model.analysis import NOT_A_BODY_SOUND, refuse_at
-from stethodesk.model.engine import UnusableRecording
+from stethodesk.model.analysis import UnusableRecording
 from stethodesk.paths import shared_data_dir
 from test_engine_fixture import runtime_engine
 

@@ -15,7 +15,9 @@ import pytest
 from stethodesk import DISCLAIMER
 from stethodesk.audio.fileio import read_audio
 from stethodesk.model.bundle import load_bundle
-from stethodesk.model.engine import TASKS, Engine, UnusableRecording
+from stethodesk.model.analysis import UnusableRecording
+from stethodesk.model.engine import Engine
+from stethodesk.model.tasks import TASKS
 from stethodesk.paths import shared_data_dir
 from greedy import assert_same_greedy, greedy_trace
 from test_engine_fixture import runtime_bundle_dir

@@ -6,7 +6,9 @@ import string
 
 import pytest
 
-from stethodesk.model.engine import TASKS, Engine, load_tasks, site_words, task_titles
+from stethodesk.model.engine import Engine
+from stethodesk.model.sites import site_words
+from stethodesk.model.tasks import TASKS, load_tasks, task_titles
 
 ALLOWED = {"domain", "site", "site_b"}
 

@@ -39,7 +39,7 @@ class Encoded:
 def site_text(site: str | None) -> str | None:
     """A site in the words the app's prompts use ("mitral" -> "mitral area"), as the engine does."""
     try:
-        from stethodesk.model.engine import site_words
+        from stethodesk.model.sites import site_words
     except Exception:  # the runtime is optional for training: keep the dataset's words
         return site
     return site_words(site)

@@ -182,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     from stethodesk.model.bundle import ASSEMBLING, REPAIRING, BundleError
-    from stethodesk.model.engine import Engine, UnusableRecording
+    from stethodesk.model.analysis import UnusableRecording
+    from stethodesk.model.engine import Engine
     from stethodesk.model.llm import LlmError
 
     def first_start(step: str, _frac: float) -> None:  # the one slow load step worth a word

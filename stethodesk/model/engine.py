@@ -12,12 +12,12 @@ Pipeline (guide section 2)::
 :meth:`Engine.ask` streams an answer to a preset task or a free-text question and
 can be called again on the same :class:`AudioAnalysis` (follow-ups reuse the
 KV cache of the audio prefix). One thread should own the engine; :meth:`Engine.cancel`
-may be called from any thread.
+may be called from any thread. The preset tasks and how a request becomes the prompt are in
+:mod:`stethodesk.model.tasks`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -26,20 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from stethodesk import paths
 from stethodesk.audio.limits import MAX_SAMPLERATE, MIN_SAMPLERATE, MIN_SECONDS
 from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
-from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, UnusableRecording, operating_points, refuse_at
+from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, operating_points, refuse_at
 from stethodesk.model.answer import Answer
 from stethodesk.model.grounded import Grounding, card_facts_for, fact_answer_for, findings_text_for, ground
-from stethodesk.model.prompts import AudioSlot, build_prompt, uses_facts
-from stethodesk.model.sites import (  # noqa: F401 - site_words and the tables are re-exported
-    SITE_ALIASES, SITE_DOMAIN, SITE_WORDS, knowledge_sites, predicted_site, site_words)
+from stethodesk.model.tasks import (MAX_CONTEXT_WORDS, MAX_QUESTION_WORDS, TASKS, instruction_for, load_tasks,
+                                    prompt_items, trim_words)
 
-TASKS = ("binary", "detection", "report", "reasoning", "differential", "comparison", "location")
-FREE_TEXT = "question"  # task name for a free-text question
-TASKS_FILE = paths.RESOURCES / "prompts" / "tasks.json"
 DOMAINS = ("heart", "lung")
 
 MIN_ANALYSIS_S = MIN_SECONDS  # s: shorter recordings are refused (the app's one minimum, audio.limits)
@@ -48,23 +43,6 @@ UNUSABLE_ISSUES = ("flat", "no_contact")  # quality issues that make an answer m
 IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
 DOMAIN_DOUBT = 0.8  # a given domain the detector puts below 1 - 0.8 = 20 % gets a warning
 DEFAULT_MAX_TOKENS = 256
-# Typed text that fits the 1024-token context beside two audio prefixes, the template and a
-# 256-token answer (~1.4 tokens per English word): longer text is cut, with a note, not refused.
-MAX_QUESTION_WORDS = 300
-MAX_CONTEXT_WORDS = 100
-
-# Phrasings about heart sounds, never asked of a lung recording (same rule as training).
-HEART_ONLY_WORDING = ("murmurs, extra heart", "extra heart sounds")
-def load_tasks(path: Path = TASKS_FILE) -> dict:
-    """The preset tasks (``resources/prompts/tasks.json``): name -> title, instructions, ..."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return data
-
-
-def task_titles() -> dict[str, str]:
-    """Task name -> button title, in :data:`TASKS` order."""
-    tasks = load_tasks()["tasks"]
-    return {name: tasks[name]["title"] for name in TASKS}
 
 
 def _split_threads(n_threads: int | None) -> tuple[int, int]:
@@ -282,59 +260,16 @@ class Engine:
     # ------------------------------------------------------------------ answers
     def instruction(self, task: str, domain: str, site: str | None, site_b: str | None = None,
                     variant: int = 0) -> str:
-        """The task's instruction with domain and site filled in (variant 0 = the default).
-
-        Phrasings naming ``{site}``/``{site_b}`` are used only when that site is known - the
-        rule the training data follows (training/instructions.py), so no prompt says
-        "recorded at the unspecified site".
-        """
-        phrasings = [
-            p for p in self._tasks["tasks"][task]["instructions"]
-            if ("{site}" not in p or site) and ("{site_b}" not in p or site_b)
-            and not (domain == "lung" and any(w in p for w in HEART_ONLY_WORDING))
-        ]
-        if not phrasings:
-            raise ValueError(f"the {task} task needs the chest site of the recording")
-        text = phrasings[variant % len(phrasings)]
-        return text.format(domain=domain, site=site or "", site_b=site_b or "")
+        """The task's instruction with domain and site filled in (variant 0 = the default;
+        :func:`stethodesk.model.tasks.instruction_for`)."""
+        return instruction_for(self._tasks, task, domain, site, site_b, variant)
 
     def _prompt(self, analysis: AudioAnalysis, task: str, question: str | None,
                 other: AudioAnalysis | None, variant: int,
                 context: str | None = None) -> tuple[list, str, str | None]:
-        from stethodesk.model.llm import Embeddings
-
-        for a, label in ((analysis, ""), (other, "The second recording: ")):
-            if a is not None and not a.usable:
-                raise UnusableRecording(label + (a.unusable_reason or "the recording cannot be analysed"))
-        site = site_words(analysis.site)
-        if task == "location" and site is None:  # the location task needs a site: take the head's
-            site = site_words(predicted_site(analysis))
-            if site is None:
-                raise ValueError("the location task needs the chest site of the recording")
-        site_b = site_words(other.site) if other is not None else None
-        if task == "comparison":
-            if other is None:
-                raise ValueError("the comparison task needs a second recording (other=...)")
-            n_audio = 2
-        else:
-            n_audio = 1
-        if task == FREE_TEXT or (question and task not in TASKS):
-            if not question or not question.strip():
-                raise ValueError("a free-text question is empty")
-            instruction = question.strip()
-        elif task in TASKS:
-            instruction = question.strip() if question and question.strip() else \
-                self.instruction(task, analysis.domain, site, site_b, variant)
-        else:
-            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)} or ask a question")
-        template = self.bundle.prompt_template
-        # the card's findings as text after each recording's audio, for bundles trained with them
-        facts = [findings_text_for(a) for a in (analysis, other) if a is not None] if uses_facts(template) else None
-        segs = build_prompt(instruction, domain=analysis.domain, site=site, site_b=site_b,
-                            n_audio=n_audio, template=template, context=context, facts=facts)
-        prefixes = [analysis.prefix, other.prefix if other is not None else None]
-        items = [Embeddings(prefixes[s.index]) if isinstance(s, AudioSlot) else s for s in segs]
-        return items, instruction, site
+        """Prompt items, instruction and site words (:func:`stethodesk.model.tasks.prompt_items`)."""
+        return prompt_items(self._tasks, self.bundle.prompt_template, analysis, task, question, other,
+                            variant, context)
 
     def ask(self, analysis: AudioAnalysis, task: str, question: str | None = None,
             other: AudioAnalysis | None = None, max_tokens: int = DEFAULT_MAX_TOKENS, *,
@@ -429,16 +364,6 @@ class Engine:
     def cancel(self) -> None:
         """Stop the answer being streamed (thread-safe; takes effect before the next token)."""
         self._cancel.set()
-
-
-def trim_words(text: str | None, limit: int) -> tuple[str | None, int]:
-    """(``text`` cut to its first ``limit`` words, the original word count when it was cut, else 0)."""
-    if not text:
-        return text, 0
-    words = text.split()
-    if len(words) <= limit:
-        return text, 0
-    return " ".join(words[:limit]), len(words)
 
 
 def domain_warning(findings: dict[str, float], domain: str, source: str) -> str | None:
