@@ -21,7 +21,8 @@ from stethodesk.model.checker import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUNDING_MODULES = ("checker", "claims", "fact_answers", "facts", "grounding", "templates", "vocabulary")
+GROUNDING_MODULES = ("checker", "claims", "comparison_answers", "fact_answers", "facts", "grounding", "templates",
+                     "vocabulary")
 
 
 def test_training_reexports_the_app_checker():

@@ -9,9 +9,10 @@ not mention a fact fails that fact: the clinical accuracy of an answer is that i
 asserted fact correctly (StethoLM-style clinical accuracy, judged by code instead of an LLM).
 
 Comparison facts are prefixed ``a.``/``b.`` and are parsed in the part of the answer about
-recording A / recording B; a summary ("Overall, both are abnormal") must agree with both. When
-an answer has a findings marker ("In this recording:"), the text before it is general knowledge
-(site descriptions) and is not parsed for findings.
+recording A / recording B; a summary ("Overall, both are abnormal") must agree with both (the
+parts and the summary are found by :mod:`stethodesk.model.comparison_answers`). When an answer
+has a findings marker ("In this recording:"), the text before it is general knowledge (site
+descriptions) and is not parsed for findings.
 
 The app uses the same parsers at run time (:mod:`stethodesk.model.grounding`) to keep answers in
 line with the findings card, and training uses them to score generated answers
@@ -24,6 +25,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from stethodesk.model.comparison_answers import parse_comparison_summary, split_ab, summary_text
 from stethodesk.model.vocabulary import (  # the checker's vocabulary, re-exported in __all__
     ABBREVIATIONS, CONCEPTS, DIAGNOSES, GROUPS, LESION_N, LESIONS, MURMUR_NAMES, ROMAN, SHAPES,
 )
@@ -45,10 +47,6 @@ UNKNOWN_CUE = re.compile(r"cannot be (?:determined|assessed|judged)|can't be det
 CLAUSE_SPLIT = re.compile(r";|:\s*(?=whether\b)|\bbut\b|\bhowever\b|\bwhereas\b|\balthough\b|\bwhile\b", re.I)
 SENTENCE_SPLIT = re.compile(r"(?<![0-9])[.!?](?=\s|$)|\n|(?<=\d)\.\s")
 FINDINGS_MARKER = re.compile(r"\b(?:in|on) this recording\s*[:,]|findings in this recording\s*:", re.I)
-A_MARK = re.compile(r"\brecording a\b|\bfirst recording\b", re.I)
-B_MARK = re.compile(r"\brecording b\b|\bsecond recording\b", re.I)
-SUMMARY_MARK = re.compile(r"\b(?:overall|in short|in summary)\b|\bboth (?:are|recordings)\b|"
-                          r"\bonly (?:a|b) (?:is|has)\b|\bneither (?:is|recording)\b", re.I)
 
 
 @dataclass
@@ -301,69 +299,6 @@ def parse_fact(name: str, text: str):
                 pols += [p for p in _polarities(text, pat) if p is False]
         return _bool_value(pols)
     raise KeyError(f"checker does not know fact {name!r}")
-
-
-def _ab_marks(text: str):
-    a = A_MARK.search(text)
-    b = B_MARK.search(text, a.end() if a else 0)
-    s = SUMMARY_MARK.search(text, b.end()) if b else None
-    return a, b, s
-
-
-def split_ab(text: str) -> tuple[str, str]:
-    """(part about recording A, part about recording B) of a comparison answer.
-
-    A runs from its marker ("Recording A", "first recording") to B's marker; B runs to the
-    summary ("Overall, ...", "both are ...") if one follows, else to the end.
-    """
-    a, b, s = _ab_marks(text)
-    if not b:
-        return (text[a.start():] if a else text), ""
-    a_txt = text[a.start() if a else 0 : b.start()]
-    b_txt = text[b.start() : s.start() if s else len(text)]
-    return a_txt, b_txt
-
-
-def summary_text(text: str) -> str:
-    """The summary of a comparison answer: text before A's marker and from the summary on."""
-    a, b, s = _ab_marks(text)
-    if not b:
-        return ""
-    return (text[: a.start()] if a else "") + " " + (text[s.start():] if s else "")
-
-
-_BOTH = re.compile(r"\bboth(?: recordings)? (?:are|were|sound|look) (abnormal|normal)\b", re.I)
-_NEITHER = re.compile(r"\bneither(?: recording)? (?:is|was|sounds) (abnormal|normal)\b", re.I)
-_ONLY = re.compile(r"\bonly (?:recording )?((?-i:A|B)|the first|the second)(?: recording)? "
-                   r"(?:is|was|sounds) (abnormal|normal)\b", re.I)
-
-
-def parse_comparison_summary(text: str) -> dict:
-    """What a comparison's summary says about each verdict: ``{"a.abnormal": bool, ...}``.
-
-    Reads "both are abnormal/normal", "neither is abnormal/normal" and "only A/B is
-    abnormal/normal" in :func:`summary_text`; a summary that says two things gives "conflict".
-    """
-    out: dict = {}
-
-    def put(key, value):
-        out[key] = value if out.get(key, value) == value else "conflict"
-
-    summary = summary_text(text)
-    for m in _BOTH.finditer(summary):
-        v = m.group(1).lower() == "abnormal"
-        put("a.abnormal", v)
-        put("b.abnormal", v)
-    for m in _NEITHER.finditer(summary):
-        v = m.group(1).lower() != "abnormal"
-        put("a.abnormal", v)
-        put("b.abnormal", v)
-    for m in _ONLY.finditer(summary):
-        first = m.group(1).lower() in ("a", "the first")
-        v = m.group(2).lower() == "abnormal"
-        put("a.abnormal", v if first else not v)
-        put("b.abnormal", not v if first else v)
-    return out
 
 
 LESION_CODES = tuple(LESIONS) + ("N",)
