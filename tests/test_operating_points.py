@@ -258,11 +258,13 @@ def test_eval_card_calls_at_the_bundles_points():
 
 def test_gate_reevaluates_a_bundle_measured_at_other_points(tmp_path):
     from training import gate
+    from training.evaluate import EVAL_VERSION
 
     def metrics(points=None, macc=0.8):
         m = {"findings": {"crackle": {"n": 187, "positives": 60, "auroc": 0.85, "sens": 0.7, "spec": 0.7}},
              "challenge": {"icbhi2017_score": {"value": macc, "n": 187}},
-             "fingerprint": {"sha256": "split-A", "settings": {"n_per_task": 30, "max_new_tokens": 96, "seed": 0}}}
+             "fingerprint": {"sha256": "split-A", "settings": {"n_per_task": 30, "max_new_tokens": 96, "seed": 0}},
+             "eval_version": EVAL_VERSION}  # written by the current evaluation code
         if points is not None:
             m["operating_points"] = points
         return m
