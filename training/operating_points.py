@@ -20,7 +20,7 @@ Rules:
   0.23, where half the usable validation recordings (specificity 0.52) would be flagged.
 
 The encoder stage writes them into ``heads.<head>.call_at`` (:func:`head_points`, called from
-``training.encoder_train.calibrate_heads``); for an existing bundle::
+``training.encoder_calibration.calibrate_heads``); for an existing bundle::
 
     .venv/bin/python -m training.operating_points --bundle DIR [--write]
 
@@ -79,7 +79,7 @@ def head_points(name: str, z: np.ndarray, y: np.ndarray, calib: dict | None) -> 
     """({finding key: point}, {finding key: figures}) of one head on validation.
 
     ``z`` logits ``[N, C]`` and ``y`` targets ``[N, C]`` (NaN: unknown) as in
-    ``training.encoder_train.calibrate_heads``; ``calib`` the head's calibration entry. Heads
+    ``training.encoder_calibration.calibrate_heads``; ``calib`` the head's calibration entry. Heads
     that call no card finding (:data:`NOT_CALLED`, softmax heads) give ``({}, {})``.
     """
     spec = HEADS[name]
