@@ -125,6 +125,9 @@ def test_template_answers_name_the_loudest_site_and_pass_the_exam_check(heart_si
         text = template_exam_answer(ex, task, "Is there a murmur?" if task == "question" else None)
         assert text.startswith("Decision support") and "most audible at the aortic area" in text
         assert check(text, ex) == [], (task, text)
+        # the exam's site is where the murmur is loudest, not "where this was recorded"
+        assert "where this was recorded" not in text and "In this recording" not in text, (task, text)
+    assert "In this exam:" in template_exam_answer(ex, "location")
     # an answer contradicting the exam (no murmur) is caught
     assert any(v.kind == "contradiction" for v in check("No murmur is heard. Normal.", ex))
     with pytest.raises(ValueError, match="not an exam task"):

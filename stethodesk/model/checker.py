@@ -11,7 +11,7 @@ asserted fact correctly (StethoLM-style clinical accuracy, judged by code instea
 Comparison facts are prefixed ``a.``/``b.`` and are parsed in the part of the answer about
 recording A / recording B; a summary ("Overall, both are abnormal") must agree with both (the
 parts and the summary are found by :mod:`stethodesk.model.comparison_answers`). When an answer
-has a findings marker ("In this recording:"), the text before it is general knowledge (site
+has a findings marker ("In this recording:", "In this exam:"), the text before it is general knowledge (site
 descriptions) and is not parsed for findings.
 
 The app uses the same parsers at run time (:mod:`stethodesk.model.grounding`) to keep answers in
@@ -46,7 +46,7 @@ UNKNOWN_CUE = re.compile(r"cannot be (?:determined|assessed|judged)|can't be det
                          r"\bwhether\b", re.I)
 CLAUSE_SPLIT = re.compile(r";|:\s*(?=whether\b)|\bbut\b|\bhowever\b|\bwhereas\b|\balthough\b|\bwhile\b", re.I)
 SENTENCE_SPLIT = re.compile(r"(?<![0-9])[.!?](?=\s|$)|\n|(?<=\d)\.\s")
-FINDINGS_MARKER = re.compile(r"\b(?:in|on) this recording\s*[:,]|findings in this recording\s*:", re.I)
+FINDINGS_MARKER = re.compile(r"\b(?:in|on) this (?:recording|exam)\s*[:,]|findings in this recording\s*:", re.I)
 
 
 @dataclass

@@ -80,7 +80,7 @@ def template_exam_answer(ex: ExamFindings, task: str, question: str | None = Non
         body = fact_answer(question or "", facts, ex.domain, findings=probs)
     if body is None:
         body = template_answer("report" if task == "question" else task, facts, ex.domain,
-                               site=ex.most_audible_site, findings=probs)
+                               site=ex.most_audible_site, findings=probs, site_role="loudest")
     return f"{LABEL} {where_sentence(ex)}\n{body}"
 
 

@@ -212,7 +212,11 @@ def _lung_pattern(f: dict) -> str | None:
     return next((k for k in ("wheeze", "rhonchi", "stridor", "pleural_rub") if f.get(k)), None)
 
 
-def _site_support(f: dict, fi: dict, site: str | None) -> str:
+SITE_ROLES = {"recorded": "where this was recorded",  # one recording: the site it was made at
+              "loudest": "the loudest site of this exam"}  # an exam: its most audible site
+
+
+def _site_support(f: dict, fi: dict, site: str | None, role: str = "recorded") -> str:
     """The site as supporting evidence only: it never reorders what the sound ranks."""
     key, ranking = site_key(site), [c for c, _ in lesion_ranking(fi)]
     if key not in HEART_SITE_KEYS or not ranking:
@@ -224,10 +228,10 @@ def _site_support(f: dict, fi: dict, site: str | None) -> str:
             and (timing in (None, "both") or lesions[c]["timing"] == timing)]
     title = site_title(key)
     if top in here:
-        return f"The {title}, where this was recorded, is where {lesion_name(top)} is typically loudest, which supports it."
+        return f"The {title}, {SITE_ROLES[role]}, is where {lesion_name(top)} is typically loudest, which supports it."
     if here:
         names = _join([lesion_name(c) for c in here], "and")
-        return (f"At the {title}, where this was recorded, {names} {'are' if len(here) > 1 else 'is'} typically "
+        return (f"At the {title}, {SITE_ROLES[role]}, {names} {'are' if len(here) > 1 else 'is'} typically "
                 f"loudest; murmurs radiate, so the site does not change the order the sound gives.")
     return ""
 
@@ -240,7 +244,7 @@ def _murmur_table(f: dict, key: str | None) -> dict:
         next(e for e in table if e["timing"] is None)
 
 
-def _differential(f, fi, domain, q, *, site=None, **_):
+def _differential(f, fi, domain, q, *, site=None, site_role="recorded", **_):
     heard = heard_sentence(f, fi)
     if not f["abnormal"]:
         return f"No differential is suggested by this recording: it is normal. {heard} {q}"
@@ -276,7 +280,7 @@ def _differential(f, fi, domain, q, *, site=None, **_):
         text = f"Differential, ranked by the lesion findings (most likely first): {ranked}."
         if not f.get("lesion"):
             text += " None of them reaches 50%, so the ranking is tentative."
-        text += " " + _site_support(f, fi, site)
+        text += " " + _site_support(f, fi, site, site_role)
     if others:
         label = "Other textbook causes" if ranking else "Textbook causes"
         text += (f" {label} of a {kind}{where}, in textbook order: {_join(others, 'and')} "
@@ -284,7 +288,7 @@ def _differential(f, fi, domain, q, *, site=None, **_):
     return f"{text.strip()} {basis}{' ' + _cap(_lesion_clause(f, fi)) + '.' if f.get('lesion') else ''} {q}"
 
 
-def _reasoning(f, fi, domain, q, *, site=None, **_):
+def _reasoning(f, fi, domain, q, *, site=None, site_role="recorded", **_):
     heard = heard_sentence(f, fi) or "No events are called."
     heard = heard if heard[1:2].isupper() else heard[:1].lower() + heard[1:]  # not "S3 ..."
     concl = ["abnormal" if f["abnormal"] else "normal", _lesion_clause(f, fi).split(" (")[0]]
@@ -305,7 +309,7 @@ def _reasoning(f, fi, domain, q, *, site=None, **_):
             top, p = ranking[0]
             why += f"; the lesion findings rank {lesion_name(top)} first ({pct(p)})"
             why += "." if f.get("lesion") else ", below 50%, so the cause stays open."
-            why += (" " + _site_support(f, fi, site)).rstrip()
+            why += (" " + _site_support(f, fi, site, site_role)).rstrip()
         else:
             why += "."
     elif domain == "lung" and _lung_pattern(f):
@@ -321,7 +325,7 @@ def _reasoning(f, fi, domain, q, *, site=None, **_):
     return f"Heard: {heard} Reasoning: {why} {conclusion} {q}"
 
 
-def _location(f, fi, domain, q, *, site=None, **_):
+def _location(f, fi, domain, q, *, site=None, site_role="recorded", **_):
     key = site_key(site)
     if key is None and site and str(site).strip():  # a site the knowledge file has no entry for
         intro = (f"The site given is the {str(site).strip()}; the app's site knowledge has no entry "
@@ -337,7 +341,8 @@ def _location(f, fi, domain, q, *, site=None, **_):
             intro = f"The {s['title']} is not a usual {domain} site, so it only tells where the chest piece was."
     verdict = "abnormal" if f["abnormal"] else "normal"
     heard = heard_sentence(f, fi)
-    body = f"In this recording: {heard[:1].lower() + heard[1:]}" if heard else "In this recording:"
+    this = "In this exam" if site_role == "loudest" else "In this recording"
+    body = f"{this}: {heard[:1].lower() + heard[1:]}" if heard else f"{this}:"
     lesion = _lesion_clause(f, fi)
     return f"{intro} {body} Overall {verdict}{', ' + lesion if lesion else ''}. {q}"
 
@@ -362,7 +367,8 @@ RENDER = {"binary": _binary, "detection": _detection, "report": _report, "reason
 def template_answer(task: str, facts: dict, domain: str, *, site: str | None = None,
                     heart_rate_bpm: float | None = None, quality_level: str | None = None,
                     other_facts: dict | None = None, site_b: str | None = None,
-                    findings: dict | None = None, other_findings: dict | None = None) -> str:
+                    findings: dict | None = None, other_findings: dict | None = None,
+                    site_role: str = "recorded") -> str:
     """A plainly worded answer to a preset task, built only from the card's facts.
 
     Parameters
@@ -382,6 +388,8 @@ def template_answer(task: str, facts: dict, domain: str, *, site: str | None = N
         Recording B's facts and findings ("comparison").
     findings : dict, optional
         Calibrated probabilities of A, for the percentages and the lesion ranking.
+    site_role : {"recorded", "loudest"}
+        What ``site`` is: where this recording was made, or an exam's most audible site.
 
     Returns
     -------
@@ -394,7 +402,9 @@ def template_answer(task: str, facts: dict, domain: str, *, site: str | None = N
     if not facts or (task == "comparison" and not other_facts):
         return "No findings are available for this recording, so no answer can be given."
     q = _quality(facts, quality_level)
+    if site_role not in SITE_ROLES:
+        raise ValueError(f"site_role must be one of {', '.join(SITE_ROLES)}, not {site_role!r}")
     text = RENDER[task](facts, findings or {}, domain, q, site=site, heart_rate_bpm=heart_rate_bpm,
                         quality_level=quality_level, other_facts=other_facts, site_b=site_b,
-                        other_findings=other_findings)
+                        other_findings=other_findings, site_role=site_role)
     return re.sub(r" {2,}", " ", text).strip()
