@@ -228,3 +228,13 @@ def test_metrics_of_older_evaluation_code_are_measured_again(tmp_path):
     ev = Evaluator(lambda b: metrics(stated=0.69))
     rc, log = run(tmp_path, new, old, evaluator=ev)
     assert rc == 0 and [c[0] for c in ev.calls] == ["old"] and "evaluation code" in log
+
+
+def test_a_cached_evaluation_by_older_code_is_not_reused(tmp_path):
+    old = bundle(tmp_path, "old", metrics(fp="split-OLD"))
+    new = bundle(tmp_path, "new", metrics(fp="split-NEW"))
+    stale = Evaluator(lambda b: metrics(fp="split-NEW", stated=None, version=1))  # older code wrote the cache
+    run(tmp_path, new, old, evaluator=stale)
+    ev = Evaluator(lambda b: metrics(fp="split-NEW"))
+    rc, log = run(tmp_path, new, old, evaluator=ev)
+    assert [c[0] for c in ev.calls] == ["old"] and "older evaluation code" in log

@@ -111,7 +111,7 @@ def reevaluated(bundle: Path, settings: dict, target: str | None, cache: Path, e
     """Metrics of ``bundle`` measured now with ``settings`` (cached under ``cache``).
 
     A cached result is reused when its fingerprint equals ``target`` (or, with no target, when
-    the settings match). The bundle's own LODO figures are carried over (they do not depend on
+    the settings match) and it was written by the current evaluation code. The bundle's own LODO figures are carried over (they do not depend on
     the test split's answers).
     """
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
@@ -119,7 +119,9 @@ def reevaluated(bundle: Path, settings: dict, target: str | None, cache: Path, e
     cached = out_dir / "metrics.json"
     if cached.exists():
         m = json.loads(cached.read_text())
-        if target is None or fingerprint(m) == target:
+        if outdated(m):
+            log(f"gate: the cached evaluation in {out_dir} was made by older evaluation code; measuring again")
+        elif target is None or fingerprint(m) == target:
             log(f"gate: using the cached evaluation of {bundle} in {out_dir}")
             return m
     log(f"gate: evaluating {bundle} with the current code into {out_dir} (the bundle is not modified)")
