@@ -6,10 +6,22 @@ these, so a recording refused by one is refused by all with the same figure in t
 
 from __future__ import annotations
 
+import math
+
 # s: shortest recording that is analysed or called usable: about 3 heartbeats at 60 bpm, one
 # breath cycle at 20 breaths/min (issue 11 item 7: 2.4 s was answered while the quality check
 # said "at least 3 s is needed").
 MIN_SECONDS = 3.0
+
+
+def short_seconds(seconds: float, limit: float = MIN_SECONDS) -> str:
+    """``seconds`` as shown in a "too short" message, never rounded up to ``limit`` or past it
+    (a 2.99 s file once read "only 3.0 s long; at least 3 s is needed"): one decimal, or two
+    rounded down when one would reach the limit ("2.99")."""
+    text = f"{seconds:.1f}"
+    if seconds < limit <= float(text):
+        text = f"{math.floor(seconds * 100) / 100:.2f}"
+    return text
 # s: longest file that is read (30 min); longer ones are refused, before decoding when the
 # container gives an exact length, else as soon as decoding passes it.
 MAX_SECONDS = 30 * 60
