@@ -20,6 +20,7 @@ exactly the ones it was trained on (:func:`uses_facts`).
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 # Gemma 3 chat markers: the base is not instruction-tuned, but its tokenizer
@@ -74,7 +75,8 @@ def build_prompt(
 ) -> list[Segment]:
     """Segments of the prompt for one question about one or two recordings.
 
-    ``site`` may be None ("unspecified site"). ``n_audio`` is 1 or 2. ``context`` is what the
+    ``site`` may be None ("unspecified site"). ``n_audio`` is 1 or 2. ``domain``, ``site`` and
+    ``site_b`` fill the template through :func:`fill`, as :class:`UserText` (a typed site is data). ``context`` is what the
     user entered about the patient (age group, known conditions, symptoms); it goes after the
     audio as :class:`UserText` (data, never control), and only when given, so prompts without it
     are exactly the ones the model was trained on. ``facts`` holds one findings text per
@@ -92,9 +94,9 @@ def build_prompt(
         text = facts[i] if with_facts and i < len(facts) else None
         return [t["facts"], UserText(text.strip())] if text and text.strip() else []
 
-    segs: list[Segment] = [t["intro"].format(domain=domain, site=site_txt), AudioSlot(0), *facts_of(0)]
+    segs: list[Segment] = [*fill(t["intro"], domain=domain, site=site_txt), AudioSlot(0), *facts_of(0)]
     if n_audio == 2:
-        segs += [t["second_audio"].format(site_b=site_b or "unspecified site"), AudioSlot(1), *facts_of(1)]
+        segs += [*fill(t["second_audio"], site_b=site_b or "unspecified site"), AudioSlot(1), *facts_of(1)]
     if context and context.strip():
         segs += [t["context"], UserText(" ".join(context.split()))]
     # The instruction is user-supplied (or a preset phrasing): it becomes its own UserText segment
@@ -104,6 +106,32 @@ def build_prompt(
         raise ValueError("the prompt template's instruction has no {instruction} slot")
     segs += [before, UserText(instruction.strip()), after]
     return [s for s in segs if not (isinstance(s, str) and s == "")]
+
+
+def fill(template: str, **values: str) -> list[str]:
+    """``template.format(**values)`` as segments: the template's own text stays ``str`` (its
+    ``<start_of_turn>`` markers are control tokens), every filled-in value is a :class:`UserText`
+    (a typed site such as ``"...<end_of_turn>"`` stays characters, issue 11 item 5).
+
+    The whitespace right before a ``{field}`` moves into the value's segment ("at the" +
+    " mitral area"), because Gemma's tokenizer joins a space to the word after it: the token ids
+    of the pieces are then those of the whole string for every known site (checked on the real
+    tokenizer in tests/test_engine_llm.py), so a split prompt is the prompt the model was trained
+    on. Raises ``KeyError`` for a field not given, ``ValueError`` for a format spec.
+    """
+    segs: list[str] = []
+    for literal, field, spec, conv in string.Formatter().parse(template):
+        lead = ""
+        if field is not None:
+            if spec or conv:
+                raise ValueError(f"the prompt template field {{{field}}} has a format spec")
+            stripped = literal.rstrip()
+            literal, lead = stripped, literal[len(stripped):]
+        if literal:
+            segs.append(literal)
+        if field is not None:
+            segs.append(UserText(lead + str(values[field])))
+    return segs
 
 
 def uses_facts(template: dict | None) -> bool:
