@@ -25,6 +25,7 @@ name, a path of 1,024 bytes or more, which libsndfile refuses by name).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,29 @@ class Source:
     exact: bool
     format: str
     decoder: str
+    note: str = ""  # what the user should know of the header (one left unfinished), "" when nothing
+
+
+# libsndfile's log line for a chunk whose stated size runs past the end of the file:
+# "data : 460544 (should be 153461)" (WAV, W64, RF64), "SSND : 96008 (should be 31972)" (AIFF).
+_CUT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_BYTES_PER_FRAME = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
+                    "FLOAT": 4, "DOUBLE": 8}
+PLACEHOLDER_SIZE = 0x7FFFFFFF  # a data size this large or larger is a streaming recorder's "unknown", not a length
+UNFINISHED_NOTE = ("its header was left unfinished (no audio length written, as when a recorder stops "
+                   "abruptly), so the audio after it was read to the end of the file")
+
+
+def stated_frames(f: sf.SoundFile) -> int:
+    """Frames the header of an open libsndfile file states when its audio chunk claims more bytes
+    than the file holds (a copy cut short); libsndfile itself reads what is there and says so only
+    in its log. 0 when the header states no more than is there, or a placeholder size."""
+    m = _CUT_CHUNK.search(f.extra_info or "")
+    per_frame = _BYTES_PER_FRAME.get(str(f.subtype).upper(), 0) * int(f.channels)
+    if not m or not per_frame:
+        return 0
+    stated = int(m.group(2)) - (8 if m.group(1) == "SSND" else 0)  # SSND counts its offset fields
+    return stated // per_frame if 0 < stated < PLACEHOLDER_SIZE else 0
 
 
 def _open_file(path: Path):
@@ -97,8 +121,17 @@ def open_source(path: str | Path) -> Source:
             elif fmt.upper() != "OGG":  # OGG: libsndfile hides lost pages (see the module's doc)
                 frames = int(f.frames)
                 exact = 0 <= frames <= 2**40  # an unfinished FLAC states no length
-                return Source(p, int(f.samplerate), int(f.channels), frames if exact else 0, exact,
-                              f"{fmt} {subtype}", "libsndfile")
+                sndfile = Source(p, int(f.samplerate), int(f.channels), max(frames, stated_frames(f)) if exact else 0,
+                                 exact, f"{fmt} {subtype}", "libsndfile")
+                if frames != 0:
+                    return sndfile
+                # No frames: a header whose sizes were never written (0) by a recorder that stopped
+                # abruptly; FFmpeg reads such a file to its end (issue 11 re-test F2).
+                try:
+                    src = _ffmpeg_source(p)
+                except UnreadableError:
+                    return sndfile
+                return Source(p, src.samplerate, src.channels, 0, False, src.format, src.decoder, UNFINISHED_NOTE)
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types; all mean "not mine"
         sndfile_error = str(exc)
     try:

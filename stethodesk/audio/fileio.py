@@ -49,8 +49,9 @@ class AudioFileError(ValueError):
 class AudioInfo:
     """Facts of an audio file. ``frames`` is the header's length (0 when it gives none) from
     :func:`probe`, the decoded length from :func:`scan`; ``exact`` says whether it can be trusted
-    (an MP3 header only estimates it). ``note`` (from :func:`scan`): what was damaged and left
-    out, "" for a whole file."""
+    (an MP3 header only estimates it). ``note``: from :func:`probe`, what is wrong with the header
+    (one left unfinished); from :func:`scan`, that and what was damaged and left out; "" for a
+    whole file."""
 
     path: Path
     samplerate: int
@@ -120,7 +121,8 @@ def probe(path: str | Path) -> AudioInfo:
         s = open_source(p)
     except (UnreadableError, OSError) as exc:
         raise AudioFileError(f"{display_name(p)}: not a readable audio file ({FORMATS_HINT}): {exc}") from None
-    return AudioInfo(p, s.samplerate, s.channels, s.frames, s.format, s.exact, s.decoder)
+    return AudioInfo(p, s.samplerate, s.channels, s.frames, s.format, s.exact, s.decoder,
+                     f"{display_name(p)}: {s.note}." if s.note else "")
 
 
 def _check_header(info: AudioInfo, max_seconds: float) -> None:
@@ -206,8 +208,8 @@ def scan(path: str | Path, *, max_seconds: float = MAX_SECONDS) -> AudioInfo:
         n += b.shape[0]
     if n < MIN_SAMPLES:
         raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
-    return AudioInfo(info.path, info.samplerate, info.channels, n, info.format, True, info.decoder,
-                     damage_note(info, damage, n))
+    note = " ".join(t for t in (info.note, damage_note(info, damage, n)) if t)
+    return AudioInfo(info.path, info.samplerate, info.channels, n, info.format, True, info.decoder, note)
 
 
 def _output_rate(sr: int) -> int:
@@ -290,6 +292,6 @@ def read_audio(
     if n_in < MIN_SAMPLES:
         raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
     x = out.result()
-    if notes is not None and (note := damage_note(info, damage, n_in)):
-        notes.append(note)
+    if notes is not None:
+        notes.extend(t for t in (info.note, damage_note(info, damage, n_in)) if t)
     return np.ascontiguousarray(x, dtype=np.float32), int(sr)
