@@ -279,11 +279,29 @@ def test_a_given_domain_the_detector_rejects_is_warned_and_unusable_audio_has_no
     assert not silent.usable and silent.findings == {} and silent.heart_rate_bpm is None
 
 
-def test_an_over_long_question_is_cut_with_a_note_not_refused(engine, heart):
-    question = "Please describe the sound. " + "really " * 1200
-    ans = engine.ask(heart, "question", question=question, max_tokens=12)
-    assert ans.read().strip() and ans.notes and "only its first 300 words" in ans.notes[0]
-    assert ans.to_dict()["notes"] == ans.notes
+@pytest.mark.parametrize("text", ["Please describe the sound. " + "really " * 1200, "心脏杂音吗" * 600,
+                                  "Describe it. " + "xqzvbnk" * 3000])
+@pytest.mark.parametrize("field", ["question", "context"])
+def test_an_over_long_question_is_cut_by_tokens_with_a_note_not_refused(engine, heart, text, field):
+    """Over-long typed text of any script is cut by the model's own tokens (3,000 CJK characters
+    or one 21,000-letter word are few words, thousands of tokens): the prompt and the answer fit
+    the context, a note says what was read, and the answer comes (issue 11 item 5, F11)."""
+    from stethodesk.model.tasks import prompt_items
+    from stethodesk.model.user_text import fit_user_text
+
+    kw = {"question": text} if field == "question" else {"question": "Is there a murmur?", "context": text}
+    session = engine._session
+    (items, _, _), q, c, notes = fit_user_text(
+        session, lambda q, c: prompt_items(engine._tasks, engine.bundle.prompt_template, heart, "question", q,
+                                           None, 0, c), kw["question"], kw.get("context"), 256)
+    assert session.positions(items) + 256 <= session.n_ctx
+    kept = q if field == "question" else c
+    assert kept and text.startswith(kept[:10]) and len(kept) < len(text)
+    ans = engine.ask(heart, "question", max_tokens=12, grounded=False, **kw)
+    assert ans.read().strip() and len(ans.notes) == 1, ans.notes
+    name = "question" if field == "question" else "patient context"
+    assert ans.notes[0].startswith(f"The {name} was too long") and "characters were read" in ans.notes[0]
+    assert ans.to_dict()["notes"] == ans.notes and engine._session.stats.stop_reason != "context"
 
 
 def test_a_stopped_grounded_answer_is_not_completed_from_the_card(engine, lung):

@@ -32,8 +32,8 @@ from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf
 from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, operating_points, refuse_at
 from stethodesk.model.answer import Answer
 from stethodesk.model.grounded import Grounding, card_facts_for, fact_answer_for, findings_text_for, ground
-from stethodesk.model.tasks import (MAX_CONTEXT_WORDS, MAX_QUESTION_WORDS, TASKS, instruction_for, load_tasks,
-                                    prompt_items, trim_words)
+from stethodesk.model.tasks import TASKS, instruction_for, load_tasks, prompt_items
+from stethodesk.model.user_text import fit_user_text
 
 DOMAINS = ("heart", "lung")
 
@@ -295,14 +295,10 @@ class Engine:
             The analysis (or ``other``) is not usable; the message is the plain reason.
         """
         self._need_loaded()
-        notes = []
-        question, cut = trim_words(question, MAX_QUESTION_WORDS)
-        if cut:
-            notes.append(f"The question was {cut} words long; only its first {MAX_QUESTION_WORDS} words were read.")
-        context, cut = trim_words(context, MAX_CONTEXT_WORDS)
-        if cut:
-            notes.append(f"The patient context was {cut} words long; only its first {MAX_CONTEXT_WORDS} words were read.")
-        items, instruction, site = self._prompt(analysis, task, question, other, variant, context)
+        # typed text is cut by the model's own tokens so the prompt and the answer always fit
+        (items, instruction, site), question, context, notes = fit_user_text(
+            self._session, lambda q, c: self._prompt(analysis, task, q, other, variant, c), question, context,
+            max_tokens)
         self._close_current()
         self._cancel.clear()  # at call time, so a cancel() before the first next() still counts
         session = self._session

@@ -283,6 +283,10 @@ class LlamaSession:
                 out += [(t, t) for t in self.tokenize(item, special=not isinstance(item, UserText))]
         return out
 
+    def positions(self, items: Sequence[Item]) -> int:
+        """Context positions ``items`` take, BOS included (what :meth:`prefill` would decode)."""
+        return len(self._expand(items))
+
     def prefill(self, items: Sequence[Item]) -> np.ndarray:
         """Put BOS + ``items`` in the KV cache, reusing the cached head; logits of the last.
 

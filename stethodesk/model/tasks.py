@@ -22,11 +22,6 @@ TASKS = ("binary", "detection", "report", "reasoning", "differential", "comparis
 FREE_TEXT = "question"  # task name for a free-text question
 TASKS_FILE = paths.RESOURCES / "prompts" / "tasks.json"
 
-# Typed text that fits the 1024-token context beside two audio prefixes, the template and a
-# 256-token answer (~1.4 tokens per English word): longer text is cut, with a note, not refused.
-MAX_QUESTION_WORDS = 300
-MAX_CONTEXT_WORDS = 100
-
 # Phrasings about heart sounds, never asked of a lung recording (same rule as training).
 HEART_ONLY_WORDING = ("murmurs, extra heart", "extra heart sounds")
 
@@ -41,16 +36,6 @@ def task_titles() -> dict[str, str]:
     """Task name -> button title, in :data:`TASKS` order."""
     tasks = load_tasks()["tasks"]
     return {name: tasks[name]["title"] for name in TASKS}
-
-
-def trim_words(text: str | None, limit: int) -> tuple[str | None, int]:
-    """(``text`` cut to its first ``limit`` words, the original word count when it was cut, else 0)."""
-    if not text:
-        return text, 0
-    words = text.split()
-    if len(words) <= limit:
-        return text, 0
-    return " ".join(words[:limit]), len(words)
 
 
 def instruction_for(tasks: dict, task: str, domain: str, site: str | None, site_b: str | None = None,
