@@ -7,7 +7,8 @@ the library reports per packet and per frame, never the bytes themselves:
 
 - packets whose decoding fails (counted as damaged frames);
 - frames whose timestamp jumps past where the previous frame ended (the audio of the packets
-  that failed or are missing, from the container's timestamps: MP4/M4A, OGG, Matroska);
+  that failed or are missing, from the container's timestamps: MP4/M4A, OGG, Matroska), by a
+  frame or more and not undone by the next frame's timestamp (timestamp jitter, not loss);
 - in a raw stream (MP3, ADTS AAC), whose timestamps the parser only counts up frame by frame,
   the bytes of the packets that failed and the bytes the demuxer skipped between one packet and
   the next (junk it resynced past), converted to seconds at the stream's own bytes per second;
@@ -68,7 +69,8 @@ class DamageCount:
         self._good_bytes = 0
         self._good_s = 0.0
         self._frame_s = 0.0  # s in the longest decoded frame, for counting frames in a gap
-        self._saved: tuple[int, float, float | None] | None = None
+        self._jump: tuple[float, float] | None = None  # (s, out_s) of a jump ahead the next frame may undo
+        self._saved: tuple[int, float, float | None, tuple[float, float] | None] | None = None
 
     @property
     def seen(self) -> bool:
@@ -119,23 +121,40 @@ class DamageCount:
         gap = False
         if start_s is not None and not self.raw:
             tolerance = GAP_TOLERANCE_S if self._started else START_TOLERANCE_S
-            self._started = True
+            if self._jump is not None:  # the previous frame jumped ahead: damage unless this one jumps back
+                jump_s, at_s = self._jump
+                self._jump = None
+                if start_s > self._expect - jump_s + GAP_TOLERANCE_S:
+                    gap = self._lost(jump_s, at_s)
             if self._expect is not None and start_s - self._expect > tolerance:
-                self.lost_s += start_s - self._expect
-                self._note(out_s)
-                gap = True
+                jump_s = start_s - self._expect
+                # Less than a frame is no lost frame: FFmpeg's Vorbis timestamps jump by the
+                # difference of two block sizes (+10.16 ms) and back (issue 11 re-test F4).
+                if not self._started or jump_s >= self._frame_s - GAP_TOLERANCE_S:
+                    self._jump = (jump_s, out_s)
+            self._started = True
             self._expect = start_s + seconds
         self._good_bytes += size
         self._good_s += seconds
         self._frame_s = max(self._frame_s, seconds)  # the first frame may be cut by the encoder delay
         return gap
 
+    def _lost(self, seconds: float, out_s: float) -> bool:
+        self.lost_s += seconds
+        self._note(out_s)
+        return True
+
+    def finish(self) -> bool:
+        """The stream ended: a jump ahead on its last frame, which no frame undid, is damage (True)."""
+        jump, self._jump = self._jump, None
+        return self._lost(*jump) if jump is not None else False
+
     def mark(self) -> None:
-        self._saved = (self.failed_packets, self.lost_s, self.at_s)
+        self._saved = (self.failed_packets, self.lost_s, self.at_s, self._jump)
 
     def undo(self) -> None:
         if self._saved is not None:
-            self.failed_packets, self.lost_s, self.at_s = self._saved
+            self.failed_packets, self.lost_s, self.at_s, self._jump = self._saved
 
     def report(self, shortfall_s: float | None = None) -> Damage:
         """The damage counted; ``shortfall_s``: stated length not covered by output or counted

@@ -291,6 +291,8 @@ def _ffmpeg_blocks(src: Source, damage: Damage | None = None) -> Iterator[np.nda
                             continue
                         n += b.shape[0]
                         yield b
+            if count.finish():
+                hit("frames are missing")
             tail = conv.resample(None)
         except av.error.FFmpegError as exc:  # the container itself breaks off
             raise DecodeError(n, str(exc)) from None
