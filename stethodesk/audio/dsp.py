@@ -25,8 +25,8 @@ from stethodesk.audio.heart_rate import HR_MAX_BPM, HR_MIN_BPM, HR_MIN_PEAK, HR_
 __all__ = [
     "ENV_BAND", "ENV_SMOOTH_S", "ENV_SR", "ENV_WORK_SR", "FILTER_BANDS", "FILTER_MODES", "FILTER_ORDER",
     "HR_MAX_BPM", "HR_MIN_BPM", "HR_MIN_PEAK", "HR_MIN_SECONDS", "NYQUIST_MARGIN", "Quality", "StreamingFilter",
-    "apply_filter", "body_sound_evidence", "clipped_fraction", "envelope", "filter_sos", "heart_rate_bpm",
-    "resample", "signal_quality",
+    "HEAVY_CLIP_FRACTION", "apply_filter", "body_sound_evidence", "body_sound_modulation", "clipped_fraction",
+    "envelope", "filter_sos", "heart_rate_bpm", "no_body_sound_reason", "resample", "signal_quality",
 ]
 
 # --- quality ----------------------------------------------------------------------------
@@ -48,6 +48,19 @@ CLIP_RUN = 3
 CLIP_RUN_S = 0.0002
 CLIP_MIN_LEVEL = 0.5  # extremes below -6 dBFS are a quiet signal's quantisation steps, not clipping
 CLIP_FRACTION = 0.001  # > 0.1% clipped samples is audible distortion
+HEAVY_CLIP_FRACTION = 0.02  # > 2 % held flat at the peak: S1/S2 flattened, the recording is refused
+# A stretch of audio with no body sound at all (a pure tone, mains hum, steady hiss: issue 11 item 3)
+# is judged by content, whatever its level: neither the heart band nor the lung band rises and
+# falls (:data:`SOME_BODY_MODULATION`) once mains hum (50/60 Hz and harmonics) is notched out.
+# Lower than :data:`BODY_MODULATION` (quiet input) since loud noise may bury a real heart: white
+# noise measures 0.18-0.22 (heart band, 20 s) and 0.08 (lung band); a CirCor heart under white noise
+# 4x its own level still 0.29.
+SOME_BODY_MODULATION = {"heart": 0.27, "lung": 0.15}
+HUM_BASES_HZ = (50.0, 60.0)
+HUM_MAX_HZ = 1000.0
+HUM_Q = 30.0
+HUM_LEFT = 1e-6  # under -60 dB of the signal left once hum is notched out: nothing but hum
+TONE_FRACTION = 0.5  # this share of the power in one spectral peak (+-1 bin) makes it "a steady tone"
 DOMAINS = ("heart", "lung")
 # Body sounds live below ~1 kHz (heart) / ~2 kHz (lung): energy above is hiss, talk, rubbing.
 NOISE_SPLIT_HZ = {"heart": 600.0, "lung": 1500.0}
@@ -95,12 +108,55 @@ def body_sound_evidence(body_band: np.ndarray, sr: int, domain: str = "heart") -
         Sample rate in Hz.
     domain : {"heart", "lung"}
     """
+    m = body_sound_modulation(body_band, sr)
+    return m is not None and m >= BODY_MODULATION[domain]
+
+
+def body_sound_modulation(band: np.ndarray, sr: int) -> float | None:
+    """std/mean of the energies of :data:`MODULATION_FRAME_S` frames of ``band`` (shape ``(n,)``,
+    rate ``sr`` Hz): how much the sound rises and falls; None under 2 s (20 frames)."""
     frame = max(1, int(MODULATION_FRAME_S * sr))
-    n = body_band.size // frame
+    n = band.size // frame
     if n < 20:  # under 2 s: too short to see a breath or several beats
-        return False
-    energy = np.mean(np.square(body_band[: n * frame].reshape(n, frame), dtype=np.float64), axis=1)
-    return float(np.std(energy) / max(float(np.mean(energy)), 1e-30)) >= BODY_MODULATION[domain]
+        return None
+    energy = np.mean(np.square(band[: n * frame].reshape(n, frame), dtype=np.float64), axis=1)
+    return float(np.std(energy) / max(float(np.mean(energy)), 1e-30))
+
+
+def _without_hum(x: np.ndarray, sr: int) -> np.ndarray:
+    """``x`` with 50/60 Hz mains hum and its harmonics below :data:`HUM_MAX_HZ` notched out."""
+    y = np.asarray(x, dtype=np.float64)
+    for base in HUM_BASES_HZ:
+        for f0 in np.arange(base, min(HUM_MAX_HZ, 0.45 * sr), base):
+            b, a = signal.iirnotch(f0, HUM_Q, fs=sr)
+            y = signal.filtfilt(b, a, y)
+    return y
+
+
+def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
+    """Why ``x`` (shape ``(n,)``, rate ``sr`` <= 8 kHz advised) holds no heart or lung sound, or
+    None when it does or is under 2 s (too short to tell).
+
+    Content, not level, decides: once mains hum is notched out, neither the heart band ("bell")
+    nor the lung band ("wide") rises and falls with beats or breaths (:data:`SOME_BODY_MODULATION`).
+    A pure tone or hum and steady broadband noise fail; a real recording at any level passes.
+    """
+    x = np.asarray(x, dtype=np.float64) - np.mean(x)
+    # the notches ring for ~0.2 s at each end (Q 30 at 50 Hz): judge without the first and last second
+    edge = sr if x.size >= 4 * sr else 0
+    clean = _without_hum(x, sr)[edge : x.size - edge]
+    only_hum = float(np.mean(np.square(clean))) < HUM_LEFT * float(np.mean(np.square(x[edge : x.size - edge])))
+    for domain, mode in (("heart", "bell"), ("lung", "wide")):
+        m = body_sound_modulation(apply_filter(clean, sr, mode), sr)
+        if m is None or (m >= SOME_BODY_MODULATION[domain] and not only_hum):
+            return None
+    f, pxx = signal.welch(x, fs=sr, nperseg=min(sr, x.size))  # 1 Hz steps: name the tone
+    k = int(np.argmax(pxx))
+    if float(np.sum(pxx[max(0, k - 1) : k + 2])) >= TONE_FRACTION * float(np.sum(pxx)):
+        what = f"only a steady tone at about {f[k]:.0f} Hz (mains hum or a whistle)"
+    else:
+        what = "only steady noise (hiss or hum)"
+    return f"{what}: no heart or lung sound, nothing rises and falls with beats or breaths"
 
 
 def clipped_fraction(x: np.ndarray, sr: int) -> float:
@@ -157,6 +213,8 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
         issues.append("clipping")
         reasons.append(f"the sound is too loud and clipped ({clipped:.1%} of samples); lower the gain")
         score -= min(0.5, 0.1 + 20 * clipped)
+        if clipped > HEAVY_CLIP_FRACTION:  # refused by the engine: the level says so too
+            score = min(score, 0.3)
 
     # Body sounds lie below 2 kHz: judge contact and noise at <= 8 kHz, which makes a 10 s
     # window of 48 kHz input ~6x cheaper (the live view calls this about once a second).
@@ -175,6 +233,10 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
         reasons.append(
             "almost no body sound; the chest piece may not be touching the skin or the gain is too low"
         )
+        score -= 0.7  # unusable: nothing to analyse
+    elif (nothing := no_body_sound_reason(x, sr)) is not None:
+        issues.append("no_body_sound")
+        reasons.append(nothing)
         score -= 0.7  # unusable: nothing to analyse
     else:
         split = NOISE_SPLIT_HZ[domain]

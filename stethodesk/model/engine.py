@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stethodesk.audio import dsp
 from stethodesk.audio.limits import MAX_SAMPLERATE, MIN_SAMPLERATE, MIN_SECONDS, short_seconds
 from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
@@ -38,8 +39,8 @@ from stethodesk.model.user_text import fit_user_text
 DOMAINS = ("heart", "lung")
 
 MIN_ANALYSIS_S = MIN_SECONDS  # s: shorter recordings are refused (the app's one minimum, audio.limits)
-HEAVY_CLIP_FRACTION = 0.02  # > 2 % of samples held flat at the peak (dsp.clipped_fraction): S1/S2 flattened
-UNUSABLE_ISSUES = ("flat", "no_contact")  # quality issues that make an answer meaningless
+HEAVY_CLIP_FRACTION = dsp.HEAVY_CLIP_FRACTION  # > 2 % held flat at the peak: S1/S2 flattened
+UNUSABLE_ISSUES = ("flat", "no_contact", "no_body_sound")  # quality issues that make an answer meaningless
 IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
 DOMAIN_DOUBT = 0.8  # a given domain the detector puts below 1 - 0.8 = 20 % gets a warning
 DEFAULT_MAX_TOKENS = 256
