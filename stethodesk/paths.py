@@ -17,6 +17,33 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = REPO_ROOT / "resources"
 MODELS = REPO_ROOT / "models"
+DIR_MODE = 0o700  # every folder the app creates for patient data: user-only
+
+
+def private_dir(path: Path | str) -> Path:
+    """Create folder ``path`` and its missing parents user-only (0700) whatever the umask.
+
+    ``Path.mkdir(parents=True, mode=...)`` gives the parents it makes the umask's default mode
+    (0777 under ``umask 000``, issue 11 item 11), so each missing folder is made here with 0700
+    and set to exactly 0700; folders that already exist (``/tmp``, the user's Desktop) are left
+    as they are. Returns ``path``. Raises ``FileExistsError`` when ``path`` is a file, else
+    ``OSError`` from ``mkdir``.
+    """
+    path = Path(path)
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, DIR_MODE)  # never wider than 0700 meanwhile: the umask only takes bits away
+        except FileExistsError:
+            continue  # made by someone else meanwhile: not ours to change
+        os.chmod(d, DIR_MODE)
+    if not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a folder")
+    return path
 
 
 def user_home() -> Path:
@@ -27,14 +54,11 @@ def user_home() -> Path:
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         root = Path(base) / "stethodesk"
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return root
+    return private_dir(root)
 
 
 def recordings_dir() -> Path:
-    d = user_home() / "recordings"
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return d
+    return private_dir(user_home() / "recordings")
 
 
 def shared_data_dir() -> Path:

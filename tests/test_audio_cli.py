@@ -91,3 +91,19 @@ def test_record_simulated_from_a_damaged_file_says_what_it_left_out(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "Note: phone.mp3: " in p.stderr and "could not be decoded and were left out" in p.stderr
     assert sf.info(str(tmp_path / "out.flac")).frames == 8000
+
+
+def test_record_makes_user_only_folders_whatever_the_umask(tmp_path):
+    """``umask 000; stethodesk record ... new/dir/``: every folder it makes (the output folder and
+    its missing parents, the app's home) is 0700, the files 0600 (issue 11 item 11, F14)."""
+    out = tmp_path / "x" / "newdir"
+    e = {**os.environ, "STETHODESK_HOME": str(tmp_path / "home" / "app")}
+    p = subprocess.run([sys.executable, "-m", "stethodesk", "record", "--seconds", "1.5", "--site", "AV", "--domain",
+                        "heart", "--simulate", "normal_heart", str(out) + "/"], env=e, capture_output=True,
+                       text=True, timeout=60, preexec_fn=lambda: os.umask(0))
+    assert p.returncode == 0, p.stderr
+    folders = [tmp_path / "x", out] + [d for d in (tmp_path / "home").rglob("*") if d.is_dir()]
+    files = [f for f in out.iterdir() if f.is_file()]
+    assert len(files) == 2
+    assert {str(d): oct(d.stat().st_mode & 0o777) for d in folders} == {str(d): oct(0o700) for d in folders}
+    assert {oct(f.stat().st_mode & 0o777) for f in files} == {oct(0o600)}

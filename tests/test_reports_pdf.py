@@ -138,3 +138,24 @@ def test_report_is_user_only_whatever_the_umask(tmp_path):
         os.umask(old)
     assert pdf.stat().st_mode & 0o777 == 0o600
     s.close()
+
+
+def test_export_and_store_folders_are_user_only_whatever_the_umask(tmp_path):
+    """Every folder made for patient data - the store's, the export's and any parent it had to
+    make - is 0700 under umask 000 (issue 11 item 11, F14: parents were drwxrwxrwx)."""
+    import os
+
+    from stethodesk.store import Store
+
+    old = os.umask(0)
+    try:
+        s, e, _, _ = _exam(tmp_path)
+        store2 = Store(tmp_path / "new" / "deeper" / "store")
+        out = export_exam(s, e.id, tmp_path / "exports" / "new" / "dest", with_pdf=False)
+    finally:
+        os.umask(old)
+    made = [tmp_path / "new", tmp_path / "new" / "deeper", store2.root, *[p for p in store2.root.rglob("*") if p.is_dir()],
+            tmp_path / "exports", tmp_path / "exports" / "new", tmp_path / "exports" / "new" / "dest", out.folder]
+    assert {str(p): oct(p.stat().st_mode & 0o777) for p in made} == {str(p): oct(0o700) for p in made}
+    store2.close()
+    s.close()

@@ -38,6 +38,7 @@ import numpy as np
 import soundfile as sf
 
 from stethodesk.audio.sidecar import create_private, write_json_atomic
+from stethodesk.paths import private_dir
 
 FLUSH_S = 1.0  # s between flush + fsync of the FLAC (bounds loss on power failure)
 QUEUE_POLL_S = 0.1  # s the writer waits for a block before checking for stop
@@ -150,7 +151,7 @@ class Recorder:
     # -- control ----------------------------------------------------------------------
     def start(self) -> None:
         """Create the file and its JSON, start the writer. Raises ``OSError`` with a clear message."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)  # folders it makes are user-only, whatever the umask
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -24,6 +24,7 @@ from pathlib import Path
 import soundfile as sf
 
 from .. import DISCLAIMER, __version__
+from ..paths import private_dir
 from ..store import Store, StoreError, site_title
 from ..store.files import sha256_file
 from ..store.records import note_without_file_name
@@ -159,7 +160,7 @@ def export_exam(
     exam = store.get_exam(exam_id)
     name = f"exam-anon-{exam.date[:4]}" if strip else f"exam-{exam.id}-{exam.date[:10]}"
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    private_dir(dest)  # folders it makes are user-only, whatever the umask
     final = dest / name
     n = 2
     while final.exists():

@@ -18,6 +18,8 @@ import stat
 from datetime import datetime
 from pathlib import Path
 
+from stethodesk.paths import private_dir
+
 from .schema import LATEST_VERSION, MIGRATIONS
 
 DB_NAME = "stethodesk.db"
@@ -36,8 +38,9 @@ def now() -> str:
 
 
 def secure_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it user-only (0700)."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    """Create ``path`` (and parents, all 0700: :func:`stethodesk.paths.private_dir`) and make
+    it user-only (0700) even when it existed."""
+    private_dir(path)
     if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path
