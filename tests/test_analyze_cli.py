@@ -153,3 +153,25 @@ def test_damaged_frames_are_named_in_jsonl_and_text(tmp_path, bundle_dir):
               "--bundle", str(bundle_dir)])
     assert p.returncode == 0, p.stderr
     assert f"Note: {notes[0]}" in p.stdout
+
+
+def test_text_output_names_files_once_and_safely(tmp_path, bundle_dir):
+    """Issue 11 re-test F15: a name with a newline cannot forge output lines, and a text file with a
+    Latin-1 name is named once in its error line, with no Python repr of a file object."""
+    good = os.fsencode(str(tmp_path)) + b"/new\nline.flac"
+    bad = os.fsencode(str(tmp_path)) + b"/bad\xe9.wav"
+    with open(shared_data_dir() / HEART, "rb") as src, open(good, "wb") as dst:
+        dst.write(src.read())
+    with open(bad, "wb") as f:
+        f.write(b"this is not audio\n" * 10)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    p = subprocess.run([sys.executable.encode(), b"-m", b"stethodesk", b"analyze", good, bad, b"--task", b"binary",
+                        b"--format", b"text", b"--max-tokens", b"4", b"--bundle", os.fsencode(str(bundle_dir))],
+                       cwd=REPO_ROOT, env=env, capture_output=True, timeout=180)
+    out, err = p.stdout.decode("utf-8"), p.stderr.decode("utf-8")  # strict UTF-8 on both
+    assert p.returncode == 1
+    assert any(line.startswith("== ") and line.split("  (")[0].endswith("/new\\nline.flac") for line in out.splitlines())
+    assert not any(line.startswith("line.flac") for line in out.splitlines())
+    error = next(line for line in err.splitlines() if line.startswith("error: "))
+    assert error.startswith("error: bad\\xe9.wav: not a readable audio file") and error.count("bad") == 1
+    assert "<_io" not in err and "\\udce9" not in err

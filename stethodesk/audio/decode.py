@@ -46,7 +46,16 @@ AFTER_DAMAGE_S = 1.0  # s of audio decoded after an undecodable packet that make
 
 
 class UnreadableError(Exception):
-    """No decoder can open the file as audio; ``str(err)`` is the decoder's reason."""
+    """No decoder can open the file as audio; ``str(err)`` is the decoder's reason. ``cut``: the
+    file is of a known audio container but incomplete (an M4A whose index, written last, is missing)."""
+
+    def __init__(self, reason: str, cut: bool = False):
+        super().__init__(reason)
+        self.cut = cut
+
+
+# An MP4/M4A (ISO base media file) opens with a box of one of these types at byte 4 (ISO 14496-12).
+MP4_FIRST_BOXES = (b"ftyp", b"styp", b"moov", b"mdat", b"free", b"wide")
 
 
 class DecodeError(Exception):
@@ -133,10 +142,14 @@ def open_source(path: str | Path) -> Source:
                     return sndfile
                 return Source(p, src.samplerate, src.channels, 0, False, src.format, src.decoder, UNFINISHED_NOTE)
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types; all mean "not mine"
-        sndfile_error = str(exc)
+        # libsndfile's own words ("Format not recognised."), not "Error opening <_io.BufferedReader ...>"
+        sndfile_error = str(getattr(exc, "error_string", "") or exc)
     try:
         src = _ffmpeg_source(p)
     except UnreadableError as exc:
+        if "Invalid data" in str(exc) and _is_mp4(p):
+            raise UnreadableError("an MP4/M4A file without its index of the audio (written at the end of "
+                                  "the file, so a copy that stopped early lacks it)", cut=True) from None
         raise UnreadableError(sndfile_error if "Invalid data" in str(exc) and sndfile_error else str(exc)) from None
     if mpeg_frames and abs(mpeg_frames - src.frames) <= MP3_FRAME:
         # Two decoders read the same length from an MP3's Xing/Info frame: then it is the file's
@@ -144,6 +157,11 @@ def open_source(path: str | Path) -> Source:
         # rate, and they disagree (4.7 and 39.7 s for a 21.3 s VBR file): nothing is checked.
         src = Source(src.path, src.samplerate, src.channels, src.frames, True, src.format, src.decoder)
     return src
+
+
+def _is_mp4(p: Path) -> bool:
+    with _open_file(p) as fh:
+        return fh.read(8)[4:] in MP4_FIRST_BOXES
 
 
 def _ffmpeg_source(p: Path) -> Source:

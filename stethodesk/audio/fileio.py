@@ -17,6 +17,7 @@ says so: :func:`damage_note`, carried by :attr:`AudioInfo.note` from :func:`scan
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from stethodesk.audio.decode import (
 from stethodesk.audio.limits import MAX_CHANNELS, MAX_OUTPUT_RATE, MAX_SAMPLERATE, MAX_SECONDS, MIN_SAMPLERATE
 
 __all__ = ["FILE_DIALOG_FILTER", "MAX_SECONDS", "MIN_SAMPLES", "AudioFileError", "AudioInfo", "damage_note",
-           "display_name", "mix_weights", "mixdown", "probe", "read_audio", "scan"]
+           "display_name", "display_path", "mix_weights", "mixdown", "probe", "read_audio", "scan"]
 
 MIN_SAMPLES = 16  # anything shorter is "empty" for every purpose in the app
 FORMATS_HINT = "WAV, FLAC, OGG, MP3 or M4A expected"
@@ -102,10 +103,23 @@ def mixdown(data: np.ndarray) -> np.ndarray:
     return (data @ w.astype(np.float32)).astype(np.float32)
 
 
+def display_path(path) -> str:
+    """A path as the user sees it in messages, text output and JSON: any name the OS can open, shown
+    safely on one line. Bytes that are not UTF-8 (a Latin-1 name) appear as ``\\xe9``, control
+    characters as ``\\n``, ``\\x1b``... (a newline in a name cannot forge an output line)."""
+    text = os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+    return "".join(_escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if unicodedata.category(ch) not in ("Cc", "Zl", "Zp"):
+        return ch
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+
+
 def display_name(path) -> str:
-    """A file's name for messages and JSON: any name the OS can open, shown safely (bytes that are
-    not UTF-8, e.g. a Latin-1 name, appear as ``\\xe9`` instead of breaking the output)."""
-    return os.fsencode(os.path.basename(os.fspath(path))).decode("utf-8", "backslashreplace")
+    """A file's name (no folder) for messages, by :func:`display_path`'s rule."""
+    return display_path(os.path.basename(os.fsencode(os.fspath(path))))
 
 
 def probe(path: str | Path) -> AudioInfo:
@@ -119,8 +133,13 @@ def probe(path: str | Path) -> AudioInfo:
         raise AudioFileError(f"{display_name(p)}: the file is empty (0 bytes)")
     try:
         s = open_source(p)
-    except (UnreadableError, OSError) as exc:
+    except UnreadableError as exc:
+        if exc.cut:
+            raise AudioFileError(f"{display_name(p)}: the file is damaged or cut short: {exc}. "
+                                 "Copy it again from the original source.") from None
         raise AudioFileError(f"{display_name(p)}: not a readable audio file ({FORMATS_HINT}): {exc}") from None
+    except OSError as exc:  # its strerror only: str(exc) repeats the name in Python's quoting
+        raise AudioFileError(f"{display_name(p)}: cannot be read: {exc.strerror or exc}") from None
     return AudioInfo(p, s.samplerate, s.channels, s.frames, s.format, s.exact, s.decoder,
                      f"{display_name(p)}: {s.note}." if s.note else "")
 

@@ -17,7 +17,9 @@ at 0.5), ``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason`
 (``encode_ms``, ``first_token_ms``, ``total_ms``, ``tokens``), ``model`` (``name``, ``version``),
 ``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording, or one
 whose poor-quality finding reaches the bundle's refusal point - noise, talking, handling - gets
-``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``, and
+``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``, ``channels``
+(``used``: the file's channels analysed, 0-based as ``--channel``; ``rule``: how they were chosen
+and combined; text format: a ``Channels:`` line for a multi-channel file), and
 ``file_notes`` when damaged frames in the file could not be decoded and were left out (the
 reader's sentence; text format: a ``Note:`` line). A file that cannot be read or analysed
 gives ``{"file": ..., "error": ...}``; the batch goes on and the exit status is 1 at the end.
@@ -33,7 +35,7 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
+from stethodesk.audio.fileio import display_name, display_path
 
 TASK_CHOICES = ("binary", "detection", "report", "reasoning", "differential", "comparison",
                 "location", "question")
@@ -99,11 +101,12 @@ def _emit(obj: dict) -> None:
 
 
 def _read(path: str, domain: str, site: str | None, engine, channel: int | None = None,
-          notes: list[str] | None = None):
-    """Read and analyse one file; ``notes`` gets the reader's note on damage left out."""
+          notes: list[str] | None = None, channels: dict | None = None):
+    """Read and analyse one file; ``notes`` gets the reader's note on damage left out, ``channels``
+    which channels were used and how (``read_audio``'s ``channels``)."""
     from stethodesk.audio.fileio import read_audio
 
-    samples, sr = read_audio(path, channel=channel, notes=notes)
+    samples, sr = read_audio(path, channel=channel, notes=notes, channels=channels)
     return engine.analyze_audio(samples, sr, domain=domain, site=site)
 
 
@@ -147,7 +150,7 @@ def _result(file: str, task: str, analysis, answer) -> dict:
 def _print_header(file: str, analysis) -> None:
     a = analysis.to_dict()
     site = f", {a['site']}" if a["site"] else ""
-    print(f"== {file}  ({a['domain']}{site}, {a['duration_s']:.1f} s, {a['n_windows']} window(s))")
+    print(f"== {display_path(file)}  ({a['domain']}{site}, {a['duration_s']:.1f} s, {a['n_windows']} window(s))")
     top = sorted(a["findings"].items(), key=lambda kv: -kv[1])[:TOP_FINDINGS]
     if top:
         pts = a.get("operating_points", {})
@@ -206,22 +209,25 @@ def run(args: argparse.Namespace) -> int:
         try:
             other = _read(args.compare, args.domain, args.compare_site, engine, args.channel)
         except Exception as exc:  # an unreadable comparison file fails every pair
-            msg = f"comparison recording {args.compare}: {exc}"
+            msg = f"comparison recording {display_path(args.compare)}: {exc}"
             for f in args.files:
                 if jsonl:
                     _emit(_error_obj(f, msg))
                 else:
-                    print(f"== {f}\nerror: {msg}", file=sys.stderr)
+                    print(f"== {display_path(f)}\nerror: {msg}", file=sys.stderr)
             return 1
 
     for f in args.files:
         t0 = time.perf_counter()
         try:
             file_notes: list[str] = []  # damaged frames the reader left out
-            analysis = _read(f, args.domain, args.site, engine, args.channel, file_notes)
+            used: dict = {}  # {"used": [0-based channels], "rule": "..."}
+            analysis = _read(f, args.domain, args.site, engine, args.channel, file_notes, used)
             answer = None
             if not jsonl:
                 _print_header(f, analysis)
+                if len(used.get("used", ())) != 1 or used["used"] != [0]:
+                    print(f"Channels: {used['rule']}")
                 for note in file_notes:
                     print(f"Note: {note}")
             if analysis.usable:
@@ -235,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
                         sys.stdout.write(piece)
                         sys.stdout.flush()
             obj = _result(f, task, analysis, answer)
+            obj["channels"] = used
             if file_notes:
                 obj["file_notes"] = file_notes
             if other is not None:
@@ -250,12 +257,12 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # one bad file never stops the batch
             failed += 1
             msg = str(exc) or type(exc).__name__
-            if isinstance(exc, (OSError, ValueError)):
-                msg = msg if Path(f).name in msg else f"{Path(f).name}: {msg}"
+            if isinstance(exc, (OSError, ValueError)):  # the reader's messages name the file already
+                msg = msg if display_name(f) in msg else f"{display_name(f)}: {msg}"
             if jsonl:
                 _emit(_error_obj(f, msg))
             else:
-                print(f"== {f}\nerror: {msg}", file=sys.stderr)
+                print(f"== {display_path(f)}\nerror: {msg}", file=sys.stderr)
     engine.close()
     return 1 if failed else 0
 
