@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stethodesk.audio.channels import ChannelMixer, ChannelSurvey, mix_array
 from stethodesk.audio.damage import Damage
 from stethodesk.audio.decode import (
     BLOCK_BYTES, SALVAGE_BLOCK, DecodeError, Downsampler, Source, UnreadableError, iter_blocks, open_source,
@@ -92,15 +93,15 @@ def mix_weights(gram: np.ndarray) -> np.ndarray:
     return w / np.count_nonzero(w)
 
 
-def mixdown(data: np.ndarray) -> np.ndarray:
-    """Channels ``(frames, channels)`` -> mono ``(frames,)`` float32 by :func:`mix_weights`."""
+def mixdown(data: np.ndarray, sr: int) -> np.ndarray:
+    """Channels ``(frames, channels)`` at ``sr`` Hz -> mono ``(frames,)`` float32, the channels
+    chosen and lined up as a file's are (:func:`stethodesk.audio.channels.mix_array`)."""
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 1 or data.shape[1] == 1:
         return data.reshape(-1)
     if data.size == 0:  # no frames or no channels: nothing to mix
         return np.zeros(data.shape[0], np.float32)
-    w = mix_weights(data.T.astype(np.float64) @ data.astype(np.float64))
-    return (data @ w.astype(np.float32)).astype(np.float32)
+    return mix_array(data, sr)[0]
 
 
 def display_path(path) -> str:
@@ -268,12 +269,15 @@ def read_audio(
     channel: int | None = None,
     max_seconds: float = MAX_SECONDS,
     notes: list[str] | None = None,
+    channels: dict | None = None,
 ) -> tuple[np.ndarray, int]:
     """Decode ``path`` to mono float32 and its sample rate.
 
-    ``channel`` picks one channel (0-based); ``None`` mixes all channels down (:func:`mix_weights`,
-    from a first pass over the file). Integer formats give [-1, 1); float files keep their level
-    (they may exceed 1). Rates above 48 kHz come back resampled to 48 kHz (44.1 kHz for its
+    ``channel`` picks one channel (0-based); ``None`` mixes the channels that hold a body sound,
+    lined up by cross-correlation (:mod:`stethodesk.audio.channels`, from a survey of the file's
+    first 30 s); ``channels``, when given, gets ``{"used": [...], "rule": "..."}`` saying which.
+    Integer formats give [-1, 1); float files keep their level (they may exceed 1). Rates above
+    48 kHz come back resampled to 48 kHz (44.1 kHz for its
     multiples). Damaged frames FFmpeg decodes around are left out; ``notes``, when given, gets
     :func:`damage_note`'s sentence about them. Raises :class:`AudioFileError` for missing, empty,
     corrupt, mostly damaged or cut-short, non-audio, over-long files and sample rates outside
@@ -288,13 +292,18 @@ def read_audio(
         )
     pick = channel if channel is not None else (0 if info.channels == 1 else None)
     if pick is None:
-        gram = np.zeros((info.channels, info.channels))
+        survey = ChannelSurvey(info.channels, info.samplerate)
         for b in _blocks(info, max_seconds):
-            b64 = b.astype(np.float64)
-            gram += b64.T @ b64
-        if not np.all(np.isfinite(gram)):
-            raise _invalid(info)
-        weights = mix_weights(gram).astype(np.float32)
+            if not np.all(np.isfinite(b)):
+                raise _invalid(info)
+            survey.add(b)
+            if survey.done:
+                break
+        mixer = ChannelMixer(survey.plan())
+        if channels is not None:
+            channels.update(mixer.plan.as_dict())
+    elif channels is not None:
+        channels.update(used=[pick], rule="chosen with --channel" if channel is not None else "the file has one channel")
     sr = _output_rate(info.samplerate)
     down = Downsampler(info.samplerate, sr) if sr != info.samplerate else None
     out = _Output(int(info.frames * sr / info.samplerate) + 4096 if info.exact else 0)
@@ -302,7 +311,7 @@ def read_audio(
     damage = Damage()
     for b in _blocks(info, max_seconds, damage):
         n_in += b.shape[0]
-        mono = b[:, pick] if pick is not None else b @ weights
+        mono = b[:, pick] if pick is not None else mixer.process(b)
         if not np.all(np.isfinite(mono)):
             raise _invalid(info)
         out.add(down.process(mono) if down else mono)

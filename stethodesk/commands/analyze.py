@@ -17,7 +17,9 @@ at 0.5), ``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason`
 (``encode_ms``, ``first_token_ms``, ``total_ms``, ``tokens``), ``model`` (``name``, ``version``),
 ``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording, or one
 whose poor-quality finding reaches the bundle's refusal point - noise, talking, handling - gets
-``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``, and
+``answer: null`` and the reason), ``instruction``, ``duration_s``, ``n_windows``, ``channels``
+(``used``: the file's channels analysed, 0-based as ``--channel``; ``rule``: how they were chosen
+and combined; text format: a ``Channels:`` line for a multi-channel file), and
 ``file_notes`` when damaged frames in the file could not be decoded and were left out (the
 reader's sentence; text format: a ``Note:`` line). A file that cannot be read or analysed
 gives ``{"file": ..., "error": ...}``; the batch goes on and the exit status is 1 at the end.
@@ -99,11 +101,12 @@ def _emit(obj: dict) -> None:
 
 
 def _read(path: str, domain: str, site: str | None, engine, channel: int | None = None,
-          notes: list[str] | None = None):
-    """Read and analyse one file; ``notes`` gets the reader's note on damage left out."""
+          notes: list[str] | None = None, channels: dict | None = None):
+    """Read and analyse one file; ``notes`` gets the reader's note on damage left out, ``channels``
+    which channels were used and how (``read_audio``'s ``channels``)."""
     from stethodesk.audio.fileio import read_audio
 
-    samples, sr = read_audio(path, channel=channel, notes=notes)
+    samples, sr = read_audio(path, channel=channel, notes=notes, channels=channels)
     return engine.analyze_audio(samples, sr, domain=domain, site=site)
 
 
@@ -218,10 +221,13 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         try:
             file_notes: list[str] = []  # damaged frames the reader left out
-            analysis = _read(f, args.domain, args.site, engine, args.channel, file_notes)
+            used: dict = {}  # {"used": [0-based channels], "rule": "..."}
+            analysis = _read(f, args.domain, args.site, engine, args.channel, file_notes, used)
             answer = None
             if not jsonl:
                 _print_header(f, analysis)
+                if len(used.get("used", ())) != 1 or used["used"] != [0]:
+                    print(f"Channels: {used['rule']}")
                 for note in file_notes:
                     print(f"Note: {note}")
             if analysis.usable:
@@ -235,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
                         sys.stdout.write(piece)
                         sys.stdout.flush()
             obj = _result(f, task, analysis, answer)
+            obj["channels"] = used
             if file_notes:
                 obj["file_notes"] = file_notes
             if other is not None:

@@ -175,7 +175,7 @@ class Engine:
         if x.ndim == 2:  # (frames, channels) or (channels, frames): mix down to mono
             from stethodesk.audio.fileio import mixdown
 
-            x = mixdown(x if x.shape[0] >= x.shape[1] else x.T)
+            x = mixdown(x if x.shape[0] >= x.shape[1] else x.T, sr)
         x = np.nan_to_num(x.reshape(-1), nan=0.0, posinf=1.0, neginf=-1.0)
         if not sr or not MIN_SAMPLERATE <= sr <= MAX_SAMPLERATE:  # a 1 Hz array was once "Clear signal, 60 bpm"
             raise ValueError(f"invalid sample rate {sr!r}: a stethoscope recording has "

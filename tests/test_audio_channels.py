@@ -1,0 +1,113 @@
+"""Multi-channel files keep their body sound (issue 11 item 2, re-test F5/F6): a copy inverted and
+a few samples late is lined up by cross-correlation lag and polarity instead of cancelling, a noise
+channel beside the stethoscope's is left out by content, not energy, and the reader says which
+channels it used and how. Real CirCor heart sound written by the tests into files read back
+through the app's reader; the jsonl ``channels`` key through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from stethodesk.audio.dsp import signal_quality
+from stethodesk.audio.fileio import mixdown, read_audio
+from stethodesk.paths import REPO_ROOT, shared_data_dir
+
+HEART = shared_data_dir() / "circor2022" / "training_data" / "13918_MV.flac"  # 105.3 bpm
+
+
+def _heart(sr: int = 4000, seconds: float = 20.0) -> np.ndarray:
+    x, rate = read_audio(HEART)
+    x = x[: int(seconds * rate)].astype(np.float64)
+    if sr != rate:
+        x = resample_poly(x, sr, rate)
+    return x / np.max(np.abs(x)) * 0.8
+
+
+def _delayed(x: np.ndarray, d: int) -> np.ndarray:
+    return np.concatenate((np.zeros(d), x[: x.size - d]))
+
+
+def _best_match(y: np.ndarray, x: np.ndarray, lags: int = 100) -> tuple[float, float]:
+    """Largest |normalised correlation| of ``y`` with ``x`` within +-lags, and rms(y)/rms(x)."""
+    best = max(abs(float(np.dot(y[max(0, l):y.size + min(0, l)], x[max(0, -l):x.size - max(0, l)])))
+               for l in range(-lags, lags + 1))
+    return best / float(np.linalg.norm(x) * np.linalg.norm(y)), float(np.std(y) / np.std(x))
+
+
+@pytest.mark.parametrize("sr, delay_s", [(4000, 0.00075), (4000, 0.00025), (44100, 0.00075), (4000, 0.0)])
+def test_inverted_delayed_copy_is_lined_up_not_cancelled(tmp_path, sr, delay_s):
+    x = _heart(sr)
+    d = round(delay_s * sr)
+    p = tmp_path / "inv_delay.wav"
+    sf.write(p, np.stack([x, -0.9 * _delayed(x, d)], axis=1), sr, subtype="PCM_16")
+    used: dict = {}
+    y, rate = read_audio(p, channels=used)
+    corr, level = _best_match(y.astype(np.float64), x)
+    assert corr > 0.99 and level > 0.9, (corr, level)  # a plain or flip-only mix loses the heart band
+    assert used["used"] == [0, 1] and "turned over" in used["rule"]
+    if d:
+        assert f"moved {d / sr * 1000:.2f} ms" in used["rule"]
+    q = signal_quality(y, rate, "heart")
+    assert q.heart_rate_bpm is not None and abs(q.heart_rate_bpm - 105.3) < 3
+
+
+def test_noise_channel_is_left_out_by_content_not_energy(tmp_path):
+    sr = 4000
+    x = _heart(sr)
+    noise = np.random.default_rng(0).normal(0, 0.3, x.size)  # 4x louder than the heart channel
+    p = tmp_path / "noise_heart.wav"
+    sf.write(p, np.stack([noise, 0.2 * x], axis=1), sr, subtype="PCM_16")
+    used: dict = {}
+    y, rate = read_audio(p, channels=used)
+    right, _ = read_audio(p, channel=1)
+    assert used["used"] == [1] and "channel 0 holds no heart or lung sound" in used["rule"]
+    assert np.array_equal(y, right)
+    q = signal_quality(y, rate, "heart")
+    assert "no_body_sound" not in q.issues and abs(q.heart_rate_bpm - 105.3) < 3
+
+
+def test_silent_channels_are_named_and_in_memory_mixdown_agrees(tmp_path):
+    sr = 4000
+    x = _heart(sr, 10.0)
+    six = np.zeros((x.size, 6))
+    six[:, 4] = x
+    p = tmp_path / "six.wav"
+    sf.write(p, six, sr, subtype="PCM_16", format="WAVEX")
+    used: dict = {}
+    y, _ = read_audio(p, channels=used)
+    assert used["used"] == [4] and "channels 0, 1, 2, 3, 5 are silent" in used["rule"]
+    assert np.allclose(y, read_audio(p, channel=4)[0])
+    inv = np.stack([x, -0.9 * _delayed(x, 3)], axis=1).astype(np.float32)
+    assert _best_match(mixdown(inv, sr).astype(np.float64), x)[0] > 0.99
+
+
+@pytest.mark.llm
+def test_cli_jsonl_says_which_channels_and_matches_the_mono_findings(tmp_path):
+    from test_engine_fixture import runtime_bundle_dir
+
+    bundle = runtime_bundle_dir(tmp_path / "bundle")[0]
+    sr = 4000
+    x = _heart(sr)
+    mono, stereo = tmp_path / "mono.wav", tmp_path / "noise_inv.wav"
+    sf.write(mono, x, sr, subtype="PCM_16")
+    noise = np.random.default_rng(1).normal(0, 0.3, x.size)
+    sf.write(stereo, np.stack([x, -0.9 * _delayed(x, 3), noise], axis=1), sr, subtype="PCM_16", format="WAVEX")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    p = subprocess.run([sys.executable, "-m", "stethodesk", "analyze", str(mono), str(stereo), "--format", "jsonl",
+                        "--max-tokens", "4", "--bundle", str(bundle)], cwd=REPO_ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    a, b = (json.loads(line) for line in p.stdout.splitlines())
+    assert a["channels"]["used"] == [0] and b["channels"]["used"] == [0, 1]
+    assert "channel 2 holds no heart or lung sound" in b["channels"]["rule"]
+    assert b["usable"] and abs(b["heart_rate_bpm"] - a["heart_rate_bpm"]) < 2
+    for k in ("murmur", "abnormal"):
+        assert abs(b["findings"][k] - a["findings"][k]) < 0.05, (k, a["findings"][k], b["findings"][k])
