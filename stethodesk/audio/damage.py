@@ -29,6 +29,9 @@ GAP_TOLERANCE_S = 0.002  # s: timestamp rounding between frames, not a gap
 # than that, what came before it was lost (an OGG whose first pages are damaged starts mid-way).
 START_TOLERANCE_S = 0.1
 BYTE_SLACK = 16  # bytes between packets that are padding, not damage
+OGG_PAGE_HEADER_MAX = 27 + 255  # bytes: an OGG page's header and its largest segment table
+TORN_PAD = 8192  # zero bytes that complete any MP3 / ADTS frame whose end was cut off
+TAIL_MAX = 65536  # bytes: a last packet and a torn frame after it are shorter (more is a tag, not a tear)
 
 
 @dataclass
@@ -41,12 +44,52 @@ class Damage:
     ``estimated``: ``seconds`` comes from byte counts at the stream's bit rate (a raw MP3 stream
     with no trusted stated length): bytes that replaced audio count right, a chunk cut out leaves
     no trace of its length, and junk inserted between frames counts as audio it did not replace.
+    ``ends_early``: the file ends part-way through a frame or an OGG page (see :class:`EndCheck`).
     """
 
     frames: int = 0
     seconds: float = 0.0
     at_s: float = 0.0
     estimated: bool = False
+    ends_early: bool = False  # the file stops inside its last frame or page (a copy cut short)
+
+
+class EndCheck:
+    """Whether a stream's file ends part-way through its last frame or page, which a file cut off
+    by ``head -c`` or a stopped copy does, while FFmpeg reads such a file to its last whole frame
+    with nothing said. Call :meth:`packet` for each demuxed packet, then :meth:`torn`.
+
+    - raw MP3 / ADTS AAC: in the bytes from the last packet to the end of the file, FFmpeg's own
+      parser for the codec finds one whole frame more once zeros stand in for missing bytes (a
+      frame header there states more bytes than follow it; a tag or junk has no frame header);
+    - OGG: more bytes follow the last page FFmpeg read than an OGG page header holds (a torn last
+      page, which the demuxer drops; the final page of a whole file ends the file).
+    """
+
+    def __init__(self, raw: bool, ogg: bool, codec: str, file_bytes: int):
+        self.raw, self.ogg, self.codec, self.file_bytes = raw, ogg, codec, file_bytes
+        self.last_pos = -1  # byte where the last packet starts (raw streams)
+        self._page = (-1, 0)  # (byte where the OGG page of the last packets starts, their bytes)
+
+    def packet(self, packet) -> None:
+        pos = packet.pos if packet.pos is not None else -1
+        if self.raw:
+            self.last_pos = pos
+        elif self.ogg and pos >= 0:
+            self._page = (pos, packet.size + (self._page[1] if pos == self._page[0] else 0))
+
+    def torn(self, tail: bytes = b"") -> bool:
+        """``tail``: a raw stream's bytes from :attr:`last_pos` to the end of the file."""
+        if self.ogg and self._page[0] >= 0:
+            return self.file_bytes - sum(self._page) > OGG_PAGE_HEADER_MAX + BYTE_SLACK
+        if not self.raw or not tail:
+            return False
+        import av
+
+        def whole_frames(b: bytes) -> int:
+            return len(av.CodecContext.create(self.codec, "r").parse(b))
+
+        return whole_frames(tail + bytes(TORN_PAD)) > whole_frames(tail)
 
 
 class DamageCount:

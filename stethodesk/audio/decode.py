@@ -18,7 +18,8 @@ No length estimate is trusted: both paths decode to the end of the stream. Where
 states an exact length, a stream that breaks off before it raises :class:`DecodeError` with how
 much was decoded. Damage in the middle of an FFmpeg stream (frames FFmpeg cannot decode, bytes it
 skips) is counted (:mod:`stethodesk.audio.damage`) and left out; the file is refused only when
-most of it is damaged. Files are opened as file objects, so any name the OS can open opens (a Latin-1
+most of it is damaged. A stream with no stated length that ends part-way through its last frame
+or OGG page (a copy cut short) is read to its last whole frame and marked (``Damage.ends_early``). Files are opened as file objects, so any name the OS can open opens (a Latin-1
 name, a path of 1,024 bytes or more, which libsndfile refuses by name).
 """
 
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from stethodesk.audio.damage import RAW_FORMATS, Damage, DamageCount
+from stethodesk.audio.damage import RAW_FORMATS, TAIL_MAX, Damage, DamageCount, EndCheck
 
 BLOCK = 65536  # frames per block: 2 MB for 8 channels of float32, whatever the file's length
 BLOCK_BYTES = 2 << 20  # bytes of float32 per block the reader asks for (fewer frames for more channels)
@@ -257,6 +258,8 @@ def _ffmpeg_blocks(src: Source, damage: Damage | None = None) -> Iterator[np.nda
         raw = any(name in RAW_FORMATS for name in c.format.name.split(","))
         file_bytes = os.fstat(fh.fileno()).st_size
         count = DamageCount(raw, s.codec_context.bit_rate)
+        codec = "mp3" if s.codec_context.name.startswith("mp3") else s.codec_context.name  # mp3float: mp3's parser
+        end = EndCheck(raw, "ogg" in c.format.name.split(","), codec, file_bytes)
         # to interleaved float32 at the stream's first rate and channels (libswresample)
         conv = av.AudioResampler(format="flt", layout=layout, rate=src.samplerate)
 
@@ -278,6 +281,7 @@ def _ffmpeg_blocks(src: Source, damage: Damage | None = None) -> Iterator[np.nda
             for packet in c.demux(s):
                 if not packet.size:
                     continue
+                end.packet(packet)
                 out_s = n / src.samplerate
                 if not pending:
                     count.mark()  # damage in this packet may turn out to be trailing bytes
@@ -323,6 +327,8 @@ def _ffmpeg_blocks(src: Source, damage: Damage | None = None) -> Iterator[np.nda
             yield b
     # 2 % slack: a constant-bit-rate MP3's agreed length is reckoned from the file size, tags included
     short = src.exact and n < src.frames - max(LENGTH_TOLERANCE_S * src.samplerate, 0.02 * src.frames)
+    if damage is not None:
+        damage.ends_early = end.torn(_tail(src.path, end.last_pos, file_bytes))
     if not count.seen:
         if short:
             raise DecodeError(n, "the audio stream ends before the length the file states")
@@ -338,6 +344,15 @@ def _ffmpeg_blocks(src: Source, damage: Damage | None = None) -> Iterator[np.nda
     if damage is not None:
         damage.frames, damage.seconds, damage.at_s, damage.estimated = (report.frames, report.seconds, report.at_s,
                                                                        report.estimated)
+
+
+def _tail(path: Path, pos: int, file_bytes: int) -> bytes:
+    """The file's bytes from ``pos`` to its end (b"" when unknown or longer than TAIL_MAX)."""
+    if pos < 0 or file_bytes - pos > TAIL_MAX:
+        return b""
+    with _open_file(path) as fh:
+        fh.seek(pos)
+        return fh.read()
 
 
 class Downsampler:

@@ -170,14 +170,18 @@ def _check_header(info: AudioInfo, max_seconds: float) -> None:
 def damage_note(info: AudioInfo, damage: Damage, frames_read: int) -> str:
     """The user's sentence for damage left out of a file that was read ("" when there was none):
     how many frames, how many seconds, where, and how much was read."""
-    if damage.frames <= 0 and damage.seconds <= 0:
-        return ""
     got = frames_read / info.samplerate if info.samplerate else 0.0
+    early = (f"{display_name(info.path)}: the file ends early (cut short part-way through its last frame or "
+             f"page, as when a copy stops); {got:.1f} s were read and are used. If more was recorded, copy it "
+             "again from the original source.") if damage.ends_early else ""
+    if damage.frames <= 0 and damage.seconds <= 0:
+        return early
     about = "about " if damage.estimated else ""
     what = f"{damage.frames} damaged frame{'s' if damage.frames != 1 else ''} ({about}{damage.seconds:.1f} s)"
     return (
         f"{display_name(info.path)}: {what} could not be decoded and were left out (the first "
         f"{damage.at_s:.1f} s into the audio read); the other {got:.1f} s were read and are used."
+        + (" " + early if early else "")
     )
 
 
