@@ -26,7 +26,8 @@ __all__ = [
     "ENV_BAND", "ENV_SMOOTH_S", "ENV_SR", "ENV_WORK_SR", "FILTER_BANDS", "FILTER_MODES", "FILTER_ORDER",
     "HR_MAX_BPM", "HR_MIN_BPM", "HR_MIN_PEAK", "HR_MIN_SECONDS", "NYQUIST_MARGIN", "Quality", "StreamingFilter",
     "HEAVY_CLIP_FRACTION", "apply_filter", "body_sound_evidence", "body_sound_modulation", "clipped_fraction",
-    "envelope", "filter_sos", "heart_rate_bpm", "no_body_sound_reason", "resample", "signal_quality",
+    "drop_silence", "envelope", "filter_sos", "heart_rate_bpm", "no_body_sound_reason", "noted_silence", "resample",
+    "signal_quality", "silence_note",
 ]
 
 # --- quality ----------------------------------------------------------------------------
@@ -61,6 +62,12 @@ HUM_MAX_HZ = 1000.0
 HUM_Q = 30.0
 HUM_LEFT = 1e-6  # under -60 dB of the signal left once hum is notched out: nothing but hum
 TONE_FRACTION = 0.5  # this share of the power in one spectral peak (+-1 bin) makes it "a steady tone"
+# Digital silence inside a recording (a device that stopped sending, zero-padding, a muted stretch) is
+# no sound to analyse: stretches of at least SILENT_RUN_S made of SILENT_FRAME_S frames held at one
+# value are left out and said so (issue 11 item 3, re-test F9). Exactly one value: a real quiet
+# recording always moves by a quantisation step or more within 50 ms.
+SILENT_FRAME_S = 0.05
+SILENT_RUN_S = 0.5
 DOMAINS = ("heart", "lung")
 # Body sounds live below ~1 kHz (heart) / ~2 kHz (lung): energy above is hiss, talk, rubbing.
 NOISE_SPLIT_HZ = {"heart": 600.0, "lung": 1500.0}
@@ -157,6 +164,57 @@ def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
     else:
         what = "only steady noise (hiss or hum)"
     return f"{what}: no heart or lung sound, nothing rises and falls with beats or breaths"
+
+
+def drop_silence(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    """``x`` (shape ``(n,)``, rate ``sr`` Hz) without its stretches of digital silence (frames of
+    :data:`SILENT_FRAME_S` held at one value, in runs of at least :data:`SILENT_RUN_S`), and the
+    seconds left out. A recording that is silent throughout comes back whole (0.0 s left out): the
+    quality check calls it flat."""
+    frame = max(1, int(SILENT_FRAME_S * sr))
+    n = x.size // frame
+    need = max(1, round(SILENT_RUN_S / SILENT_FRAME_S))
+    if n < need:
+        return x, 0.0
+    frames = x[: n * frame].reshape(n, frame)
+    held = frames.max(axis=1) == frames.min(axis=1)
+    if not held.any():
+        return x, 0.0
+    if x.size > n * frame:  # the last partial frame goes with the last frame
+        tail = x[n * frame :]
+        held_tail = bool(held[-1] and np.all(tail == frames[-1, 0]))
+    else:
+        held_tail = False
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], held.view(np.int8), [0]))))
+    silent = np.zeros(n, bool)
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a >= need:
+            silent[a:b] = True
+    if not silent.any() or silent.all():
+        return x, 0.0
+    keep = np.repeat(~silent, frame)
+    if x.size > n * frame:
+        keep = np.concatenate((keep, np.full(x.size - n * frame, not (held_tail and silent[-1]))))
+    kept = x[keep]
+    return kept, (x.size - kept.size) / sr
+
+
+def silence_note(silent_s: float, kept_s: float) -> str:
+    """"83% of the recording (23.8 of 28.8 s) is silent, with no signal at all; 5.0 s hold sound"."""
+    total = silent_s + kept_s
+    return (f"{silent_s / total:.0%} of the recording ({silent_s:.1f} of {total:.1f} s) is silent, with no "
+            f"signal at all; {kept_s:.1f} s hold sound")
+
+
+def noted_silence(q: Quality, silent_s: float, kept_s: float) -> Quality:
+    """``q`` with the note that ``silent_s`` seconds of digital silence were left out and only
+    ``kept_s`` seconds analysed (issue "silent_part"; the level is at most "fair")."""
+    if silent_s <= 0:
+        return q
+    note = silence_note(silent_s, kept_s) + "; only these were analysed"
+    reason = note + "." if not q.issues else note + "; " + q.reason[0].lower() + q.reason[1:]
+    level = "fair" if q.level == "good" else q.level
+    return Quality(level, min(q.score, 0.7), q.issues + ["silent_part"], reason, q.heart_rate_bpm)
 
 
 def clipped_fraction(x: np.ndarray, sr: int) -> float:
