@@ -7,6 +7,11 @@ accepts (the reader alone once took ~6 GB for 29.5 min at 384 kHz).
 
     python benchmarks/reader_memory.py                       # 29.5 min, 384 kHz, mono
     python benchmarks/reader_memory.py --rate 192000 --channels 8 --minutes 10
+    python benchmarks/reader_memory.py --analyze             # also `stethodesk analyze` on it
+
+With ``--analyze`` the whole ``stethodesk analyze FILE`` (reader, encoder, quality, an 8-token
+answer) runs in a fresh process too and its peak RSS is printed: the analysis resamples in blocks
+straight to the rates it uses (``filters.resample_blocks``), not the whole file at 48 kHz.
 
 The file is written to a temporary folder and deleted afterwards (29.5 min at 384 kHz is 1.4 GB).
 """
@@ -14,6 +19,7 @@ The file is written to a temporary folder and deleted afterwards (29.5 min at 38
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +45,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=29.5)
     ap.add_argument("--rate", type=int, default=384_000)
     ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--analyze", action="store_true", help="also run `stethodesk analyze` on the file")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.wav"
@@ -54,7 +61,15 @@ def main() -> int:
               f"{time.perf_counter() - t0:.1f} s")
         out = subprocess.run([sys.executable, "-c", READ, str(path)], capture_output=True, text=True)
         print(out.stdout.strip() or out.stderr.strip())
-        return out.returncode
+        if out.returncode or not args.analyze:
+            return out.returncode
+        t0 = time.perf_counter()
+        ana = subprocess.run([sys.executable, "-m", "stethodesk", "analyze", str(path), "--format", "jsonl",
+                              "--max-tokens", "8"], capture_output=True, text=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child: analyze
+        print(f"stethodesk analyze: exit {ana.returncode}, peak RSS {peak:.0f} MB, "
+              f"{time.perf_counter() - t0:.1f} s")
+        return ana.returncode
 
 
 if __name__ == "__main__":

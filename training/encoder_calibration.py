@@ -3,8 +3,10 @@
 Recording-level logits (window logits averaged exactly as the app does) are fitted with one
 temperature per head; AUROC and ECE before and after are reported, per dataset too. The fit and
 the ECE are weighted to the original releases' class mix where the shared subsets are enriched
-(``training/prevalence.py``: CirCor murmur, PhysioNet 2016 abnormal). Each head's operating point
-is chosen on the same validation logits (``training/operating_points.py``).
+(``training/prevalence.py``: CirCor murmur, PhysioNet 2016 abnormal). No operating point is
+written here: every finding is called at 0.5 unless ``python -m training.operating_points --write``
+chooses points for the bundle, which the gate then judges. Youden points chosen automatically made
+the shipped weights worse on the gated figures (training/README.md, "Operating points").
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from stethodesk.model import calibration as cal
 from stethodesk.model.encode import encode_features
 from stethodesk.model.encoder import HEADS, AudioEncoder
 from training import prevalence
-from training.operating_points import call_source, head_points
 
 MIN_CALIBRATION_N = 30  # labelled validation recordings a head needs before a temperature is fitted
 
@@ -82,9 +83,6 @@ def calibrate_heads(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray
             m["auroc_by_dataset"] = by
         metrics[h] = m
         heads[h] = cal.head_entry(h, t, m)
-        points, figures = head_points(h, zk, yk, heads[h]["calibration"]) if len(zk) else ({}, {})
-        if points:  # each finding's operating point on the same validation logits
-            heads[h]["call_at"], heads[h]["call_source"] = points, call_source(figures)
         log(f"  {h:14s} n={m['n_val']:5d}  AUROC={_fmt(m['auroc'])}  ECE {_fmt(m['ece_before'])} -> "
             f"{_fmt(m['ece_after'])}  T={t:.3f}" + ("" if m["fitted"] else f"  (not fitted: < {MIN_CALIBRATION_N} recordings)"))
     return heads, metrics

@@ -19,8 +19,8 @@ Rules:
   (``training.refusal``), and equal weight on its two errors put the shipped bundle's point at
   0.23, where half the usable validation recordings (specificity 0.52) would be flagged.
 
-The encoder stage writes them into ``heads.<head>.call_at`` (:func:`head_points`, called from
-``training.encoder_calibration.calibrate_heads``); for an existing bundle::
+Nothing writes them automatically (measured on the shipped weights, these points lowered the
+ICBHI and SPRSound scores and the shown answers' accuracy: ``training/README.md``); for a bundle::
 
     .venv/bin/python -m training.operating_points --bundle DIR [--write]
 
@@ -78,8 +78,8 @@ def choose_point(p: np.ndarray, y: np.ndarray) -> tuple[float | None, dict]:
 def head_points(name: str, z: np.ndarray, y: np.ndarray, calib: dict | None) -> tuple[dict, dict]:
     """({finding key: point}, {finding key: figures}) of one head on validation.
 
-    ``z`` logits ``[N, C]`` and ``y`` targets ``[N, C]`` (NaN: unknown) as in
-    ``training.encoder_calibration.calibrate_heads``; ``calib`` the head's calibration entry. Heads
+    ``z`` logits ``[N, C]`` and ``y`` targets ``[N, C]`` (NaN: unknown) as
+    ``training.encoder_calibration`` reads them; ``calib`` the head's calibration entry. Heads
     that call no card finding (:data:`NOT_CALLED`, softmax heads) give ``({}, {})``.
     """
     spec = HEADS[name]
