@@ -58,7 +58,7 @@ HEAVY_CLIP_FRACTION = 0.02  # > 2 % held flat at the peak: S1/S2 flattened, the 
 # 4x its own level still 0.29.
 SOME_BODY_MODULATION = {"heart": 0.27, "lung": 0.15}
 HUM_BASES_HZ = (50.0, 60.0)
-HUM_MAX_HZ = 1000.0
+HUM_MAX_HZ = 400.0  # the notches cost ~1.3 ms per 10 s at 8 kHz each (the live view checks every second)
 HUM_Q = 30.0
 HUM_LEFT = 1e-6  # under -60 dB of the signal left once hum is notched out: nothing but hum
 TONE_FRACTION = 0.5  # this share of the power in one spectral peak (+-1 bin) makes it "a steady tone"
@@ -84,8 +84,10 @@ class Quality:
     """Signal quality of a stretch of auscultation audio.
 
     ``level`` is "good", "fair" or "poor"; ``score`` 0..1 (1 = clean);
-    ``issues`` a subset of {"flat", "no_contact", "quiet", "clipping", "noise", "too_short"}
-    ("quiet": low level but a real body sound, usable);
+    ``issues`` a subset of {"flat", "no_contact", "no_body_sound", "quiet", "clipping", "noise",
+    "too_short", "silent_part"} ("quiet": low level but a real body sound, usable; "no_body_sound":
+    only a tone, hum or steady noise, unusable; "silent_part": digital silence was left out, added
+    by :func:`noted_silence`);
     ``reason`` one plain-words sentence for the user; ``heart_rate_bpm`` the rate the check
     found (heart, usable contact and at least ``MIN_SECONDS``), which is the rate to show: the
     reason "no regular heartbeat" and a shown rate then never meet.
@@ -131,13 +133,10 @@ def body_sound_modulation(band: np.ndarray, sr: int) -> float | None:
 
 
 def _without_hum(x: np.ndarray, sr: int) -> np.ndarray:
-    """``x`` with 50/60 Hz mains hum and its harmonics below :data:`HUM_MAX_HZ` notched out."""
-    y = np.asarray(x, dtype=np.float64)
-    for base in HUM_BASES_HZ:
-        for f0 in np.arange(base, min(HUM_MAX_HZ, 0.45 * sr), base):
-            b, a = signal.iirnotch(f0, HUM_Q, fs=sr)
-            y = signal.filtfilt(b, a, y)
-    return y
+    """``x`` (shape ``(n,)``) with 50/60 Hz mains hum and its harmonics up to :data:`HUM_MAX_HZ` notched out."""
+    sos = [signal.tf2sos(*signal.iirnotch(f0, HUM_Q, fs=sr))
+           for base in HUM_BASES_HZ for f0 in np.arange(base, min(HUM_MAX_HZ, 0.45 * sr), base)]
+    return signal.sosfiltfilt(np.concatenate(sos), np.asarray(x, dtype=np.float64))
 
 
 def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
