@@ -169,14 +169,17 @@ class Engine:
         self._need_loaded()
         if domain not in ("auto",) + DOMAINS:
             raise ValueError(f"domain must be auto, heart or lung, not {domain!r}")
-        from stethodesk.audio.dsp import Quality, clipped_fraction, signal_quality
+        from stethodesk.audio.dsp import QUALITY_SR, Quality, clipped_fraction, signal_quality
+        from stethodesk.audio.filters import resample_blocks
 
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim == 2:  # (frames, channels) or (channels, frames): mix down to mono
             from stethodesk.audio.fileio import mixdown
 
             x = mixdown(x if x.shape[0] >= x.shape[1] else x.T, sr)
-        x = np.nan_to_num(x.reshape(-1), nan=0.0, posinf=1.0, neginf=-1.0)
+        x = x.reshape(-1)
+        if not np.isfinite(x).all():  # a copy only when needed: a 30-min 48 kHz array is 350 MB
+            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
         if not sr or not MIN_SAMPLERATE <= sr <= MAX_SAMPLERATE:  # a 1 Hz array was once "Clear signal, 60 bpm"
             raise ValueError(f"invalid sample rate {sr!r}: a stethoscope recording has "
                              f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz")
@@ -195,6 +198,12 @@ class Engine:
                                  encode_ms=0.0, duration_s=duration,
                                  domain_source="given" if domain != "auto" else "default", **common)
 
+        clipped = clipped_fraction(x, sr)  # at the file's own rate: runs of held samples
+        enc_x, enc_sr = x, sr
+        if sr > QUALITY_SR:  # resampled in blocks straight to the rates analysis uses: bounded memory
+            enc_sr = self._frontend.sample_rate
+            enc_x = resample_blocks(x, sr, enc_sr) if sr > enc_sr else x
+            x, sr = resample_blocks(x, sr, QUALITY_SR), QUALITY_SR
         with self._lock:
             import torch
 
@@ -203,7 +212,8 @@ class Engine:
             from stethodesk.model.encode import encode_recording
 
             t0 = time.perf_counter()
-            enc = encode_recording(self._encoder, x, sr, self._frontend)
+            enc = encode_recording(self._encoder, enc_x, enc_sr, self._frontend)
+            del enc_x
             logits = {k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in enc.logits.items()}
             all_findings = {k: float(v) for k, v in calibrate(logits, self.bundle.heads).items()}
             if domain == "auto":
@@ -216,7 +226,6 @@ class Engine:
             encode_ms = (time.perf_counter() - t0) * 1000.0
 
         quality = dsp.noted_silence(signal_quality(x, sr, dom), silent_s, duration)
-        clipped = clipped_fraction(x, sr)
         reason = None
         if any(i in quality.issues for i in UNUSABLE_ISSUES):
             reason = quality.reason
