@@ -50,3 +50,42 @@ def test_sentence_splitting_and_repeat_removal():
     assert done == ["Rate 72.5 bpm. ", "Murmur: none.", "\n"] and rest == "Impr"
     assert _not_repeated("Site: aortic area.\nHeart rate: 72 bpm.\nMurmur: present.",
                          "Site: aortic area.\n") == "Heart rate: 72 bpm.\nMurmur: present."
+
+
+B_FACTS = card_facts({"abnormal": 0.1, "murmur": 0.05, "poor_quality": 0.1}, "heart", 70.0, "good", "mitral")
+
+
+def _compare(pieces):
+    from stethodesk.model.facts import comparison_facts
+
+    facts = comparison_facts(FACTS, B_FACTS)
+    g = Grounding()
+    out = list(grounded_pieces(iter(pieces), task="comparison", facts=facts, domain="heart", allowed_text="",
+                               template=lambda: template_answer("comparison", FACTS, "heart", site="aortic",
+                                                                other_facts=B_FACTS, site_b="mitral",
+                                                                findings=FINDINGS),
+                               grounding=g, clock=time.perf_counter))
+    return "".join(out), g
+
+
+def test_a_comparison_summary_without_its_parts_is_still_checked():
+    """Seen in a re-test (issue 11): "Both are abnormal. Only A is abnormal." was shown as the
+    model's own answer for an abnormal A and a normal B: a summary with no "Recording A/B" parts
+    must agree with both recordings like one that follows them."""
+    text, g = _compare(["Both are abnormal. ", "Only A is abnormal."])
+    assert g.source == "template" and "Both are abnormal" not in text
+    assert any(v.kind == "contradiction" for v in g.violations)
+    text, g = _compare(["Recording A: abnormal, a systolic murmur. ", "Recording B: normal. ",
+                        "Overall, only A is abnormal."])
+    assert g.source == "model" and not g.violations
+
+
+def test_text_that_states_nothing_the_task_needs_is_not_shown():
+    """A comparison answer in another script (seen: Thai syllables) states neither verdict: the
+    card's answer replaces it whole instead of being appended after it."""
+    gibberish = "\u0e1e\u0e27\u0e01\u0e25\u0e39\u0e01\u0e2b\u0e19\u0e31\u0e07\u0e01\u0e32\u0e25"
+    text, g = _compare([gibberish])
+    assert g.source == "template" and gibberish not in text and g.withheld == gibberish
+    assert "Recording A" in text and g.violations[0].kind == "incomplete"
+    text, g = _run([gibberish], task="binary")
+    assert g.source == "template" and gibberish not in text

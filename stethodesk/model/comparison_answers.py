@@ -39,10 +39,15 @@ def split_ab(text: str) -> tuple[str, str]:
 
 
 def summary_text(text: str) -> str:
-    """The summary of a comparison answer: text before A's marker and from the summary on."""
+    """The summary of a comparison answer: text before A's marker and from the summary on.
+
+    Without a marker for B the summary is what follows a summary marker anywhere after A's
+    marker (or from the start): "Both are abnormal. Only A is abnormal." is all summary, and it
+    must agree with both recordings as much as a summary after the two parts.
+    """
     a, b, s = _ab_marks(text)
     if not b:
-        return ""
+        s = SUMMARY_MARK.search(text, a.end() if a else 0)
     return (text[: a.start()] if a else "") + " " + (text[s.start():] if s else "")
 
 

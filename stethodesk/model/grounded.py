@@ -87,7 +87,14 @@ def split_sentences(buffer: str) -> tuple[list[str], str]:
 
 
 def missing_required(task: str, text: str, facts: dict) -> list[str]:
-    """Facts ``task`` must state that ``text`` does not state (e.g. a binary answer with no verdict)."""
+    """Facts ``task`` must state that ``text`` does not state (e.g. a binary answer with no
+    verdict; a comparison must give each recording's verdict, in its part or its summary)."""
+    if task == "comparison":
+        from stethodesk.model.comparison_answers import parse_comparison_summary, split_ab
+
+        parts, summary = dict(zip(("a.", "b."), split_ab(text))), parse_comparison_summary(text)
+        return [f"{p}abnormal" for p in ("a.", "b.") if f"{p}abnormal" in facts
+                and parse_fact("abnormal", parts[p]) is None and summary.get(f"{p}abnormal") is None]
     miss = []
     for name in REQUIRED.get(task, ()):
         if name in facts and parse_fact(name, text) is None:
@@ -180,17 +187,19 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
             if bad:
                 yield fall_back(bad, buf)
                 return
-            shown += buf
-            yield buf
-        miss = missing_required(task, shown, facts)
+        miss = missing_required(task, shown + buf, facts)
         if miss:
             grounding.violations = [Violation("incomplete", f"the answer did not state: {', '.join(miss)}")]
-            if not shown.strip():
-                grounding.source = "template"
+            if not shown.strip():  # nothing shown yet and the text states none of it: the card's answer whole
+                grounding.source, grounding.withheld = "template", buf
                 yield template()
-            else:
-                grounding.source = "model+findings"
-                yield splice()
+                return
+        if buf.strip():
+            shown += buf
+            yield buf
+        if miss:
+            grounding.source = "model+findings"
+            yield splice()
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
