@@ -107,3 +107,19 @@ def test_record_makes_user_only_folders_whatever_the_umask(tmp_path):
     assert len(files) == 2
     assert {str(d): oct(d.stat().st_mode & 0o777) for d in folders} == {str(d): oct(0o700) for d in folders}
     assert {oct(f.stat().st_mode & 0o777) for f in files} == {oct(0o600)}
+
+
+def test_record_shows_a_crafted_file_name_safely(tmp_path):
+    """A name with a Latin-1 byte, an escape sequence and a newline (seen in a re-test: it forged a
+    second "Saved" line and coloured the terminal) is printed escaped on one line."""
+    name = os.fsencode(str(tmp_path)) + b"/\xe9t\x1b[31mX\nSaved 99 s\xe2\x80\xae.flac"
+    e = {**os.environ, "STETHODESK_HOME": str(tmp_path / "home")}
+    p = subprocess.run([sys.executable, "-m", "stethodesk", "record", "--seconds", "1.5", "--site", "AV",
+                        "--domain", "heart", "--simulate", "normal_heart", name], env=e, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode("utf-8")
+    assert "\x1b" not in out and "\u202e" not in out
+    saved = [line for line in out.splitlines() if line.startswith("Saved")]
+    assert len(saved) == 1 and "\\xe9t\\x1b[31mX\\nSaved 99 s\\u202e.flac" in saved[0]
+    assert os.path.exists(name)  # the file itself has the name asked for

@@ -112,8 +112,13 @@ def display_path(path) -> str:
     return "".join(_escape(ch) for ch in text)
 
 
+# Bidirectional controls reorder what follows on screen ("evil\u202egnp.wav" shows as "evilvaw.png"):
+# shown escaped like control characters, though their Unicode category is Cf.
+BIDI_CONTROLS = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _escape(ch: str) -> str:
-    if unicodedata.category(ch) not in ("Cc", "Zl", "Zp"):
+    if unicodedata.category(ch) not in ("Cc", "Zl", "Zp") and ch not in BIDI_CONTROLS:
         return ch
     return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from stethodesk.audio.dsp import FILTER_MODES
+from stethodesk.audio.fileio import display_path
 
 SITES_HELP = "heart: AV, PV, TV, MV (aortic, pulmonary, tricuspid, mitral); lung: e.g. RUL, LLL, posterior-left"
 POLL_S = 0.05  # s between checks of the source and the recorder
@@ -157,8 +158,8 @@ def run(args) -> int:
     if getattr(source, "note", ""):  # --simulate FILE with damaged frames: they are not in the recording
         print(f"Note: {source.note}", file=sys.stderr)
     print(
-        f"Recording {args.seconds:g} s from {source.label} at {source.samplerate} Hz "
-        f"({args.site}, {args.domain}) to {recorder.path} ...",
+        f"Recording {args.seconds:g} s from {display_path(source.label)} at {source.samplerate} Hz "
+        f"({args.site}, {args.domain}) to {display_path(recorder.path)} ...",
         flush=True,
     )
     try:
@@ -187,8 +188,8 @@ def run(args) -> int:
             f.unlink(missing_ok=True)
         print(f"Nothing was recorded. {source.error or result.error}", file=sys.stderr)
         return EXIT_DEVICE_LOST if source.error else EXIT_DISK
-    print(f"Saved {result.seconds:.2f} s ({result.frames} samples) to {result.path}")
-    print(f"Metadata ({result.metadata_path}):")
+    print(f"Saved {result.seconds:.2f} s ({result.frames} samples) to {display_path(result.path)}")
+    print(f"Metadata ({display_path(result.metadata_path)}):")
     print(json.dumps(result.metadata, indent=2, sort_keys=True))
     if source.overflows:
         print(f"Warning: {source.overflows} input overflow(s): some audio was dropped by the device.", file=sys.stderr)
