@@ -6,8 +6,9 @@ and a noise channel beside the stethoscope's channel buries it. So, from a surve
 :data:`SURVEY_S` seconds (block by block, as the reader decodes):
 
 1. channels with a heart or lung sound in them (:func:`stethodesk.audio.dsp.no_body_sound_reason`,
-   the quality check's own content test) are used, the others left out; when none has one,
-   every channel that is not silent is used (the quality check then says what is wrong);
+   the quality check's own content test) are used, the others left out; when none has one, or
+   the survey is shorter than :data:`JUDGE_S` (too short to judge content), every channel that
+   is not silent is used (the quality check then says what is wrong);
 2. each used channel is lined up with the loudest one by the lag (within +-:data:`MAX_LAG_S`)
    and the polarity of its strongest cross-correlation, when that correlation is clear
    (:data:`CORR_MIN`); unrelated channels are averaged as they are.
@@ -32,6 +33,7 @@ MAX_LAG_S = 0.002  # s: channels further apart than this are not the same sound 
 CORR_MIN = 0.2  # |normalised cross-correlation| at which two channels carry the same sound
 PROBE_SR = 4000  # Hz: the body-sound test needs the band below 2 kHz only (files above 8 kHz are resampled)
 CHUNK = 8192  # frames per cross-correlation FFT (memory: ~1 MB per channel pair)
+JUDGE_S = 4.0  # s of a channel the body-sound test needs before it may leave the channel out
 SILENT = 1e-12  # energy relative to the loudest channel under which a channel is empty
 
 
@@ -113,7 +115,10 @@ class ChannelSurvey:
         live = [k for k in range(c) if energy[k] > SILENT * max(float(energy.max()), 1e-300)]
         if not live:
             return ChannelPlan(np.full(c, 1.0 / c), np.zeros(c, int), list(range(c)), "all channels are silent")
-        body = [k for k in live if no_body_sound_reason(self._probe(k), self.probe_sr) is None]
+        # content decides only on a probe long enough to judge it (under JUDGE_S the notch filters'
+        # edges pass for beats: two 2-s tones at 100 and 400 Hz were judged differently)
+        judged = all(self._probe(k).size >= JUDGE_S * self.probe_sr for k in live)
+        body = [k for k in live if not judged or no_body_sound_reason(self._probe(k), self.probe_sr) is None]
         used = body or live
         ref = max(used, key=lambda k: energy[k])
         lags, signs, notes = {}, {}, []

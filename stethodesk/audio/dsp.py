@@ -147,6 +147,8 @@ def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
     nor the lung band ("wide") rises and falls with beats or breaths (:data:`SOME_BODY_MODULATION`).
     A pure tone or hum and steady broadband noise fail; a real recording at any level passes.
     """
+    if np.size(x) < 2 * sr:  # too short to tell (and shorter than the notch filters' padding)
+        return None
     x = np.asarray(x, dtype=np.float64) - np.mean(x)
     # the notches ring for ~0.2 s at each end (Q 30 at 50 Hz): judge without the first and last second
     edge = sr if x.size >= 4 * sr else 0
