@@ -42,12 +42,62 @@ while [ $# -gt 0 ]; do
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+t_start=$(date +%s)
+step() { echo "[build $(( $(date +%s) - t_start ))s] $*"; }
+
+# --- 0. Debian 11 build root: the glibc floor -----------------------------------------------------
+# PyInstaller bundles the build machine's libraries and every compiled file needs the glibc it
+# was linked against, so the build runs inside a Debian 11 root (glibc 2.31, made and cached by
+# debian11_root.sh) with its own Python 3.11; this script re-runs itself there. The root's
+# wheels and packaging venv live in their own cache folder (<cache>/debian11/cache), apart from
+# anything built on the host. STETHODESK_BUILD_ROOT=host builds on this machine instead (needs
+# the host's glibc or newer on the target; only for trying things out).
+if [ -z "${STETHODESK_IN_ROOT:-}" ] && [ "${STETHODESK_BUILD_ROOT:-debian11}" != host ]; then
+  step "Debian 11 build root (glibc 2.31)"
+  ROOT="$("$REPO/packaging/debian11_root.sh" build)"
+  # wheels are compiled by the root's compilers (bullseye's, whatever the recipe's hash); the
+  # packaging venv is remade when the root changes (its stamp names the root)
+  ROOT_CACHE="$CACHE/debian11/cache"
+  mkdir -p "$ROOT_CACHE" "$DIST" "$HOME/.cache/pip"
+  BINDS=(--bind "$REPO" /mnt/src --bind "$ROOT_CACHE" /mnt/cache --bind "$DIST" /mnt/dist
+         --bind "$HOME/.cache/pip" /root/.cache/pip)
+  INNER_BUNDLE=""
+  if [ -n "$BUNDLE_SRC" ]; then
+    BUNDLE_SRC="$(cd "$BUNDLE_SRC" && pwd)"
+    case "$BUNDLE_SRC/" in
+      "$REPO"/*) INNER_BUNDLE="/mnt/src/${BUNDLE_SRC#"$REPO"/}" ;;
+      *) BINDS+=(--ro "$BUNDLE_SRC" /mnt/bundle); INNER_BUNDLE=/mnt/bundle ;;
+    esac
+  fi
+  # this machine's pip set-up (configuration files, local wheel folders and indexes, PIP_*),
+  # so the root installs the same pinned wheels (torch's CPU wheel among them) the host would
+  PIP_ENV=()
+  # the host's trust store (it may hold a site proxy's CA the root's ca-certificates lack)
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && BINDS+=(--ro /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt)
+  for f in /etc/pip.conf /etc/xdg/pip "$HOME/.config/pip" "$HOME/.pip"; do
+    [ -e "$f" ] || continue
+    case "$f" in "$HOME"/*) BINDS+=(--ro "$f" "/root/${f#"$HOME"/}") ;; *) BINDS+=(--ro "$f" "$f") ;; esac
+    # (a local index's files sit beside its simple/ folder: the parent is bound)
+    for d in $(grep -rhoE '(file://)?/[^ "'"'"']+' "$f" 2>/dev/null | sed 's|^file://||; s|/simple/*$||' | sort -u); do
+      [ -d "$d" ] && case "$d" in /etc/*|/root/*|/proc/*|/dev/*|/sys/*) ;; *) BINDS+=(--ro "$d" "$d") ;; esac
+    done
+  done
+  while IFS= read -r kv; do
+    PIP_ENV+=("$kv")
+    d="${kv#*=}"; d="${d#file://}"; d="${d%/simple}"
+    [ -d "$d" ] && case "$d" in /etc/*|/root/*|/proc/*|/dev/*|/sys/*) ;; *) BINDS+=(--ro "$d" "$d") ;; esac
+  done < <(env | grep -E '^PIP_' || true)
+  step "building inside $ROOT"
+  exec "$REPO/packaging/debian11_root.sh" run --disk-tmp "${BINDS[@]}" "$ROOT" -- \
+    /usr/bin/env "${PIP_ENV[@]}" STETHODESK_IN_ROOT="$(basename "$ROOT")" STETHODESK_PKG_CACHE=/mnt/cache \
+    STETHODESK_BUNDLE_SRC="$INNER_BUNDLE" PYTHON=/opt/buildpy/bin/python \
+    STETHODESK_TORCH_INDEX="${STETHODESK_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
+    /bin/bash /mnt/src/packaging/build.sh --dist /mnt/dist
+fi
 if [ -z "${PYTHON:-}" ]; then
   if [ -x "$REPO/.venv/bin/python" ]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python3; fi
 fi
 export PYTHON
-t_start=$(date +%s)
-step() { echo "[build $(( $(date +%s) - t_start ))s] $*"; }
 
 # --- 1. portable llama.cpp wheel ----------------------------------------------------------------
 step "portable llama-cpp-python wheels (x86-64-v2 baseline, x86-64-v3 fast variant)"
@@ -74,7 +124,7 @@ if missing:
 PY
 
 # --- 2. packaging venv --------------------------------------------------------------------------
-STAMP_WANT="$(cat "$REPO/packaging/requirements-build.txt" | sha256sum | cut -c1-16) $(basename "$WHEEL")"
+STAMP_WANT="$(cat "$REPO/packaging/requirements-build.txt" | sha256sum | cut -c1-16) $(basename "$WHEEL") ${STETHODESK_IN_ROOT:-host}"
 if [ "$(cat "$VENV/.stethodesk-stamp" 2>/dev/null)" != "$STAMP_WANT" ]; then
   step "creating the packaging venv $VENV"
   rm -rf "$VENV"
@@ -141,6 +191,12 @@ cp "$WORK/stethodesk/warn-stethodesk.txt" "$APP/BUILD-WARNINGS.txt" 2>/dev/null 
 # --- 5. report ------------------------------------------------------------------------------------
 step "portability scan of the baseline llama.cpp libraries (the fast set needs AVX2 by design)"
 "$VENV/bin/python" "$REPO/packaging/check_portable.py" scan "$INTERNAL/llama_cpp/lib"
+# the glibc floor: every ELF file in the build (the Debian 11 root's libraries, Python, Qt,
+# torch, llama.cpp) must need GLIBC_2.31 or older (Debian 11, Ubuntu 20.04)
+if [ -n "${STETHODESK_IN_ROOT:-}" ]; then
+  step "glibc floor: no file may need more than GLIBC_2.31"
+  "$VENV/bin/python" "$REPO/packaging/check_portable.py" glibc "$APP" --max 2.31
+fi
 for f in libllama.so libggml-base.so.0 libggml-cpu.so.0 libggml.so.0; do
   [ -f "$INTERNAL/llama_cpp/lib-x86-64-v3/$f" ] || { echo "build.sh: $f missing from llama_cpp/lib-x86-64-v3" >&2; exit 1; }
 done

@@ -15,8 +15,9 @@ APT_APP="libgl1 libegl1 libglib2.0-0 libfontconfig1 libxkbcommon0 libxkbcommon-x
  libportaudio2 build-essential cmake"
 # Tests: a virtual PulseAudio microphone, PDF rendering, audio tools to make odd test files.
 # Packaging smoke test: qemu-user runs the frozen app on an emulated pre-AVX CPU, objdump
-# (binutils) scans its libraries, desktop-file-validate checks the menu entry.
-APT_DEV="pulseaudio pulseaudio-utils libasound2-plugins poppler-utils ffmpeg xvfb qemu-user binutils desktop-file-utils"
+# (binutils) scans its libraries, desktop-file-validate checks the menu entry, debootstrap makes
+# the Debian 11 roots the app is built and run in (its glibc floor, packaging/debian11_root.sh).
+APT_DEV="pulseaudio pulseaudio-utils libasound2-plugins poppler-utils ffmpeg xvfb qemu-user binutils desktop-file-utils debootstrap"
 PKGS="$APT_APP"
 [ "$DEV" = 1 ] && PKGS="$PKGS $APT_DEV"
 
