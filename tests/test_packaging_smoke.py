@@ -1,8 +1,9 @@
 """Smoke test of the frozen desktop build (packaging/build.sh, PyInstaller one-folder).
 
-The session fixture runs ``packaging/build.sh``: the first time on a machine it compiles the
-portable (x86-64-v2) llama-cpp-python wheel (~10-20 min on 2 cores) and fills a packaging venv;
-later runs reuse both from ``~/.cache/stethodesk`` and only re-run PyInstaller (a few minutes),
+The session fixture runs ``packaging/build.sh``: the first time on a machine it makes the Debian 11
+build root with its Python (~5 min), compiles the two llama-cpp-python wheels in it (~7 min each on
+2 cores) and fills a packaging venv; later runs reuse all of it from ``~/.cache/stethodesk/debian11``
+and only re-run PyInstaller (a few minutes),
 so the frozen app always contains the current code. Then the frozen executable runs with no
 Python environment (clean PATH, no PYTHONPATH/VIRTUAL_ENV), fresh user and cache folders (so the
 base GGUF is assembled from the copy inside the build) and no network (``unshare -n``):
@@ -15,12 +16,16 @@ base GGUF is assembled from the copy inside the build) and no network (``unshare
 - the shipped archive matches its ``.sha256``; unpacked, its ``install.sh`` installs per user (app,
   menu entry, icon, launcher), the installed app starts, and ``uninstall.sh`` removes all of that
   and keeps the user's recordings and database,
+- the glibc floor: every ELF file of the build needs GLIBC_2.31 or older (objdump), and the
+  frozen ``analyze`` runs chrooted in a clean Debian 11 root (debootstrap minbase: glibc 2.31, no
+  Python) with no network, where a program linked on this machine does not start (the control),
 - the baseline llama.cpp libraries hold no instruction beyond x86-64-v2, and the frozen
   ``analyze`` runs on an emulated 2008 CPU (``qemu-x86_64 -cpu Nehalem``: no AVX), where the
   start-up probe must choose the baseline; on this machine (AVX2) it must choose the fast set.
 
 Nothing here skips: a missing tool (qemu-user, objdump, unshare, pulseaudio) fails with the fix.
-Needs Debian ``qemu-user binutils desktop-file-utils build-essential cmake`` on top of the project's test packages.
+Needs Debian ``qemu-user binutils desktop-file-utils build-essential debootstrap`` on top of the
+project's test packages, and root (debootstrap, chroot, mount namespaces).
 """
 
 from __future__ import annotations
@@ -46,9 +51,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.llm]
 
 BUILD_SH = REPO_ROOT / "packaging" / "build.sh"
 CHECK = REPO_ROOT / "packaging" / "check_portable.py"
+ROOT_SH = REPO_ROOT / "packaging" / "debian11_root.sh"
 APP_DIR = REPO_ROOT / "packaging" / "dist" / "stethodesk"
 EXE = APP_DIR / "stethodesk"
-BUILD_TIMEOUT_S = 75 * 60  # the very first build compiles llama.cpp; later ones take minutes
+BUILD_TIMEOUT_S = 90 * 60  # the first build makes the Debian 11 root, Python and llama.cpp; later ones take minutes
 RUN_TIMEOUT_S = 300  # s for one frozen command on a busy 2-core machine
 QEMU_TIMEOUT_S = 900  # s: emulation is ~10x slower than the real CPU
 HEART = "circor2022/training_data/13918_MV.flac"  # a real paediatric mitral-site recording
@@ -75,7 +81,7 @@ def _log_problems(text: str) -> list[str]:
 @pytest.fixture(scope="session")
 def frozen_app() -> Path:
     """Build (or refresh) the frozen app; fails with the build log's tail when it cannot."""
-    for tool, apt in (("cmake", "cmake"), ("gcc", "build-essential"), ("objdump", "binutils")):
+    for tool, apt in (("debootstrap", "debootstrap"), ("gcc", "build-essential"), ("objdump", "binutils")):
         _require(tool, apt)
     t0 = time.monotonic()
     try:
@@ -204,6 +210,59 @@ def test_bundled_llama_cpp_needs_nothing_beyond_x86_64_v2(frozen_app, tmp_path):
     for link in top:
         assert link.resolve().parent == (internal / "llama_cpp" / "lib").resolve(), (
             f"{link.name} resolves to {link.resolve()}, not the x86-64-v2 set")
+
+
+@pytest.fixture(scope="session")
+def debian11_root() -> Path:
+    """A clean Debian 11 root (debootstrap minbase; cached by packaging/debian11_root.sh)."""
+    _require("debootstrap", "debootstrap")
+    proc = subprocess.run(["bash", str(ROOT_SH), "clean"], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    root = Path(proc.stdout.strip().splitlines()[-1])
+    assert list(root.glob("lib/x86_64-linux-gnu/libc-2.31.so")), f"{root}: glibc is not 2.31"
+    pythons = [p for d in ("bin", "usr/bin", "usr/local/bin") for p in (root / d).glob("python*")]
+    assert not pythons and not list(root.glob("usr/lib/x86_64-linux-gnu/libpython*")), pythons
+    return root
+
+
+def _in_root(root: Path, args: list[str], binds: dict[Path, str]) -> subprocess.CompletedProcess:
+    """Run ``args`` chrooted in ``root`` with no network, ``binds`` (host -> /mnt/...) read-only."""
+    cmd = ["bash", str(ROOT_SH), "run", "--no-net"]
+    for src, dst in binds.items():
+        cmd += ["--ro", str(src), dst]
+    try:
+        return subprocess.run([*cmd, str(root), "--", *args], capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{args[:3]} in the Debian 11 root did not finish in {RUN_TIMEOUT_S} s:\n{exc.stderr}")
+
+
+def test_every_file_of_the_build_needs_glibc_2_31_or_older(frozen_app):
+    proc = subprocess.run(["python3", str(CHECK), "glibc", str(APP_DIR), "--max", "2.31"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    found = re.search(r"(\d+) ELF files, newest reference GLIBC_2\.(\d+)", proc.stdout)
+    assert found and int(found.group(1)) > 100 and int(found.group(2)) <= 31, proc.stdout[-500:]
+
+
+def test_frozen_analyze_runs_in_a_debian_11_root_without_python_or_network(frozen_app, debian11_root, tmp_path):
+    # controls: a program linked on this machine does not start there, and there is no network
+    src = tmp_path / "hello.c"
+    src.write_text('#include <stdio.h>\nint main(void){return puts("hi") < 0;}\n')
+    subprocess.run(["gcc", "-O1", str(src), "-o", str(tmp_path / "hello")], check=True)
+    new = _in_root(debian11_root, ["/mnt/ctl/hello"], {tmp_path: "/mnt/ctl"})
+    assert new.returncode != 0 and "GLIBC_2.3" in new.stderr and "not found" in new.stderr, new.stderr
+    net = _in_root(debian11_root, ["/bin/cat", "/proc/net/dev"], {})
+    assert [ln.split(":")[0].strip() for ln in net.stdout.splitlines()[2:]] == ["lo"], net.stdout
+    heart = shared_data_dir() / HEART
+    args = ["/mnt/data/" + heart.name if a == str(heart) else a for a in _analyze_args()]
+    env = ["HOME=/tmp/home", "XDG_CACHE_HOME=/tmp/home/.cache", "STETHODESK_HOME=/tmp/home/stethodesk",
+           "XDG_DATA_HOME=/tmp/home/.local/share", "CI=true", "STETHODESK_REPORT_VARIANT=1"]
+    proc = _in_root(debian11_root, ["/bin/sh", "-c", 'mkdir -p /tmp/home && exec "$@"', "sh",
+                                    "/usr/bin/env", *env, "/mnt/app/stethodesk", *args],
+                    {APP_DIR: "/mnt/app", heart.parent: "/mnt/data"})
+    _check_analysis(proc)
+    assert _variant(proc) == ("x86-64-v3" if _host_has_x86_64_v3() else "x86-64-v2")
 
 
 def test_frozen_version_runs_without_python(frozen_app, frozen_env):
