@@ -126,7 +126,7 @@ make_build() {
   run_in --disk-tmp "$part" -- /bin/sh -c "set -e; export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends $(echo $BUILD_PKGS) >/dev/null
-    apt-get clean"
+    apt-get clean" >&2
   log "packages installed in $((SECONDS - t0)) s"
   t0=$SECONDS
   log "Python 3.11 from Debian's source package (bookworm), configure --enable-shared, make"
@@ -149,12 +149,13 @@ make_build() {
     # Debian's ensurepip refuses the system interpreter and works in a venv: the build's pip
     # (llama.cpp wheels, the packaging venv) is the venv $BUILD_VENV, with the pip 22.3.1 of
     # the source (the packaging venv upgrades its own; making the root needs only Debian's mirror)
-    $PY_PREFIX/bin/python3.11 -m venv $BUILD_VENV"
+    $PY_PREFIX/bin/python3.11 -m venv $BUILD_VENV" >&2
   log "Python built in $((SECONDS - t0)) s"
   mv "$part" "$dest"
   echo "$dest"
 }
 
+# Only the root's path goes to stdout (callers take it with $(...)); everything else to stderr.
 # the build root's recipe: make_build as bash reads it (comments dropped) and its settings
 HASH="$( { declare -f make_build; echo "$BUILD_PKGS $PY_PREFIX $BUILD_VENV $CLEAN_HASH"; } | sha256sum | cut -c1-16)"
 
