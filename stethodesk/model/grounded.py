@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from stethodesk.model.checker import parse_fact
+from stethodesk.model.checker import parse_comparison_summary, parse_fact, split_ab
 from stethodesk.model.grounding import Violation, verify
 from stethodesk.model.sites import knowledge_sites, site_words
 
@@ -90,8 +90,6 @@ def missing_required(task: str, text: str, facts: dict) -> list[str]:
     """Facts ``task`` must state that ``text`` does not state (e.g. a binary answer with no
     verdict; a comparison must give each recording's verdict, in its part or its summary)."""
     if task == "comparison":
-        from stethodesk.model.comparison_answers import parse_comparison_summary, split_ab
-
         parts, summary = dict(zip(("a.", "b."), split_ab(text))), parse_comparison_summary(text)
         return [f"{p}abnormal" for p in ("a.", "b.") if f"{p}abnormal" in facts
                 and parse_fact("abnormal", parts[p]) is None and summary.get(f"{p}abnormal") is None]

@@ -166,8 +166,8 @@ def _detection(f, fi, domain, q, **_):
         text = "No specific added sound is detected." if f["abnormal"] else "Nothing abnormal is detected."
     if absn:
         text += f" Not detected: {_join(absn)}."
-    verdict = f"abnormal ({_basis(f, fi)})" if fi and _specific(f) and _basis(f, fi) else \
-        ("abnormal" if f["abnormal"] else "normal")
+    basis = _basis(f, fi)  # non-empty only for a called sound with its probability
+    verdict = f"abnormal ({basis})" if basis else ("abnormal" if f["abnormal"] else "normal")
     text += f" Overall: {verdict}."
     if f["abnormal"] and not _specific(f):
         text += " " + _no_specific(f, fi, domain)
