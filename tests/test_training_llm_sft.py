@@ -97,13 +97,13 @@ class Interrupted(Exception):
     pass
 
 
-def _train(steps, ckpt, stop_at=None):
+def _train(steps, ckpt, stop_at=None, extend_minutes=0.0):
     exs, feats = _tiny_examples()
     torch.manual_seed(0)
     pm = add_lora(tiny_gemma3(seed=5, vocab_size=256, hidden=64), SFTConfig())
     proj = Projector(ProjectorConfig(d_in=6, hidden=16, k=4, n_embd=64))
     cfg = SFTConfig(steps=steps, batch_size=4, warmup=2, ckpt_every=4, log_every=100, dtype="fp32",
-                    lr_lora=5e-3, lr_projector=5e-3)
+                    lr_lora=5e-3, lr_projector=5e-3, extend_minutes=extend_minutes)
 
     def on_step(done, loss):
         if done == stop_at:
@@ -125,6 +125,19 @@ def test_training_learns_and_resumes_exactly(tmp_path):
     s1, s2 = lora_state(pm), lora_state(pm2)
     assert all(torch.allclose(s1[k], s2[k], atol=1e-6) for k in s1)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(proj.parameters(), proj2.parameters()))
+
+
+def test_a_finished_run_trains_on_only_when_extended(tmp_path):
+    ck = tmp_path / "e.pt"
+    pm, _, stats = _train(12, ck)
+    before = lora_state(pm)
+    pm_again, _, again = _train(12, ck)  # a plain rerun of a finished run trains nothing more
+    assert again["steps"] == 12 and torch.load(ck, weights_only=False)["step"] == 12
+    assert all(torch.allclose(before[k], v) for k, v in lora_state(pm_again).items())
+    pm_ext, _, ext = _train(12, ck, extend_minutes=60.0)  # --extend-sft: another 12 steps
+    assert ext["steps"] == 24 and torch.load(ck, weights_only=False)["step"] == 24
+    assert ext["loss_last"] < stats["loss_last"]
+    assert any(not torch.allclose(before[k], v) for k, v in lora_state(pm_ext).items())
 
 
 def test_time_budget_cuts_the_plan(tmp_path):

@@ -93,6 +93,7 @@ def record_counts(records) -> dict:
 class Build:
     def __init__(self, profile: Profile, run: Path, out: Path, log: Log):
         self.p, self.run, self.out, self.log = profile, run, out, log
+        self.extend_sft = 0.0  # minutes more for a finished SFT (``--extend-sft``)
         self._records = None
         self._base = None
 
@@ -200,7 +201,7 @@ class Build:
         from training.sft import SFTConfig
 
         return SFTConfig(steps=self.p.sft_steps, batch_size=self.p.sft_batch, seed=self.p.seed,
-                         max_minutes=self.p.sft_minutes,
+                         max_minutes=self.p.sft_minutes, extend_minutes=self.extend_sft,
                          ckpt_every=max(5, min(50, self.p.sft_steps // 4)), log_every=max(1, min(10, self.p.sft_steps // 4)))
 
     def trainable_examples(self, exs: list[dict], feats: dict) -> list[dict]:
@@ -341,8 +342,11 @@ def _strip(d: dict) -> dict:
 
 
 def run(profile: str, runs: Path | None = None, out: Path | None = None, only: list[str] | None = None,
-        redo: list[str] | None = None) -> Path:
-    """Run every stage not finished yet; returns the bundle folder."""
+        redo: list[str] | None = None, extend_sft: float = 0.0) -> Path:
+    """Run every stage not finished yet; returns the bundle folder.
+
+    ``extend_sft`` (minutes): train a finished SFT on from its checkpoint (a warm restart towards
+    the profile's planned steps) and redo what depends on it (dpo, export, evaluate)."""
     p = PROFILES[profile]
     run_dir = Path(runs or REPO_ROOT / "runs") / p.name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -351,7 +355,15 @@ def run(profile: str, runs: Path | None = None, out: Path | None = None, only: l
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     b = Build(p, run_dir, out, log)
     log(f"build: profile {p.name}, work folder {run_dir}, bundle {out}")
+    b.extend_sft = extend_sft
     forget(run_dir, redo or [])
+    if extend_sft:
+        keep = run_dir / "sft_ckpt.pt"
+        if not keep.exists():
+            raise SystemExit(f"--extend-sft: no SFT checkpoint at {keep} to train on from")
+        (run_dir / "sft.done.json").unlink(missing_ok=True)
+        forget(run_dir, ["dpo", "export", "evaluate"])
+        log(f"build: SFT trains on from its checkpoint for {extend_sft:g} more minutes")
     for stage in STAGES:
         if only and stage not in only:
             continue
@@ -375,8 +387,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="bundle folder")
     ap.add_argument("--only", nargs="*", choices=STAGES, help="run only these stages")
     ap.add_argument("--redo", nargs="*", choices=STAGES, default=[], help="forget these stages first")
+    ap.add_argument("--extend-sft", type=float, default=0.0, metavar="MINUTES",
+                    help="train a finished SFT on from its checkpoint for MINUTES more (then dpo, export, evaluate again)")
     args = ap.parse_args(argv)
-    run(args.profile, args.runs, args.out, args.only, args.redo)
+    run(args.profile, args.runs, args.out, args.only, args.redo, args.extend_sft)
     return 0
 
 

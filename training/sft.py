@@ -24,7 +24,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,8 @@ class SFTConfig:
     max_minutes: float = 0.0  # wall-clock budget; 0 = none. After `calib_steps` steps the plan is
     # cut to what fits the budget at the measured speed (the LR schedule follows the new plan)
     calib_steps: int = 10
+    extend_minutes: float = 0.0  # on resume from a finished run: train this many more minutes,
+    # planned as another `steps` (a warm restart of the cosine schedule; `--extend-sft` in the build)
 
 
 # ----------------------------------------------------------------------------- batches
@@ -254,6 +256,11 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
         opt.load_state_dict(ck["opt"])
         start, losses = ck["step"], ck["losses"]
         total, spent = ck.get("total", cfg.steps), ck.get("seconds", 0.0)
+        if cfg.extend_minutes and start >= total:
+            # a finished run trained on: the new plan is another cfg.steps, cut below to what the
+            # extra minutes fit; the budget counts from the time already spent
+            total = start + cfg.steps
+            cfg = replace(cfg, max_minutes=spent / 60 + cfg.extend_minutes)
         if rank == 0:
             log(f"sft: resumed at step {start}/{total}")
     n = len(examples)
