@@ -9,7 +9,7 @@ and a noise channel beside the stethoscope's channel buries it. So, from a surve
    the quality check's own content test) are used, the others left out; when none has one, or
    the survey is shorter than :data:`JUDGE_S` (too short to judge content), every channel that
    is not silent is used (the quality check then says what is wrong);
-2. each used channel is lined up with the loudest one by the lag (within +-:data:`MAX_LAG_S`)
+2. each used channel is lined up with the loudest one by the lag (within +-:data:`MAX_LAG_S`, 25 ms)
    and the polarity of its strongest cross-correlation, when that correlation is clear
    (:data:`CORR_MIN`); unrelated channels are averaged as they are.
 
@@ -29,10 +29,15 @@ from stethodesk.audio.dsp import no_body_sound_reason
 __all__ = ["CORR_MIN", "MAX_LAG_S", "SURVEY_S", "ChannelMixer", "ChannelPlan", "ChannelSurvey", "mix_array"]
 
 SURVEY_S = 30.0  # s of the file the choice is made from (the wiring does not change within a file)
-MAX_LAG_S = 0.002  # s: channels further apart than this are not the same sound (stereo adaptors: < 1 ms)
+# s: the largest delay between two channels that carry the same sound. Acoustically two pickups on
+# one chest piece, or two tubes of unequal length, differ by well under 5 ms (1 m of air is 2.9 ms);
+# the rest is digital: interfaces and recording apps that start one channel a buffer late (256-1024
+# frames, 5.8-21.3 ms at 48 kHz). 25 ms covers those and stays far below the S1-S2 interval (~300 ms);
+# within it a copy's true lag correlates near 1, above any lag of one heart-sound component on another.
+MAX_LAG_S = 0.025
 CORR_MIN = 0.2  # |normalised cross-correlation| at which two channels carry the same sound
 PROBE_SR = 4000  # Hz: the body-sound test needs the band below 2 kHz only (files above 8 kHz are resampled)
-CHUNK = 8192  # frames per cross-correlation FFT (memory: ~1 MB per channel pair)
+CHUNK = 8192  # frames per cross-correlation FFT at least (memory: ~1 MB per channel pair at 48 kHz)
 JUDGE_S = 4.0  # s of a channel the body-sound test needs before it may leave the channel out
 SILENT = 1e-12  # energy relative to the loudest channel under which a channel is empty
 
@@ -60,6 +65,8 @@ class ChannelSurvey:
     def __init__(self, channels: int, sr: int):
         self.channels, self.sr = int(channels), int(sr)
         self.max_lag = max(1, round(MAX_LAG_S * sr))
+        # chunks several lags long, so the lags gathered per chunk stay a small part of its FFT
+        self.chunk = max(CHUNK, min(65536, 1 << (8 * self.max_lag).bit_length()))  # a few MB per channel pair
         self.xcorr = np.zeros((self.channels, self.channels, 2 * self.max_lag + 1))
         self.seen = 0
         self._limit = int(SURVEY_S * sr)
@@ -83,8 +90,8 @@ class ChannelSurvey:
         # r[i, j, L + l] += sum_t b[t, i] b[t + l, j], in chunks (a few MB whatever the block) each
         # against itself widened by L on both sides (lags across the decoder's blocks are left out)
         lag = self.max_lag
-        for s in range(0, b.shape[0], CHUNK):
-            a = b[s : s + CHUNK]
+        for s in range(0, b.shape[0], self.chunk):
+            a = b[s : s + self.chunk]
             lo = max(0, s - lag)
             e = b[lo : s + a.shape[0] + lag]
             nfft = 1 << (a.shape[0] + e.shape[0]).bit_length()
