@@ -18,6 +18,7 @@ from stethodesk.audio.filters import (
     ENV_BAND, ENV_SMOOTH_S, ENV_SR, ENV_WORK_SR, FILTER_BANDS, FILTER_MODES, FILTER_ORDER, NYQUIST_MARGIN,
     StreamingFilter, apply_filter, envelope, filter_sos, resample,
 )
+from stethodesk.audio.dropouts import cut_dropouts, dropout_note
 from stethodesk.audio.heart_rate import HR_MAX_BPM, HR_MIN_BPM, HR_MIN_PEAK, HR_MIN_SECONDS, heart_rate_bpm
 
 # The app's names for the filters and the heart rate stay dsp.* (they live in filters.py and
@@ -85,9 +86,10 @@ class Quality:
 
     ``level`` is "good", "fair" or "poor"; ``score`` 0..1 (1 = clean);
     ``issues`` a subset of {"flat", "no_contact", "no_body_sound", "quiet", "clipping", "noise",
-    "too_short", "silent_part"} ("quiet": low level but a real body sound, usable; "no_body_sound":
+    "too_short", "silent_part", "dropouts"} ("quiet": low level but a real body sound, usable; "no_body_sound":
     only a tone, hum or steady noise, unusable; "silent_part": digital silence was left out, added
-    by :func:`noted_silence`);
+    by :func:`noted_silence`; "dropouts": short runs of exact zeros inside the sound were cut out
+    before judging, :mod:`stethodesk.audio.dropouts`);
     ``reason`` one plain-words sentence for the user; ``heart_rate_bpm`` the rate the check
     found (heart, usable contact and at least ``MIN_SECONDS``), which is the rate to show: the
     reason "no regular heartbeat" and a shown rate then never meet.
@@ -248,6 +250,8 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
     if domain not in DOMAINS:
         raise ValueError("domain must be 'heart' or 'lung'")
     x = np.asarray(x, dtype=np.float32).reshape(-1)
+    whole, whole_sr = x, sr  # the heart rate keeps the dropouts' time (it leaves them out itself)
+    x, dropouts = cut_dropouts(x, sr)
     seconds = x.size / sr if sr else 0.0
     issues: list[str] = []
     reasons: list[str] = []
@@ -305,7 +309,7 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
         ratio = high / total
         periodic = None
         if domain == "heart" and seconds >= MIN_SECONDS:
-            rate = heart_rate_bpm(x, sr)
+            rate = heart_rate_bpm(whole, whole_sr) if dropouts.size else heart_rate_bpm(x, sr)
             periodic = rate is not None
         if ratio > NOISE_RATIO or periodic is False:
             issues.append("noise")
@@ -317,6 +321,10 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
                 )
             score -= 0.3 + 0.3 * min(1.0, max(0.0, ratio - NOISE_RATIO) * 2)
 
+    if dropouts.size:  # said first: it explains any pause the user hears, and it is never the sound's fault
+        issues.insert(0, "dropouts")
+        reasons.insert(0, dropout_note(dropouts, whole_sr))
+        score = min(score, 0.7)
     score = float(np.clip(score, 0.0, 1.0))
     level = "good" if score >= 0.75 else ("fair" if score >= 0.4 else "poor")
     if issues and level == "good":

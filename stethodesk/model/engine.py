@@ -170,6 +170,7 @@ class Engine:
         if domain not in ("auto",) + DOMAINS:
             raise ValueError(f"domain must be auto, heart or lung, not {domain!r}")
         from stethodesk.audio.dsp import QUALITY_SR, Quality, clipped_fraction, signal_quality
+        from stethodesk.audio.dropouts import cut_dropouts
         from stethodesk.audio.filters import resample_blocks
 
         x = np.asarray(samples, dtype=np.float32)
@@ -184,6 +185,10 @@ class Engine:
             raise ValueError(f"invalid sample rate {sr!r}: a stethoscope recording has "
                              f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz")
         x, silent_s = dsp.drop_silence(x, sr)  # digital silence is left out and said so (issue 11 item 3)
+        # short dropouts (a wireless link's runs of zeros) are cut for the model, which would hear them
+        # as pauses; the quality check is given them (it says so, and the heart rate keeps their time)
+        whole, whole_sr = x, sr
+        x, dropouts = cut_dropouts(x, sr)
         duration = x.size / float(sr) if sr else 0.0
         common = dict(site=site, model_name=self.name, model_version=self.version)
         if duration < MIN_ANALYSIS_S:
@@ -225,6 +230,9 @@ class Engine:
             prefix = self._project(enc.embedding, logits)
             encode_ms = (time.perf_counter() - t0) * 1000.0
 
+        if dropouts.size:  # dropouts were cut: judge the uncut sound at the quality rate
+            x = resample_blocks(whole, whole_sr, QUALITY_SR) if whole_sr > QUALITY_SR else whole
+        del whole
         quality = dsp.noted_silence(signal_quality(x, sr, dom), silent_s, duration)
         reason = None
         if any(i in quality.issues for i in UNUSABLE_ISSUES):
