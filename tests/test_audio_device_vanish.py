@@ -102,26 +102,47 @@ def _hum(channels: int) -> np.ndarray:
     return np.stack([x, -x][:channels], axis=1)
 
 
-def test_record_exits_after_the_device_vanishes_with_the_audio_saved(private_pulse, tmp_path):
-    private_pulse.feed(Path(private_pulse.env["STETH_FIFO"]), _hum(1))
-    env = {**private_pulse.env, "STETHODESK_HOME": str(tmp_path / "home")}
-    out = tmp_path / "gone.flac"
+def _record(pulse: PrivatePulse, tmp_path: Path, out: Path) -> subprocess.Popen:
+    """``stethodesk record`` of 30 s from the private microphone (fed a hum) into ``out``, once it
+    has said "Recording"."""
+    pulse.feed(Path(pulse.env["STETH_FIFO"]), _hum(1))
+    env = {**pulse.env, "STETHODESK_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "stethodesk", "record", "--seconds", "30", "--site", "MV", "--domain", "heart",
          "--device", "pulse", "--rate", str(RATE), str(out)],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("Recording"):
+        proc.kill()
+        pytest.fail(f"record did not start: {line!r} {proc.communicate()[1]}")
+    return proc
+
+
+def _stop(proc: subprocess.Popen, after_s: float, stop, what: str) -> str:
+    """Call ``stop()`` ``after_s`` into the recording, wait for ``proc`` (killed if hung past
+    :data:`HANG_S`) and return its stderr."""
     try:
-        assert proc.stdout.readline().startswith("Recording"), proc.stderr.read() if proc.poll() is not None else ""
-        time.sleep(2.0)
-        (module,) = private_pulse.pipe_modules()
-        private_pulse.pactl("unload-module", module)
-        gone = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=HANG_S)
-        print(f"record exited {time.monotonic() - gone:.2f} s after the device was unloaded")
+        time.sleep(after_s)
+        stop()
+        t0 = time.monotonic()
+        stderr = proc.communicate(timeout=HANG_S)[1]
+        print(f"record exited {time.monotonic() - t0:.2f} s after {what}")
+        return stderr
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_record_exits_after_the_device_vanishes_with_the_audio_saved(private_pulse, tmp_path):
+    out = tmp_path / "gone.flac"
+    proc = _record(private_pulse, tmp_path, out)
+
+    def unplug():
+        (module,) = private_pulse.pipe_modules()
+        private_pulse.pactl("unload-module", module)
+
+    stderr = _stop(proc, 2.0, unplug, "the device was unloaded")
     assert proc.returncode == 3, stderr
     assert "Lost the input pulse" in stderr and "saved" in stderr
     x, sr = read_audio(out)
@@ -174,3 +195,21 @@ def test_the_window_quits_after_its_input_vanished(private_pulse, tmp_path):
             proc.wait()
     assert proc.returncode == 0, stderr[-2000:]
     assert "smoke:" in stdout and "visible window" in stdout
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM", "SIGINT"])
+def test_record_stopped_by_a_signal_keeps_the_audio_and_says_how_it_ended(private_pulse, tmp_path, sig):
+    """Closing the terminal (SIGHUP) ends a recording like Ctrl-C and SIGTERM: the FLAC is kept, the
+    sidecar is completed with ``ended`` naming the signal, and the process exits (before, SIGHUP's
+    default action killed it at once, leaving ``"complete": false`` and no message)."""
+    import signal
+
+    out = tmp_path / f"{sig}.flac"
+    proc = _record(private_pulse, tmp_path, out)
+    stderr = _stop(proc, 1.5, lambda: proc.send_signal(getattr(signal, sig)), sig)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert f"({sig})" in stderr and "saved" in stderr
+    x, sr = read_audio(out)
+    assert sr == RATE and len(x) > 1.0 * RATE
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["complete"] is True and meta["frames"] == len(x) and f"({sig})" in meta["ended"]

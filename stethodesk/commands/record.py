@@ -24,6 +24,16 @@ SETTING_DEVICE = "input_device"
 SETTING_RATE = "input_rate"
 SETTING_CHANNEL = "input_channel"
 
+# Signals that end a recording the way Ctrl-C does: the audio so far is kept and the sidecar
+# completed with how it ended. SIGHUP is the terminal being closed (default action: die at once,
+# leaving "complete": false); Windows has no SIGHUP.
+STOP_REASONS = {
+    "SIGINT": "stopped with Ctrl-C (SIGINT)",
+    "SIGTERM": "stopped by a termination request (SIGTERM)",
+    "SIGHUP": "stopped because its terminal was closed (SIGHUP)",
+}
+STOP_SIGNALS = tuple(getattr(signal, name) for name in STOP_REASONS if hasattr(signal, name))
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -34,7 +44,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "with a JSON sidecar (<name>.json: site, domain, device, rate, start time, filter, notes). "
             "The file is written while recording, so it survives a crash; if the device is unplugged "
             "the audio up to that moment is saved and the command exits with status 3 (disk full: 4, "
-            "no usable device: 2). Device, rate and channel are remembered for the next run."
+            "no usable device: 2). Ctrl-C, SIGTERM or closing the terminal (SIGHUP) stops early: the audio "
+            "so far is kept, the sidecar says how it ended (\"ended\") and the status is 130. "
+            "Device, rate and channel are remembered for the next run."
         ),
         epilog=f"Sites: {SITES_HELP}. Example: stethodesk record --seconds 15 --site MV --domain heart mv.flac",
     )
@@ -142,11 +154,13 @@ def run(args) -> int:
     source.add_listener(limiter)
 
     stop_asked = threading.Event()
+    stopped_by: list[int] = []
 
-    def on_signal(signum, frame):  # Ctrl-C / kill: save what we have
+    def on_signal(signum, frame):  # Ctrl-C / kill / terminal closed: save what we have
+        stopped_by.append(signum)
         stop_asked.set()
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
         source.start()
     except CaptureError as exc:
@@ -172,9 +186,13 @@ def run(args) -> int:
         recorder.metadata["overflows"] = source.overflows
         if source.error:
             recorder.metadata["device_error"] = source.error
+        recorder.metadata["ended"] = _how_it_ended(stopped_by, source, limiter)
         result = recorder.stop()
         for s, h in old.items():
             signal.signal(s, h)
+    if stopped_by and stopped_by[0] == getattr(signal, "SIGHUP", None):
+        # the terminal is gone: writing to it fails (EIO), which must not turn a saved recording into a traceback
+        sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)
 
     if not args.simulate:
         remembered = {SETTING_DEVICE: source.label, SETTING_RATE: source.samplerate, SETTING_CHANNEL: args.channel}
@@ -200,6 +218,39 @@ def run(args) -> int:
         print(result.error, file=sys.stderr)
         return EXIT_DISK
     if stop_asked.is_set():
-        print("Stopped early; the recording so far was saved.", file=sys.stderr)
+        print(f"Stopped early ({result.metadata['ended']}); the recording so far was saved.", file=sys.stderr)
         return 130
     return 0
+
+
+def _how_it_ended(stopped_by: list[int], source, limiter: _Limiter) -> str:
+    """The sidecar's ``ended``: one phrase saying why the recording stopped."""
+    if stopped_by:
+        return STOP_REASONS.get(signal.Signals(stopped_by[0]).name, signal.Signals(stopped_by[0]).name)
+    if source.error:
+        return "the input device was lost"
+    if limiter.done.is_set():
+        return "the requested length was recorded"
+    return "the recording could not be written"
+
+
+class _Tolerant:
+    """A text stream whose writes and flushes ignore OSError (a closed terminal after SIGHUP)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
