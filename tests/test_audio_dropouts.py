@@ -78,3 +78,51 @@ def test_quality_note_counts_the_dropouts_and_their_time(heart):
     assert "cut out" in q.reason
     assert q.heart_rate_bpm is not None and abs(q.heart_rate_bpm - 105.3) <= 3.0
     assert signal_quality(x, sr, "heart").issues == []  # the recording itself: nothing to say
+
+
+def test_block_edges_do_not_change_what_is_found(heart, monkeypatch):
+    from stethodesk.audio import dropouts
+
+    x, sr = heart
+    y = with_dropouts(x, sr, 1.1, (0.1, 0.5))
+    whole = find_dropouts(y, sr)
+    monkeypatch.setattr(dropouts, "SCAN_BLOCK", 997)  # runs cross many block edges
+    assert np.array_equal(find_dropouts(y, sr), whole) and len(whole) == 25
+
+
+def test_long_zero_runs_are_silence_and_short_ones_dropouts_wherever_they_fall(heart):
+    """A 0.5-s run on the 50 ms frame grid is a dropout, not "silence" (drop_silence leaves it); a
+    3.3-s run is silence, cut to the sample, leaving no zeros at the cut to pass for a dropout."""
+    from stethodesk.audio.dropouts import cut_zero_silence
+    from stethodesk.audio.dsp import drop_silence
+
+    x, sr = heart
+    y = np.concatenate((x[: 5 * sr], np.zeros(int(3.33 * sr), np.float32), x[5 * sr : 10 * sr]))
+    y[7 * sr + int(3.33 * sr) : 7 * sr + int(3.33 * sr) + sr // 10] = 0.0  # a 100 ms dropout after it
+    y[int(9.2 * sr) + int(3.33 * sr) : int(9.7 * sr) + int(3.33 * sr)] = 0.0  # 500 ms, on the frame grid
+    kept, silent_s = cut_zero_silence(y, sr)
+    assert abs(silent_s - 3.33 - 0.005) < 1e-3
+    assert drop_silence(kept, sr)[1] == 0.0  # the 0.5-s dropout is not silence
+    assert [round((b - a) / sr, 3) for a, b in find_dropouts(kept, sr)] == [0.1, 0.5]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    from test_engine_fixture import runtime_engine
+
+    yield from runtime_engine(tmp_path_factory)
+
+
+@pytest.mark.llm
+def test_engine_analyses_the_sound_without_its_dropouts_and_says_so(engine, heart):
+    """The model hears the sound with the dropouts cut out (duration shorter by them), the note
+    leads the quality reason, and the heart rate is the clean recording's."""
+    x, sr = heart
+    clean = engine.analyze_audio(x, sr, domain="heart")
+    a = engine.analyze_audio(with_dropouts(x, sr, 1.1, (0.1, 0.5)), sr, domain="heart")
+    assert a.usable and "dropouts" in a.quality.issues
+    assert a.quality.reason.startswith("25 dropouts (7.30 s")
+    assert abs(a.duration_s - (x.size / sr - 7.30 - 25 * 0.005)) < 0.01
+    assert a.heart_rate_bpm is not None and abs(a.heart_rate_bpm - clean.heart_rate_bpm) <= 3.0
+    print({k: (round(clean.findings[k], 3), round(a.findings[k], 3)) for k in clean.findings})
+    assert abs(a.findings["murmur"] - clean.findings["murmur"]) < 0.1

@@ -170,7 +170,7 @@ class Engine:
         if domain not in ("auto",) + DOMAINS:
             raise ValueError(f"domain must be auto, heart or lung, not {domain!r}")
         from stethodesk.audio.dsp import QUALITY_SR, Quality, clipped_fraction, signal_quality
-        from stethodesk.audio.dropouts import cut_dropouts
+        from stethodesk.audio.dropouts import cut_dropouts, cut_zero_silence
         from stethodesk.audio.filters import resample_blocks
 
         x = np.asarray(samples, dtype=np.float32)
@@ -184,7 +184,11 @@ class Engine:
         if not sr or not MIN_SAMPLERATE <= sr <= MAX_SAMPLERATE:  # a 1 Hz array was once "Clear signal, 60 bpm"
             raise ValueError(f"invalid sample rate {sr!r}: a stethoscope recording has "
                              f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz")
-        x, silent_s = dsp.drop_silence(x, sr)  # digital silence is left out and said so (issue 11 item 3)
+        # digital silence is left out and said so (issue 11 item 3): long runs of zeros to the sample
+        # first (frame by frame would leave zeros at each cut, to be counted as a dropout), then the rest
+        x, zeros_s = cut_zero_silence(x, sr)
+        x, silent_s = dsp.drop_silence(x, sr)
+        silent_s += zeros_s
         # short dropouts (a wireless link's runs of zeros) are cut for the model, which would hear them
         # as pauses; the quality check is given them (it says so, and the heart rate keeps their time)
         whole, whole_sr = x, sr
