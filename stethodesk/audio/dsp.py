@@ -16,9 +16,10 @@ from stethodesk.audio.limits import MIN_SECONDS, short_seconds
 
 from stethodesk.audio.filters import (
     ENV_BAND, ENV_SMOOTH_S, ENV_SR, ENV_WORK_SR, FILTER_BANDS, FILTER_MODES, FILTER_ORDER, NYQUIST_MARGIN,
-    StreamingFilter, apply_filter, envelope, filter_sos, resample,
+    LONG_BLOCK, StreamingFilter, apply_filter, envelope, filter_sos, mean_square, resample, sosfiltfilt_long,
+    welch_long,
 )
-from stethodesk.audio.dropouts import DROPOUT_MAX_S, cut_dropouts, dropout_note
+from stethodesk.audio.dropouts import cut_dropouts, dropout_note
 from stethodesk.audio.heart_rate import HR_MAX_BPM, HR_MIN_BPM, HR_MIN_PEAK, HR_MIN_SECONDS, heart_rate_bpm
 
 # The app's names for the filters and the heart rate stay dsp.* (they live in filters.py and
@@ -130,15 +131,20 @@ def body_sound_modulation(band: np.ndarray, sr: int) -> float | None:
     n = band.size // frame
     if n < 20:  # under 2 s: too short to see a breath or several beats
         return None
-    energy = np.mean(np.square(band[: n * frame].reshape(n, frame), dtype=np.float64), axis=1)
+    frames = band[: n * frame].reshape(n, frame)
+    energy = np.empty(n)
+    rows = max(1, LONG_BLOCK // frame)  # rows at a time: no float64 square of a 30-min recording
+    for i in range(0, n, rows):
+        energy[i : i + rows] = np.mean(np.square(frames[i : i + rows], dtype=np.float64), axis=1)
     return float(np.std(energy) / max(float(np.mean(energy)), 1e-30))
 
 
-def _without_hum(x: np.ndarray, sr: int) -> np.ndarray:
-    """``x`` (shape ``(n,)``) with 50/60 Hz mains hum and its harmonics up to :data:`HUM_MAX_HZ` notched out."""
+def _without_hum(x: np.ndarray, sr: int, offset: float = 0.0) -> np.ndarray:
+    """``x - offset`` (shape ``(n,)``, float64) with 50/60 Hz mains hum and its harmonics up to
+    :data:`HUM_MAX_HZ` notched out (zero-phase, in blocks: :func:`filters.sosfiltfilt_long`)."""
     sos = [signal.tf2sos(*signal.iirnotch(f0, HUM_Q, fs=sr))
            for base in HUM_BASES_HZ for f0 in np.arange(base, min(HUM_MAX_HZ, 0.45 * sr), base)]
-    return signal.sosfiltfilt(np.concatenate(sos), np.asarray(x, dtype=np.float64))
+    return sosfiltfilt_long(np.concatenate(sos), x, offset)
 
 
 def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
@@ -151,16 +157,19 @@ def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
     """
     if np.size(x) < 2 * sr:  # too short to tell (and shorter than the notch filters' padding)
         return None
-    x = np.asarray(x, dtype=np.float64) - np.mean(x)
+    # centred on its mean in float64 block by block by each step, not as a copy of the whole
+    # recording (30 min at 8 kHz: 115 MB, issue 11 item 8)
+    mean = np.mean(x)
+    x = np.asarray(x).reshape(-1)
     # the notches ring for ~0.2 s at each end (Q 30 at 50 Hz): judge without the first and last second
     edge = sr if x.size >= 4 * sr else 0
-    clean = _without_hum(x, sr)[edge : x.size - edge]
-    only_hum = float(np.mean(np.square(clean))) < HUM_LEFT * float(np.mean(np.square(x[edge : x.size - edge])))
+    clean = _without_hum(x, sr, mean)[edge : x.size - edge]
+    only_hum = mean_square(clean) < HUM_LEFT * mean_square(x[edge : x.size - edge], mean)
     for domain, mode in (("heart", "bell"), ("lung", "wide")):
         m = body_sound_modulation(apply_filter(clean, sr, mode), sr)
         if m is None or (m >= SOME_BODY_MODULATION[domain] and not only_hum):
             return None
-    f, pxx = signal.welch(x, fs=sr, nperseg=min(sr, x.size))  # 1 Hz steps: name the tone
+    f, pxx = welch_long(x, sr, min(sr, x.size), offset=mean)  # 1 Hz steps: name the tone
     k = int(np.argmax(pxx))
     if float(np.sum(pxx[max(0, k - 1) : k + 2])) >= TONE_FRACTION * float(np.sum(pxx)):
         what = f"only a steady tone at about {f[k]:.0f} Hz (mains hum or a whistle)"
@@ -191,15 +200,16 @@ def drop_silence(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     edges = np.flatnonzero(np.diff(np.concatenate(([0], held.view(np.int8), [0]))))
     silent = np.zeros(n, bool)
     for a, b in zip(edges[::2], edges[1::2]):
-        # exact zeros shorter than DROPOUT_MAX_S are a dropout (cut and counted by the dropout check)
-        if b - a >= need and not (frames[a, 0] == 0 and (b - a) * SILENT_FRAME_S < DROPOUT_MAX_S):
+        if b - a >= need:
             silent[a:b] = True
     if not silent.any() or silent.all():
         return x, 0.0
-    keep = np.repeat(~silent, frame)
-    if x.size > n * frame:
-        keep = np.concatenate((keep, np.full(x.size - n * frame, not (held_tail and silent[-1]))))
-    kept = x[keep]
+    # the kept runs joined (no sample mask the length of the recording: 30 min at 48 kHz is 86 MB)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], (~silent).view(np.int8), [0]))))
+    parts = [x[a * frame : b * frame] for a, b in zip(edges[::2], edges[1::2])]
+    if x.size > n * frame and not (held_tail and silent[-1]):
+        parts.append(x[n * frame :])
+    kept = np.concatenate(parts) if parts else x[:0].copy()
     return kept, (x.size - kept.size) / sr
 
 
@@ -236,13 +246,28 @@ def clipped_fraction(x: np.ndarray, sr: int) -> float:
         return 0.0
     held = 0
     for extreme in {float(x.max()), float(x.min())}:
-        if abs(extreme) < CLIP_MIN_LEVEL:
-            continue
-        at = np.concatenate(([0], (x == extreme).view(np.int8), [0]))
-        edges = np.flatnonzero(np.diff(at))
-        runs = edges[1::2] - edges[::2]
-        held += int(runs[runs >= run].sum())
+        if abs(extreme) >= CLIP_MIN_LEVEL:
+            held += _held_runs(x, extreme, run)
     return held / x.size
+
+
+def _held_runs(x: np.ndarray, value: float, run: int) -> int:
+    """Samples of ``x`` (shape ``(n,)``) in runs of at least ``run`` equal to ``value``, found in
+    :data:`LONG_BLOCK` blocks (a run crossing a block's end is carried into the next)."""
+    held = carry = 0
+    for a in range(0, x.size, LONG_BLOCK):
+        eq = x[a : a + LONG_BLOCK] == value
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], eq.view(np.int8), [0]))))
+        runs = edges[1::2] - edges[::2]
+        if runs.size and edges[0] == 0:
+            runs[0] += carry  # the run from the block before goes on
+        elif carry >= run:
+            held += carry
+        carry = 0
+        if runs.size and edges[-1] == eq.size:  # goes on into the next block
+            carry, runs = int(runs[-1]), runs[:-1]
+        held += int(runs[runs >= run].sum())
+    return held + (carry if carry >= run else 0)
 
 
 def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
@@ -304,7 +329,7 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
         score -= 0.7  # unusable: nothing to analyse
     else:
         split = NOISE_SPLIT_HZ[domain]
-        f, pxx = signal.welch(x - x.mean(), fs=sr, nperseg=min(QUALITY_NPERSEG, x.size))
+        f, pxx = welch_long(x - x.mean(), sr, min(QUALITY_NPERSEG, x.size))
         total = float(np.sum(pxx[f >= 20.0])) + 1e-20
         high = float(np.sum(pxx[f >= split]))
         ratio = high / total

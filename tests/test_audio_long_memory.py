@@ -1,0 +1,135 @@
+"""The quality check's whole-recording steps run in blocks so a 30-min file stays in bounded memory
+(issue 11 item 8), and give what the whole-array computations gave: the same filtered samples,
+the same clipping and silence counts, the same quality verdict and heart rate on real recordings.
+
+Each comparison runs once with blocks larger than the input (one block: scipy's own whole-array
+call) and once with blocks of a few thousand samples, so every block edge is crossed many times.
+The memory itself is measured by ``benchmarks/analyze_memory.py`` (printed, not asserted here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from stethodesk.audio import dsp, filters
+from stethodesk.audio.fileio import read_audio
+from stethodesk.paths import shared_data_dir
+
+DATA = shared_data_dir()
+RECORDINGS = [
+    DATA / "circor2022" / "training_data" / "50111_MV.flac",  # heart, clear beats
+    DATA / "circor2022" / "training_data" / "13918_AV.flac",
+    DATA / "icbhi2017_cycles" / "audio" / "crackle_or_both" / "104_1b1_Ll_sc_Litt3200_c05.flac",  # lung
+    DATA / "icbhi2017_cycles" / "audio" / "normal" / "101_1b1_Al_sc_Meditron_c01.flac",
+]
+
+
+def _blocks(monkeypatch, n: int) -> None:
+    for mod in (filters, dsp):
+        monkeypatch.setattr(mod, "LONG_BLOCK", n)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 3,001 samples (odd: no edge falls on a beat or frame grid)."""
+    _blocks(monkeypatch, 3001)
+
+
+def _rec(path) -> tuple[np.ndarray, int]:
+    x, sr = read_audio(path)
+    return x, sr
+
+
+def test_blocked_filters_give_the_whole_array_samples(small_blocks):
+    x, sr = _rec(RECORDINGS[0])
+    x64 = np.asarray(x, np.float64)
+    sos = np.concatenate([signal.tf2sos(*signal.iirnotch(f0, 30.0, fs=sr)) for f0 in (50.0, 100.0, 60.0)])
+    assert x.size > 4 * filters.LONG_BLOCK  # the blocked path, not the short-input shortcut
+    np.testing.assert_array_equal(filters.sosfiltfilt_long(sos, x64), signal.sosfiltfilt(sos, x64))
+    mean = np.mean(x)  # centred on the way in, as the hum check does: the same as centring first
+    np.testing.assert_array_equal(filters.sosfiltfilt_long(sos, x, mean), signal.sosfiltfilt(sos, x64 - mean))
+    bell = filters.filter_sos(sr, "bell")
+    np.testing.assert_array_equal(filters.apply_filter(x, sr, "bell"), signal.sosfilt(bell, x).astype(np.float32))
+    for nperseg in (512, sr):
+        f0, p0 = signal.welch(x64, fs=sr, nperseg=nperseg)
+        f1, p1 = filters.welch_long(x64, sr, nperseg)
+        np.testing.assert_array_equal(f1, f0)
+        np.testing.assert_allclose(p1, p0, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(filters.welch_long(x, sr, nperseg, offset=mean)[1],
+                                   signal.welch(x64 - mean, fs=sr, nperseg=nperseg)[1], rtol=1e-9, atol=0)
+        _, p2 = filters.welch_long(x, sr, nperseg)  # float32 in, float32 out, as scipy's
+        assert p2.dtype == np.float32
+        np.testing.assert_allclose(p2, signal.welch(x, fs=sr, nperseg=nperseg)[1], rtol=1e-4, atol=0)
+    assert filters.mean_square(x64) == pytest.approx(float(np.mean(np.square(x64))), rel=1e-12)
+    assert filters.mean_square(x, mean) == pytest.approx(float(np.mean(np.square(x64 - mean))), rel=1e-12)
+
+
+def _clipped_reference(x: np.ndarray, run: int, extreme: float) -> int:
+    at = np.concatenate(([0], (x == extreme).view(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(at))
+    runs = edges[1::2] - edges[::2]
+    return int(runs[runs >= run].sum())
+
+
+def test_clipping_runs_across_block_edges_are_counted_whole(small_blocks):
+    x, sr = _rec(RECORDINGS[0])
+    loud = np.clip(x * (4.0 / np.max(np.abs(x))), -1.0, 1.0).astype(np.float32)
+    # runs that start, end and lie exactly on the 3,001-sample block edges, and one longer than a block
+    for a, b in ((3001 - 5, 3001 + 5), (6002, 6012), (9003 - 12, 9003), (12004, 12004 + 7000)):
+        loud[a:b] = 1.0
+    run = max(dsp.CLIP_RUN, round(dsp.CLIP_RUN_S * sr))
+    expected = sum(_clipped_reference(loud, run, e) for e in {float(loud.max()), float(loud.min())})
+    assert expected > 7000  # the planted runs are counted
+    assert dsp.clipped_fraction(loud, sr) == expected / loud.size
+
+
+def _kept_reference(x: np.ndarray, sr: int) -> np.ndarray:
+    """drop_silence's samples by its former per-sample mask (frames held at one value, runs of
+    SILENT_RUN_S; the partial last frame goes with the last frame)."""
+    frame = int(dsp.SILENT_FRAME_S * sr)
+    n = x.size // frame
+    frames = x[: n * frame].reshape(n, frame)
+    held = frames.max(axis=1) == frames.min(axis=1)
+    need = round(dsp.SILENT_RUN_S / dsp.SILENT_FRAME_S)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], held.view(np.int8), [0]))))
+    silent = np.zeros(n, bool)
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a >= need:
+            silent[a:b] = True
+    held_tail = bool(held[-1] and np.all(x[n * frame :] == frames[-1, 0]))
+    keep = np.concatenate((np.repeat(~silent, frame), np.full(x.size - n * frame, not (held_tail and silent[-1]))))
+    return x[keep]
+
+
+@pytest.mark.parametrize("tail", ["silent", "sound"])
+def test_silence_is_left_out_as_before(tail):
+    x, sr = _rec(RECORDINGS[0])
+    frame = int(dsp.SILENT_FRAME_S * sr)
+    y = x[: 20 * sr + frame // 3].copy()  # a partial last frame
+    y[2 * sr : 3 * sr] = 0.0  # 1 s of digital silence inside
+    y[int(5.01 * sr) : int(5.8 * sr)] = 0.25  # a held value, not on the frame grid
+    if tail == "silent":
+        y[-(sr + frame // 3) :] = 0.0
+    kept, silent_s = dsp.drop_silence(y, sr)
+    expected = _kept_reference(y, sr)
+    assert 1.0 <= silent_s and expected.size < y.size
+    np.testing.assert_array_equal(kept, expected)
+    assert silent_s == (y.size - expected.size) / sr
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.name)
+def test_quality_verdict_is_unchanged_on_real_recordings(monkeypatch, path):
+    x, sr = _rec(path)
+    # long enough that the hum notches, Welch and the modulation frames all cross block edges
+    x = np.tile(x, max(1, int(np.ceil(60 * sr / x.size))))
+    domain = "lung" if "icbhi" in str(path) else "heart"
+    _blocks(monkeypatch, 10**9)  # one block: scipy's whole-array calls
+    whole = dsp.signal_quality(x, sr, domain), dsp.no_body_sound_reason(x, min(sr, 8000))
+    _blocks(monkeypatch, 3001)
+    blocked = dsp.signal_quality(x, sr, domain), dsp.no_body_sound_reason(x, min(sr, 8000))
+    (q0, r0), (q1, r1) = whole, blocked
+    assert (q1.level, q1.issues, q1.reason, r1) == (q0.level, q0.issues, q0.reason, r0)
+    assert q1.score == pytest.approx(q0.score, abs=1e-9)
+    assert q1.heart_rate_bpm == q0.heart_rate_bpm
