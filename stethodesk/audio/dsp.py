@@ -19,7 +19,7 @@ from stethodesk.audio.filters import (
     LONG_BLOCK, StreamingFilter, apply_filter, envelope, filter_sos, mean_square, resample, sosfiltfilt_long,
     welch_long,
 )
-from stethodesk.audio.dropouts import cut_dropouts, dropout_note
+from stethodesk.audio.dropouts import DROPOUT_MAX_S, cut_dropouts, dropout_note
 from stethodesk.audio.heart_rate import HR_MAX_BPM, HR_MIN_BPM, HR_MIN_PEAK, HR_MIN_SECONDS, heart_rate_bpm
 
 # The app's names for the filters and the heart rate stay dsp.* (they live in filters.py and
@@ -200,7 +200,8 @@ def drop_silence(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     edges = np.flatnonzero(np.diff(np.concatenate(([0], held.view(np.int8), [0]))))
     silent = np.zeros(n, bool)
     for a, b in zip(edges[::2], edges[1::2]):
-        if b - a >= need:
+        # exact zeros shorter than DROPOUT_MAX_S are a dropout (cut and counted by the dropout check)
+        if b - a >= need and not (frames[a, 0] == 0 and (b - a) * SILENT_FRAME_S < DROPOUT_MAX_S):
             silent[a:b] = True
     if not silent.any() or silent.all():
         return x, 0.0
