@@ -133,3 +133,58 @@ def test_quality_verdict_is_unchanged_on_real_recordings(monkeypatch, path):
     assert (q1.level, q1.issues, q1.reason, r1) == (q0.level, q0.issues, q0.reason, r0)
     assert q1.score == pytest.approx(q0.score, abs=1e-9)
     assert q1.heart_rate_bpm == q0.heart_rate_bpm
+
+
+def _with_gaps(x: np.ndarray, sr: int) -> np.ndarray:
+    """``x`` with 0.1 s of exact zeros every 1.3 s (dropouts) and 1.5 s of them at 4 s (digital
+    silence, cut to the sample: the engine then holds a copy of its own, which it cuts in place)."""
+    y = x.copy()
+    for t in np.arange(1.0, y.size / sr - 1, 1.3):
+        y[int(t * sr) : int((t + 0.1) * sr)] = 0.0
+    y[4 * sr : int(5.5 * sr)] = 0.0
+    return y
+
+
+@pytest.mark.parametrize("block", [7, 1 << 20])
+def test_cutting_dropouts_in_place_gives_the_same_samples(monkeypatch, block):
+    from stethodesk.audio import dropouts
+
+    monkeypatch.setattr(dropouts, "SCAN_BLOCK", block)
+    x, sr = _rec(RECORDINGS[0])
+    y = _with_gaps(x, sr)
+    spans = dropouts.find_dropouts(y, sr)
+    assert len(spans) > 5
+    new, _ = dropouts.cut_dropouts(y, sr, spans)
+    same = y.copy()
+    inplace, _ = dropouts.cut_dropouts(same, sr, spans, in_place=True)
+    assert np.shares_memory(inplace, same) and not np.shares_memory(new, y)
+    np.testing.assert_array_equal(inplace, new)
+    with pytest.raises(ValueError, match="float32"):
+        dropouts.cut_dropouts(y.astype(np.float64), sr, spans, in_place=True)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    from test_engine_fixture import runtime_engine
+
+    yield from runtime_engine(tmp_path_factory)
+
+
+@pytest.mark.llm
+@pytest.mark.parametrize("rate", [4000, 16000])
+def test_engine_findings_are_the_same_whether_it_cuts_in_place_or_not(engine, rate):
+    """A float32 array is the caller's (cut into a new array, left as it was); a float64 one is
+    converted, so the engine owns the copy and cuts dropouts in place (at 16 kHz after keeping the
+    uncut sound at the quality rate). Findings, quality and heart rate are the same to the bit."""
+    from stethodesk.audio.filters import resample
+
+    x, sr = _rec(RECORDINGS[1])
+    x, sr = (resample(x, sr, rate), rate) if rate != sr else (x, sr)
+    y = _with_gaps(x, sr)
+    kept = y.copy()
+    a = engine.analyze_audio(y, sr, domain="heart")
+    b = engine.analyze_audio(y.astype(np.float64), sr, domain="heart")
+    np.testing.assert_array_equal(y, kept)  # the caller's array is never cut in place
+    assert a.usable and "dropouts" in a.quality.issues and "silent_part" in a.quality.issues
+    assert (b.findings, b.quality, b.heart_rate_bpm, b.duration_s) == (a.findings, a.quality, a.heart_rate_bpm,
+                                                                      a.duration_s)

@@ -103,27 +103,37 @@ def cut_zero_silence(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     return kept, (x.size - kept.size) / sr
 
 
-def cut_dropouts(x: np.ndarray, sr: int, spans: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def cut_dropouts(x: np.ndarray, sr: int, spans: np.ndarray | None = None,
+                 in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``x`` (shape ``(n,)``) with its dropouts (``spans`` from :func:`find_dropouts`, found when
     None) cut out and each join cross-faded over :data:`CROSSFADE_S`; and the spans. ``x`` itself
-    comes back when there are none. The result is shorter by the dropouts plus one cross-fade each."""
+    comes back when there are none. The result (float32) is shorter by the dropouts plus one
+    cross-fade each. ``in_place`` (``x`` float32 and writable; its contents are then lost): the
+    result is written over ``x`` and is a view of it, so a 30-min recording needs no second copy
+    (issue 11 item 8); otherwise it goes into one new array."""
     x = np.asarray(x).reshape(-1)
     spans = find_dropouts(x, sr) if spans is None else spans
     if spans.size == 0:
         return x, spans
+    if in_place and (x.dtype != np.float32 or not x.flags.writeable):
+        raise ValueError("cut_dropouts(in_place=True) needs a writable float32 array")
     bounds = np.concatenate(([0], spans.reshape(-1), [x.size])).reshape(-1, 2)  # kept [from, to)
-    pieces = [x[a:b] for a, b in bounds if b > a]
-    out = [pieces[0].astype(np.float32)]
-    for p in pieces[1:]:
-        f = min(int(round(CROSSFADE_S * sr)), out[-1].size, p.size)
-        p = p.astype(np.float32)
-        if f > 0:
+    out = x if in_place else np.empty(x.size, np.float32)
+    fade = int(round(CROSSFADE_S * sr))
+    pos = last = 0  # samples written; length of the piece written last
+    for a, b in bounds:
+        if b <= a:
+            continue
+        f = min(fade, last, b - a) if pos else 0
+        if f > 0:  # what was read from x[a:] lies at or after pos: not yet overwritten
             ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(f) + 0.5) / f)).astype(np.float32)
-            out[-1] = out[-1].copy()
-            out[-1][-f:] = out[-1][-f:] * ramp[::-1] + p[:f] * ramp
-            p = p[f:]
-        out.append(p)
-    return np.concatenate(out), spans
+            out[pos - f : pos] = out[pos - f : pos] * ramp[::-1] + x[a : a + f].astype(np.float32) * ramp
+            a += f
+        for s in range(a, b, SCAN_BLOCK):  # forward, block by block: safe where out and x overlap
+            e = min(b, s + SCAN_BLOCK)
+            out[pos + s - a : pos + e - a] = x[s:e]
+        pos, last = pos + b - a, b - a
+    return out[:pos], spans
 
 
 def dropout_mask(n: int, spans: np.ndarray, widen: int = 0) -> np.ndarray:

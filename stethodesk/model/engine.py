@@ -170,7 +170,7 @@ class Engine:
         if domain not in ("auto",) + DOMAINS:
             raise ValueError(f"domain must be auto, heart or lung, not {domain!r}")
         from stethodesk.audio.dsp import QUALITY_SR, Quality, clipped_fraction, signal_quality
-        from stethodesk.audio.dropouts import cut_dropouts, cut_zero_silence
+        from stethodesk.audio.dropouts import cut_dropouts, cut_zero_silence, find_dropouts
         from stethodesk.audio.filters import resample_blocks
 
         x = np.asarray(samples, dtype=np.float32)
@@ -192,7 +192,16 @@ class Engine:
         # short dropouts (a wireless link's runs of zeros) are cut for the model, which would hear them
         # as pauses; the quality check is given them (it says so, and the heart rate keeps their time)
         whole, whole_sr = x, sr
-        x, dropouts = cut_dropouts(x, sr)
+        dropouts = find_dropouts(x, sr)
+        if dropouts.size and sr > QUALITY_SR:  # the uncut sound is judged at the quality rate: kept at it only
+            whole, whole_sr = resample_blocks(x, sr, QUALITY_SR), QUALITY_SR
+        # cut in place when x is the engine's own copy, not the caller's array: no second full-rate copy
+        # (a 30-min 48 kHz file with dropouts once peaked at 1.9 GB, issue 11 item 8)
+        own = (bool(dropouts.size) and x.dtype == np.float32 and x.flags.writeable
+               and not np.may_share_memory(x, samples))
+        if own and whole is x:
+            whole = x.copy()
+        x, dropouts = cut_dropouts(x, sr, dropouts, in_place=own)
         duration = x.size / float(sr) if sr else 0.0
         common = dict(site=site, model_name=self.name, model_version=self.version)
         if duration < MIN_ANALYSIS_S:
