@@ -69,3 +69,40 @@ def test_tone_or_noise_gets_no_findings(engine, kind):
     a = engine.analyze_audio(x.astype(np.float32), sr)
     assert not a.usable and a.findings == {} and a.heart_rate_bpm is None
     assert "no heart or lung sound" in a.unusable_reason and a.quality.level == "poor"
+
+
+@pytest.mark.llm
+@pytest.mark.parametrize("kind", ["am_tone", "brown"])
+def test_beating_tone_or_brown_noise_gets_no_findings(engine, kind):
+    """A 40 Hz tone rising and falling 1.2 times a second (once a "heart" with a murmur) and brown
+    noise (once "Clear signal" for lung) are no auscultation (issue 11 item 3, maintainers' re-test)."""
+    sr = 4000
+    t = np.arange(20 * sr) / sr
+    if kind == "am_tone":
+        x = 0.4 * (0.5 + 0.5 * np.sin(2 * np.pi * 1.2 * t)) * np.sin(2 * np.pi * 40 * t)
+    else:
+        from scipy import signal
+
+        x = np.cumsum(np.random.default_rng(1).standard_normal(t.size))  # 1/f^2, its drift below 2 Hz off
+        x = signal.sosfilt(signal.butter(1, 2.0, "highpass", fs=sr, output="sos"), x)
+        x = 0.3 * x / np.max(np.abs(x))
+    for domain in ("auto", "heart", "lung"):
+        a = engine.analyze_audio(x.astype(np.float32), sr, domain=domain)
+        assert not a.usable and a.findings == {} and a.heart_rate_bpm is None, (domain, a.quality)
+        assert "no heart or lung sound" in a.unusable_reason
+        assert ("tone at about 40 Hz" if kind == "am_tone" else "steady noise") in a.unusable_reason
+
+
+@pytest.mark.llm
+def test_recording_100_db_down_in_a_float_file_gets_the_same_findings(engine, tmp_path):
+    import soundfile as sf
+
+    x, sr = _heart()
+    p = tmp_path / "quiet.wav"
+    sf.write(p, x.astype(np.float64) * 1e-5, sr, subtype="FLOAT")
+    quiet, rate = read_audio(p)
+    loud_a, quiet_a = engine.analyze_audio(x, sr, domain="heart"), engine.analyze_audio(quiet, rate, domain="heart")
+    assert loud_a.usable and quiet_a.usable, quiet_a.unusable_reason
+    assert quiet_a.heart_rate_bpm == loud_a.heart_rate_bpm and set(quiet_a.quality.issues) <= {"quiet"}
+    assert quiet_a.findings.keys() == loud_a.findings.keys()
+    assert all(abs(quiet_a.findings[k] - loud_a.findings[k]) < 0.05 for k in loud_a.findings)

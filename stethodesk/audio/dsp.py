@@ -10,37 +10,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
-from stethodesk.audio.limits import MIN_SECONDS, short_seconds
-
+from stethodesk.audio.body_sound import (
+    MODULATION_Z, body_sound_evidence, body_sound_modulation, modulation_z, no_body_sound_reason,
+)
 from stethodesk.audio.filters import (
     ENV_BAND, ENV_SMOOTH_S, ENV_SR, ENV_WORK_SR, FILTER_BANDS, FILTER_MODES, FILTER_ORDER, NYQUIST_MARGIN,
-    LONG_BLOCK, StreamingFilter, apply_filter, envelope, filter_sos, mean_square, resample, sosfiltfilt_long,
-    welch_long,
+    LONG_BLOCK, StreamingFilter, apply_filter, envelope, filter_sos, resample, welch_long,
 )
 from stethodesk.audio.dropouts import DROPOUT_MAX_S, cut_dropouts, dropout_note
 from stethodesk.audio.heart_rate import HR_MAX_BPM, HR_MIN_BPM, HR_MIN_PEAK, HR_MIN_SECONDS, heart_rate_bpm
+from stethodesk.audio.limits import MIN_SECONDS, short_seconds
 
-# The app's names for the filters and the heart rate stay dsp.* (they live in filters.py and
-# heart_rate.py since dsp.py passed 400 lines).
+# The app's names for the filters, the heart rate and the body-sound test stay dsp.* (they live in
+# filters.py, heart_rate.py and body_sound.py since dsp.py passed 400 lines).
 __all__ = [
     "ENV_BAND", "ENV_SMOOTH_S", "ENV_SR", "ENV_WORK_SR", "FILTER_BANDS", "FILTER_MODES", "FILTER_ORDER",
     "HR_MAX_BPM", "HR_MIN_BPM", "HR_MIN_PEAK", "HR_MIN_SECONDS", "NYQUIST_MARGIN", "Quality", "StreamingFilter",
-    "HEAVY_CLIP_FRACTION", "apply_filter", "body_sound_evidence", "body_sound_modulation", "clipped_fraction",
-    "drop_silence", "envelope", "filter_sos", "heart_rate_bpm", "no_body_sound_reason", "noted_silence", "resample",
-    "signal_quality", "silence_note",
+    "HEAVY_CLIP_FRACTION", "MODULATION_Z", "NORM_RMS", "ac_rms", "apply_filter", "body_sound_evidence",
+    "body_sound_modulation", "clipped_fraction", "drop_silence", "envelope", "filter_sos", "heart_rate_bpm",
+    "is_flat", "modulation_z", "no_body_sound_reason", "noted_silence", "resample", "signal_quality", "silence_note",
 ]
 
 # --- quality ----------------------------------------------------------------------------
-FLAT_RMS = 10 ** (-100 / 20)  # below -100 dBFS (under 16-bit quantization noise): nothing at all
+# Flat is judged against the signal's own value grid, not an absolute level (issue 11 item 3): an
+# integer file whose AC part stays under one quantisation step is only its last bit moving, while
+# a float file 100 dB down still holds a recording. The grid step is the smallest change between
+# neighbouring samples, at least FLAT_EPS of the peak (float32 rounding of a constant).
+FLAT_STEPS = 1.0
+FLAT_EPS = 8 * float(np.finfo(np.float32).eps)
+FLAT_PROBE = 1 << 20  # samples the grid step is measured on (the first ~2 min at 8 kHz)
 NO_CONTACT_RMS = 10 ** (-50 / 20)  # below -50 dBFS in the body-sound band, the level alone cannot
-# tell a quiet stethoscope from one off the skin: the content decides (:func:`body_sound_evidence`)
-# Body-band energy std/mean over 0.1 s frames at or above which a quiet signal holds beats or
-# breaths (measured 2026-11-30: 60 CirCor recordings min 0.75, white noise in the heart band at
-# most 0.20; 40 ICBHI cycles min 0.34, SPRSound 1.36, HLS-CMDS 0.63, noise in the lung band 0.08)
-BODY_MODULATION = {"heart": 0.4, "lung": 0.2}
-MODULATION_FRAME_S = 0.1
+# tell a quiet stethoscope from one off the skin: the content decides (:func:`no_body_sound_reason`):
+# quiet with a body sound is "quiet" (usable), quiet without one "no_contact"
+NORM_RMS = 0.1  # the content checks and the encoder get the sound at this RMS: level-free findings
 # Clipping is judged by flat runs at the signal's own extreme, not by |x| against 1.0: a float
 # file may exceed 1.0 (or carry a DC offset) without anything clipped, while a converter or an
 # integer format at its limit holds the same value for several samples in a row.
@@ -52,18 +55,6 @@ CLIP_RUN_S = 0.0002
 CLIP_MIN_LEVEL = 0.5  # extremes below -6 dBFS are a quiet signal's quantisation steps, not clipping
 CLIP_FRACTION = 0.001  # > 0.1% clipped samples is audible distortion
 HEAVY_CLIP_FRACTION = 0.02  # > 2 % held flat at the peak: S1/S2 flattened, the recording is refused
-# A stretch of audio with no body sound at all (a pure tone, mains hum, steady hiss: issue 11 item 3)
-# is judged by content, whatever its level: neither the heart band nor the lung band rises and
-# falls (:data:`SOME_BODY_MODULATION`) once mains hum (50/60 Hz and harmonics) is notched out.
-# Lower than :data:`BODY_MODULATION` (quiet input) since loud noise may bury a real heart: white
-# noise measures 0.18-0.22 (heart band, 20 s) and 0.08 (lung band); a CirCor heart under white noise
-# 4x its own level still 0.29.
-SOME_BODY_MODULATION = {"heart": 0.27, "lung": 0.15}
-HUM_BASES_HZ = (50.0, 60.0)
-HUM_MAX_HZ = 400.0  # the notches cost ~1.3 ms per 10 s at 8 kHz each (the live view checks every second)
-HUM_Q = 30.0
-HUM_LEFT = 1e-6  # under -60 dB of the signal left once hum is notched out: nothing but hum
-TONE_FRACTION = 0.5  # this share of the power in one spectral peak (+-1 bin) makes it "a steady tone"
 # Digital silence inside a recording (a device that stopped sending, zero-padding, a muted stretch) is
 # no sound to analyse: stretches of at least SILENT_RUN_S made of SILENT_FRAME_S frames held at one
 # value are left out and said so (issue 11 item 3, re-test F9). Exactly one value: a real quiet
@@ -103,79 +94,32 @@ class Quality:
     heart_rate_bpm: float | None = None
 
 
-def body_sound_evidence(body_band: np.ndarray, sr: int, domain: str = "heart") -> bool:
-    """Whether a quiet signal holds a body sound rather than the input's own noise floor.
-
-    Level alone cannot decide (a real recording 40 dB quieter is still a recording), so the
-    content does: body-band energy that rises and falls with beats or breaths (std/mean of
-    :data:`MODULATION_FRAME_S` frame energies at least :data:`BODY_MODULATION` of the domain;
-    steady hiss or hum stays below). A heart rate alone is no evidence: the envelope of white
-    noise can yield one.
-
-    Parameters
-    ----------
-    body_band : np.ndarray, shape (n,)
-        The signal filtered to the domain's body-sound band (float).
-    sr : int
-        Sample rate in Hz.
-    domain : {"heart", "lung"}
-    """
-    m = body_sound_modulation(body_band, sr)
-    return m is not None and m >= BODY_MODULATION[domain]
-
-
-def body_sound_modulation(band: np.ndarray, sr: int) -> float | None:
-    """std/mean of the energies of :data:`MODULATION_FRAME_S` frames of ``band`` (shape ``(n,)``,
-    rate ``sr`` Hz): how much the sound rises and falls; None under 2 s (20 frames)."""
-    frame = max(1, int(MODULATION_FRAME_S * sr))
-    n = band.size // frame
-    if n < 20:  # under 2 s: too short to see a breath or several beats
-        return None
-    frames = band[: n * frame].reshape(n, frame)
-    energy = np.empty(n)
-    rows = max(1, LONG_BLOCK // frame)  # rows at a time: no float64 square of a 30-min recording
-    for i in range(0, n, rows):
-        energy[i : i + rows] = np.mean(np.square(frames[i : i + rows], dtype=np.float64), axis=1)
-    return float(np.std(energy) / max(float(np.mean(energy)), 1e-30))
-
-
-def _without_hum(x: np.ndarray, sr: int, offset: float = 0.0) -> np.ndarray:
-    """``x - offset`` (shape ``(n,)``, float64) with 50/60 Hz mains hum and its harmonics up to
-    :data:`HUM_MAX_HZ` notched out (zero-phase, in blocks: :func:`filters.sosfiltfilt_long`)."""
-    sos = [signal.tf2sos(*signal.iirnotch(f0, HUM_Q, fs=sr))
-           for base in HUM_BASES_HZ for f0 in np.arange(base, min(HUM_MAX_HZ, 0.45 * sr), base)]
-    return sosfiltfilt_long(np.concatenate(sos), x, offset)
-
-
-def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
-    """Why ``x`` (shape ``(n,)``, rate ``sr`` <= 8 kHz advised) holds no heart or lung sound, or
-    None when it does or is under 2 s (too short to tell).
-
-    Content, not level, decides: once mains hum is notched out, neither the heart band ("bell")
-    nor the lung band ("wide") rises and falls with beats or breaths (:data:`SOME_BODY_MODULATION`).
-    A pure tone or hum and steady broadband noise fail; a real recording at any level passes.
-    """
-    if np.size(x) < 2 * sr:  # too short to tell (and shorter than the notch filters' padding)
-        return None
-    # centred on its mean in float64 block by block by each step, not as a copy of the whole
-    # recording (30 min at 8 kHz: 115 MB, issue 11 item 8)
-    mean = np.mean(x)
+def ac_rms(x: np.ndarray) -> float:
+    """RMS of ``x`` (shape ``(n,)``) about its mean, summed in :data:`FLAT_PROBE` blocks in float64
+    (no copy of a 30-min recording); 0.0 when empty."""
     x = np.asarray(x).reshape(-1)
-    # the notches ring for ~0.2 s at each end (Q 30 at 50 Hz): judge without the first and last second
-    edge = sr if x.size >= 4 * sr else 0
-    clean = _without_hum(x, sr, mean)[edge : x.size - edge]
-    only_hum = mean_square(clean) < HUM_LEFT * mean_square(x[edge : x.size - edge], mean)
-    for domain, mode in (("heart", "bell"), ("lung", "wide")):
-        m = body_sound_modulation(apply_filter(clean, sr, mode), sr)
-        if m is None or (m >= SOME_BODY_MODULATION[domain] and not only_hum):
-            return None
-    f, pxx = welch_long(x, sr, min(sr, x.size), offset=mean)  # 1 Hz steps: name the tone
-    k = int(np.argmax(pxx))
-    if float(np.sum(pxx[max(0, k - 1) : k + 2])) >= TONE_FRACTION * float(np.sum(pxx)):
-        what = f"only a steady tone at about {f[k]:.0f} Hz (mains hum or a whistle)"
-    else:
-        what = "only steady noise (hiss or hum)"
-    return f"{what}: no heart or lung sound, nothing rises and falls with beats or breaths"
+    if x.size == 0:
+        return 0.0
+    shift = float(np.mean(x[:FLAT_PROBE], dtype=np.float64))
+    total = total2 = 0.0
+    for a in range(0, x.size, FLAT_PROBE):
+        b = np.asarray(x[a : a + FLAT_PROBE], dtype=np.float64) - shift
+        total, total2 = total + float(np.sum(b)), total2 + float(np.dot(b, b))
+    return float(np.sqrt(max(0.0, total2 / x.size - (total / x.size) ** 2)))
+
+
+def is_flat(x: np.ndarray) -> bool:
+    """Whether ``x`` (shape ``(n,)``) holds nothing: empty, constant, or its AC part's RMS under
+    :data:`FLAT_STEPS` steps of its own value grid (an integer file at its last bit). Scale-free:
+    a real recording scaled by 1e-5 in a float file is not flat."""
+    x = np.asarray(x).reshape(-1)
+    if x.size == 0:
+        return True
+    probe = np.asarray(x[:FLAT_PROBE], dtype=np.float64)
+    steps = np.abs(np.diff(probe))
+    steps = steps[steps > 0]
+    step = max(float(steps.min()) if steps.size else 0.0, FLAT_EPS * float(np.max(np.abs(probe))))
+    return not ac_rms(x) > FLAT_STEPS * step
 
 
 def drop_silence(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
@@ -285,7 +229,7 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
     score = 1.0
     rate = None
 
-    if x.size == 0 or float(np.sqrt(np.mean(np.square(x - x.mean())))) < FLAT_RMS:
+    if is_flat(x):  # against the signal's own grid: a float file 100 dB down is not flat
         return Quality(
             "poor",
             0.0,
@@ -311,20 +255,25 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
     if sr > QUALITY_SR:
         x, sr = resample(x, sr, QUALITY_SR), QUALITY_SR
     body_band = apply_filter(x, sr, "wide" if domain == "lung" else "bell")
-    body_rms = float(np.sqrt(np.mean(np.square(body_band))))
-    quiet_but_real = body_rms < NO_CONTACT_RMS and body_sound_evidence(body_band, sr, domain)
-    if quiet_but_real:
+    body_rms = float(np.sqrt(np.mean(np.square(body_band, dtype=np.float64))))
+    del body_band
+    # from here on the level plays no part: content checks and heart rate see the sound at NORM_RMS
+    # (a real recording 100 dB down gets the findings of the loud one, issue 11 item 3)
+    gain = NORM_RMS / max(ac_rms(x), 1e-300)
+    x = (x * gain).astype(np.float32)
+    nothing = no_body_sound_reason(x, sr)
+    if body_rms < NO_CONTACT_RMS and nothing is None:
         issues.append("quiet")
-        reasons.append(f"the sound is quiet ({20 * np.log10(max(body_rms, 1e-12)):.0f} dBFS in the body-sound "
+        reasons.append(f"the sound is quiet ({20 * np.log10(max(body_rms, 1e-300)):.0f} dBFS in the body-sound "
                        "band) but clearly there; raising the gain would help")
         score -= 0.1
-    if body_rms < NO_CONTACT_RMS and not quiet_but_real:
+    if body_rms < NO_CONTACT_RMS and nothing is not None:
         issues.append("no_contact")
         reasons.append(
             "almost no body sound; the chest piece may not be touching the skin or the gain is too low"
         )
         score -= 0.7  # unusable: nothing to analyse
-    elif (nothing := no_body_sound_reason(x, sr)) is not None:
+    elif nothing is not None:
         issues.append("no_body_sound")
         reasons.append(nothing)
         score -= 0.7  # unusable: nothing to analyse

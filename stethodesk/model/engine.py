@@ -169,7 +169,7 @@ class Engine:
         self._need_loaded()
         if domain not in ("auto",) + DOMAINS:
             raise ValueError(f"domain must be auto, heart or lung, not {domain!r}")
-        from stethodesk.audio.dsp import QUALITY_SR, Quality, clipped_fraction, signal_quality
+        from stethodesk.audio.dsp import NORM_RMS, QUALITY_SR, Quality, ac_rms, clipped_fraction, signal_quality
         from stethodesk.audio.dropouts import cut_dropouts, cut_zero_silence, find_dropouts
         from stethodesk.audio.filters import resample_blocks
 
@@ -222,6 +222,12 @@ class Engine:
             enc_sr = self._frontend.sample_rate
             enc_x = resample_blocks(x, sr, enc_sr) if sr > enc_sr else x
             x, sr = resample_blocks(x, sr, QUALITY_SR), QUALITY_SR
+        # level normalised before encoding: the frontend's own unit-RMS step stops at its floor
+        # (features.NORM_FLOOR, -120 dBFS), so a real recording 100 dB down in a float file would
+        # be encoded differently from the loud one (issue 11 item 3); a pure gain changes nothing else
+        level = ac_rms(enc_x)
+        if level > 0:
+            enc_x = (enc_x * (NORM_RMS / level)).astype(np.float32)
         with self._lock:
             import torch
 
