@@ -41,8 +41,8 @@ from scipy import signal
 def write_beats(path: Path, minutes: float, rate: int, channels: int, seed: int = 0, kind: str = "beats") -> None:
     """A ``minutes``-long WAV of heart-like beats (72 bpm, S1 and S2 bursts of band-passed noise).
     ``kind``: "beats"; "noise", the band-passed noise alone; "gaps", the beats with a wireless
-    link's faults: 0.1 s of exact zeros every 10 s (dropouts, cut and cross-faded) and 2 s every
-    5 min (digital silence, left out), so the analysis makes its cut copies."""
+    link's faults: 0.1 s of exact zeros every 10 s (dropouts, cut and cross-faded), and every 5 min
+    2 s of zeros and 2 s held at 0.01 (digital silence, left out), so the analysis makes its cut copies."""
     rng = np.random.default_rng(seed)
     sos = signal.butter(2, [30.0, 300.0], btype="bandpass", fs=rate, output="sos")
     zi = [np.zeros((sos.shape[0], 2)) for _ in range(channels)]
@@ -65,6 +65,7 @@ def write_beats(path: Path, minutes: float, rate: int, channels: int, seed: int 
             if kind == "gaps":
                 out[np.mod(t, 10.0) >= 9.9] = 0.0
                 out[np.mod(t, 300.0) >= 298.0] = 0.0
+                out[(np.mod(t, 300.0) >= 148.0) & (np.mod(t, 300.0) < 150.0)] = 0.01  # held: a muted input
             f.write(out)
 
 

@@ -104,7 +104,7 @@ def _kept_reference(x: np.ndarray, sr: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("tail", ["silent", "sound"])
-def test_silence_is_left_out_as_before(tail):
+def test_silence_is_left_out_as_before(monkeypatch, tail):
     x, sr = _rec(RECORDINGS[0])
     frame = int(dsp.SILENT_FRAME_S * sr)
     y = x[: 20 * sr + frame // 3].copy()  # a partial last frame
@@ -117,6 +117,12 @@ def test_silence_is_left_out_as_before(tail):
     assert 1.0 <= silent_s and expected.size < y.size
     np.testing.assert_array_equal(kept, expected)
     assert silent_s == (y.size - expected.size) / sr
+    # moved to the front of the array itself, in small blocks: the same samples, no second copy
+    monkeypatch.setattr(dsp, "LONG_BLOCK", 101)
+    same = y.copy()
+    moved, moved_s = dsp.drop_silence(same, sr, in_place=True)
+    assert np.shares_memory(moved, same) and moved_s == silent_s
+    np.testing.assert_array_equal(moved, expected)
 
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.name)
@@ -136,12 +142,14 @@ def test_quality_verdict_is_unchanged_on_real_recordings(monkeypatch, path):
 
 
 def _with_gaps(x: np.ndarray, sr: int) -> np.ndarray:
-    """``x`` with 0.1 s of exact zeros every 1.3 s (dropouts) and 1.5 s of them at 4 s (digital
-    silence, cut to the sample: the engine then holds a copy of its own, which it cuts in place)."""
+    """``x`` with 0.1 s of exact zeros every 1.3 s (dropouts), 1.5 s of them at 4 s (digital
+    silence, cut to the sample: the engine then holds a copy of its own, which it cuts in place)
+    and 1 s held at 0.01 at 9 s (silence of another value, left out in place)."""
     y = x.copy()
     for t in np.arange(1.0, y.size / sr - 1, 1.3):
         y[int(t * sr) : int((t + 0.1) * sr)] = 0.0
     y[4 * sr : int(5.5 * sr)] = 0.0
+    y[int(9.2 * sr) : int(10.2 * sr)] = 0.01
     return y
 
 

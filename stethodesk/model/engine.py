@@ -187,7 +187,7 @@ class Engine:
         # digital silence is left out and said so (issue 11 item 3): long runs of zeros to the sample
         # first (frame by frame would leave zeros at each cut, to be counted as a dropout), then the rest
         x, zeros_s = cut_zero_silence(x, sr)
-        x, silent_s = dsp.drop_silence(x, sr)
+        x, silent_s = dsp.drop_silence(x, sr, in_place=_owned(x, samples))
         silent_s += zeros_s
         # short dropouts (a wireless link's runs of zeros) are cut for the model, which would hear them
         # as pauses; the quality check is given them (it says so, and the heart rate keeps their time)
@@ -197,8 +197,7 @@ class Engine:
             whole, whole_sr = resample_blocks(x, sr, QUALITY_SR), QUALITY_SR
         # cut in place when x is the engine's own copy, not the caller's array: no second full-rate copy
         # (a 30-min 48 kHz file with dropouts once peaked at 1.9 GB, issue 11 item 8)
-        own = (bool(dropouts.size) and x.dtype == np.float32 and x.flags.writeable
-               and not np.may_share_memory(x, samples))
+        own = bool(dropouts.size) and _owned(x, samples)
         if own and whole is x:
             whole = x.copy()
         x, dropouts = cut_dropouts(x, sr, dropouts, in_place=own)
@@ -415,6 +414,12 @@ def domain_warning(findings: dict[str, float], domain: str, source: str) -> str 
     return (f"This sounds like a {other} recording (the {other}-sound detector gives {pct(1.0 - p_this)}), "
             f"but it was analysed as {domain} as asked: the {domain} findings may not mean anything here. "
             f"Check the exam type, or let the app detect it.")
+
+
+def _owned(x: np.ndarray, samples) -> bool:
+    """Whether ``x`` is a float32 array of the engine's own (a copy it made, not the caller's
+    ``samples``), which may then be cut in place: no second full-rate copy (issue 11 item 8)."""
+    return x.dtype == np.float32 and x.flags.writeable and not np.may_share_memory(x, samples)
 
 
 def _for_domain(findings: dict[str, float], domain: str, heads_cfg: dict) -> dict[str, float]:
