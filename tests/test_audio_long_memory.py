@@ -181,9 +181,10 @@ def engine(tmp_path_factory):
 @pytest.mark.llm
 @pytest.mark.parametrize("rate", [4000, 16000])
 def test_engine_findings_are_the_same_whether_it_cuts_in_place_or_not(engine, rate):
-    """A float32 array is the caller's (cut into a new array, left as it was); a float64 one is
-    converted, so the engine owns the copy and cuts dropouts in place (at 16 kHz after keeping the
-    uncut sound at the quality rate). Findings, quality and heart rate are the same to the bit."""
+    """A float32 array is the caller's (cut into a new array, left as it was) unless handed over
+    (``owned=True``); a float64 one is converted, so the engine owns the copy and cuts in place (at
+    16 kHz after keeping the uncut sound at the quality rate). Findings, quality and heart rate are
+    the same to the bit."""
     from stethodesk.audio.filters import resample
 
     x, sr = _rec(RECORDINGS[1])
@@ -195,4 +196,10 @@ def test_engine_findings_are_the_same_whether_it_cuts_in_place_or_not(engine, ra
     np.testing.assert_array_equal(y, kept)  # the caller's array is never cut in place
     assert a.usable and "dropouts" in a.quality.issues and "silent_part" in a.quality.issues
     assert (b.findings, b.quality, b.heart_rate_bpm, b.duration_s) == (a.findings, a.quality, a.heart_rate_bpm,
+                                                                      a.duration_s)
+    # handed over (as the CLI does): cut in place from the first step, the same analysis
+    handed = y.copy()
+    c = engine.analyze_audio(handed, sr, domain="heart", owned=True)
+    assert not np.array_equal(handed[: y.size // 2], y[: y.size // 2])  # it was cut in place
+    assert (c.findings, c.quality, c.heart_rate_bpm, c.duration_s) == (a.findings, a.quality, a.heart_rate_bpm,
                                                                       a.duration_s)

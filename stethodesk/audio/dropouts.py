@@ -89,17 +89,18 @@ def find_dropouts(x: np.ndarray, sr: int) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64).reshape(-1, 2)
 
 
-def cut_zero_silence(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+def cut_zero_silence(x: np.ndarray, sr: int, in_place: bool = False) -> tuple[np.ndarray, float]:
     """``x`` (shape ``(n,)``) without its runs of exact zeros of :data:`DROPOUT_MAX_S` or longer (a
     device that stopped sending), cut to the sample and joined as :func:`cut_dropouts` joins, and
     the seconds left out. A file that is zero throughout comes back whole (0.0 s): it is "flat".
     Run before :func:`stethodesk.audio.dsp.drop_silence`, which cuts in 50 ms frames and would
-    leave up to two frames of zeros at each cut, to be counted as a dropout."""
+    leave up to two frames of zeros at each cut, to be counted as a dropout. ``in_place``: as
+    :func:`cut_dropouts`'s (the result is written over ``x``)."""
     x = np.asarray(x).reshape(-1)
     runs, step = _zero_runs(x, max(1, int(np.ceil(DROPOUT_MAX_S * sr))))
     if not runs or not np.isfinite(step):
         return x, 0.0
-    kept, _ = cut_dropouts(x, sr, np.asarray(runs, dtype=np.int64))
+    kept, _ = cut_dropouts(x, sr, np.asarray(runs, dtype=np.int64), in_place=in_place)
     return kept, (x.size - kept.size) / sr
 
 

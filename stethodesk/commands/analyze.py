@@ -107,7 +107,8 @@ def _read(path: str, domain: str, site: str | None, engine, channel: int | None 
     from stethodesk.audio.fileio import read_audio
 
     samples, sr = read_audio(path, channel=channel, notes=notes, channels=channels)
-    return engine.analyze_audio(samples, sr, domain=domain, site=site)
+    # handed over: nothing here uses the samples again, so the engine cuts in place (bounded memory)
+    return engine.analyze_audio(samples, sr, domain=domain, site=site, owned=True)
 
 
 def _result(file: str, task: str, analysis, answer) -> dict:

@@ -153,7 +153,7 @@ class Engine:
 
     # ------------------------------------------------------------------ audio
     def analyze_audio(self, samples: np.ndarray, sr: int, domain: str = "auto",
-                      site: str | None = None) -> AudioAnalysis:
+                      site: str | None = None, owned: bool = False) -> AudioAnalysis:
         """Findings, heart rate, quality and the audio prefix for one recording.
 
         Parameters
@@ -165,6 +165,10 @@ class Engine:
         domain : {"auto", "heart", "lung"}
         site : str, optional
             Chest site (code or words); None = unspecified.
+        owned : bool
+            The caller hands ``samples`` over and will not use them again (the CLI's reader): silence
+            and dropouts may be cut out of them in place, so a 30-min recording is never held twice
+            (issue 11 item 8). False (default): ``samples`` are left as they were.
         """
         self._need_loaded()
         if domain not in ("auto",) + DOMAINS:
@@ -186,8 +190,8 @@ class Engine:
                              f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz")
         # digital silence is left out and said so (issue 11 item 3): long runs of zeros to the sample
         # first (frame by frame would leave zeros at each cut, to be counted as a dropout), then the rest
-        x, zeros_s = cut_zero_silence(x, sr)
-        x, silent_s = dsp.drop_silence(x, sr, in_place=_owned(x, samples))
+        x, zeros_s = cut_zero_silence(x, sr, in_place=_owned(x, samples, owned))
+        x, silent_s = dsp.drop_silence(x, sr, in_place=_owned(x, samples, owned))
         silent_s += zeros_s
         # short dropouts (a wireless link's runs of zeros) are cut for the model, which would hear them
         # as pauses; the quality check is given them (it says so, and the heart rate keeps their time)
@@ -197,7 +201,7 @@ class Engine:
             whole, whole_sr = resample_blocks(x, sr, QUALITY_SR), QUALITY_SR
         # cut in place when x is the engine's own copy, not the caller's array: no second full-rate copy
         # (a 30-min 48 kHz file with dropouts once peaked at 1.9 GB, issue 11 item 8)
-        own = bool(dropouts.size) and _owned(x, samples)
+        own = bool(dropouts.size) and _owned(x, samples, owned)
         if own and whole is x:
             whole = x.copy()
         x, dropouts = cut_dropouts(x, sr, dropouts, in_place=own)
@@ -416,10 +420,11 @@ def domain_warning(findings: dict[str, float], domain: str, source: str) -> str 
             f"Check the exam type, or let the app detect it.")
 
 
-def _owned(x: np.ndarray, samples) -> bool:
-    """Whether ``x`` is a float32 array of the engine's own (a copy it made, not the caller's
-    ``samples``), which may then be cut in place: no second full-rate copy (issue 11 item 8)."""
-    return x.dtype == np.float32 and x.flags.writeable and not np.may_share_memory(x, samples)
+def _owned(x: np.ndarray, samples, owned: bool = False) -> bool:
+    """Whether ``x`` may be cut in place (no second full-rate copy, issue 11 item 8): a writable
+    float32 array of the engine's own (a copy it made), or the caller's ``samples`` handed over
+    (``owned``)."""
+    return x.dtype == np.float32 and x.flags.writeable and (owned or not np.may_share_memory(x, samples))
 
 
 def _for_domain(findings: dict[str, float], domain: str, heads_cfg: dict) -> dict[str, float]:
