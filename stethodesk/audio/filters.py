@@ -46,8 +46,8 @@ def filter_sos(sr: int, mode: str) -> np.ndarray:
     return signal.butter(FILTER_ORDER, [lo, hi], btype="bandpass", fs=sr, output="sos")
 
 
-# samples per block of the whole-recording filters below: 8 MB of float64, so a 30-min recording
-# costs its float32 output, not a float64 copy of it and its cast (issue 11 item 8)
+# samples per block of the whole-recording steps (filter, Welch spectrum, clipping runs): 8 MB of
+# float64, so a 30-min recording costs its float32 output, not float64 copies of it (issue 11 item 8)
 LONG_BLOCK = 1 << 20
 
 
@@ -69,61 +69,9 @@ def apply_filter(x: np.ndarray, sr: int, mode: str) -> np.ndarray:
     return out
 
 
-def _centred(x: np.ndarray, offset: float | None) -> np.ndarray:
-    """``x`` as float64 minus ``offset`` (a new array), or ``x`` as it is when ``offset`` is None."""
-    return x if offset is None else np.asarray(x, dtype=np.float64) - offset
-
-
-def sosfiltfilt_long(sos: np.ndarray, x: np.ndarray, offset: float = 0.0) -> np.ndarray:
-    """``scipy.signal.sosfiltfilt(sos, x.astype(float64) - offset)`` (odd padding of its default
-    length) of a 1-D ``x``, shape ``(n,)`` -> ``(n,)`` float64: the same samples with less memory.
-
-    scipy's holds the input in float64, the padded input and two filtered copies of it; here the
-    centred input is written once into one padded float64 array and both passes run in
-    :data:`LONG_BLOCK` blocks in place on it (30 min at 8 kHz: ~115 MB instead of ~450 MB).
-    Raises ValueError as scipy does for an input shorter than the padding.
-    """
-    sos = np.asarray(sos, dtype=np.float64)
-    x = np.asarray(x).reshape(-1)
-    if x.size <= 4 * LONG_BLOCK:
-        return signal.sosfiltfilt(sos, np.asarray(x, dtype=np.float64) - offset)
-    ntaps = 2 * sos.shape[0] + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
-    edge = 3 * ntaps
-    ext = np.empty(x.size + 2 * edge)
-    mid = ext[edge:-edge]
-    mid[:] = x
-    mid -= offset
-    ext[:edge] = 2 * mid[0] - mid[edge:0:-1]
-    ext[-edge:] = 2 * mid[-1] - mid[-2 : -edge - 2 : -1]
-    zi = signal.sosfilt_zi(sos)
-    z = zi * ext[0]
-    for a in range(0, ext.size, LONG_BLOCK):
-        ext[a : a + LONG_BLOCK], z = signal.sosfilt(sos, ext[a : a + LONG_BLOCK], zi=z)
-    z = zi * ext[-1]
-    for b in range(ext.size, 0, -LONG_BLOCK):
-        a = max(0, b - LONG_BLOCK)
-        y, z = signal.sosfilt(sos, ext[a:b][::-1], zi=z)
-        ext[a:b] = y[::-1]
-    return mid
-
-
-def mean_square(x: np.ndarray, offset: float = 0.0) -> float:
-    """Mean of ``(x - offset)**2`` (in float64) over a 1-D array, summed in :data:`LONG_BLOCK`
-    blocks: no squared or centred copy of a long recording. NaN for an empty array."""
-    x = np.asarray(x).reshape(-1)
-    if x.size == 0:
-        return float("nan")
-    total = 0.0
-    for a in range(0, x.size, LONG_BLOCK):
-        b = np.asarray(x[a : a + LONG_BLOCK], dtype=np.float64) - offset
-        total += float(np.dot(b, b))
-    return total / x.size
-
-
-def welch_long(x: np.ndarray, fs: float, nperseg: int, offset: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``scipy.signal.welch(x, fs=fs, nperseg=nperseg)`` of a 1-D ``x`` (with ``offset`` given: of
-    ``x.astype(float64) - offset``): frequencies ``(nperseg // 2 + 1,)`` in Hz and power spectral
-    density, the same to float rounding.
+def welch_long(x: np.ndarray, fs: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.welch(x, fs=fs, nperseg=nperseg)`` of a 1-D ``x``: frequencies
+    ``(nperseg // 2 + 1,)`` in Hz and power spectral density, the same to float rounding.
 
     scipy holds every segment (detrended and transformed) of the whole array at once, ~500 MB for
     30 min at 8 kHz; here blocks of about :data:`LONG_BLOCK` samples that start on the segment
@@ -134,11 +82,11 @@ def welch_long(x: np.ndarray, fs: float, nperseg: int, offset: float | None = No
     n_seg = (x.size - nperseg) // step + 1 if x.size >= nperseg else 0
     per_block = max(1, LONG_BLOCK // step)
     if n_seg <= per_block:
-        return signal.welch(_centred(x, offset), fs=fs, nperseg=nperseg)
+        return signal.welch(x, fs=fs, nperseg=nperseg)
     total = None
     for k in range(0, n_seg, per_block):
         m = min(per_block, n_seg - k)
-        f, p = signal.welch(_centred(x[k * step : (k + m - 1) * step + nperseg], offset), fs=fs, nperseg=nperseg)
+        f, p = signal.welch(x[k * step : (k + m - 1) * step + nperseg], fs=fs, nperseg=nperseg)
         total = p.astype(np.float64) * m if total is None else total + p * m
     return f, (total / n_seg).astype(p.dtype)
 
