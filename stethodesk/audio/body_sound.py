@@ -25,10 +25,16 @@ from scipy import ndimage, signal
 
 from stethodesk.audio.filters import apply_filter
 
-__all__ = ["BLOCK_S", "JUDGE_S", "LINE_DB", "MODULATION_Z", "TONE_LEFT", "body_sound_evidence",
+__all__ = ["BLOCK_S", "JUDGE_S", "LINE_DB", "MODULATION_Z", "NOISE_JUDGE_S", "TONE_LEFT", "body_sound_evidence",
            "body_sound_modulation", "modulation_z", "no_body_sound_reason", "without_lines"]
 
 JUDGE_S = 2.0  # s: shorter stretches are too short to tell (returned as "has a body sound")
+# s: below this a stretch is too short to tell steady noise from breathing (tones are still told).
+# One breath cut at its edges rises and falls too little: of 115 single ICBHI cycles of 3-8 s
+# (seeded sample, 2026-11-30), 29 scored like steady noise; no cycle of 8 s or more did, and no
+# ICBHI recording of several breaths. A heart sound rises and falls with every beat, so the heart
+# is judged from JUDGE_S; a stretch of unknown domain (channel probes) from the lung's length.
+NOISE_JUDGE_S = {"heart": JUDGE_S, "lung": 8.0}
 BLOCK_S = 30.0  # s: a recording is judged in blocks of 30-60 s (bounded memory)
 # The block scores are combined as sum(clip(z, +-Z_CLIP)) / sqrt(blocks) (Stouffer): steady noise
 # stays 0 +- 1 at any length, a recording whose sound rises and falls in most blocks passes, and one
@@ -171,9 +177,10 @@ def body_sound_evidence(x: np.ndarray, sr: int) -> bool:
     return no_body_sound_reason(x, sr) is None
 
 
-def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
+def no_body_sound_reason(x: np.ndarray, sr: int, domain: str | None = None) -> str | None:
     """Why ``x`` (shape ``(n,)``, rate ``sr`` Hz, <= 8 kHz advised) holds no heart or lung sound,
-    or None when it does or is under :data:`JUDGE_S` (too short to tell).
+    or None when it does or is under :data:`JUDGE_S` (too short to tell). Steady noise is told only
+    from :data:`NOISE_JUDGE_S` of ``domain`` ("heart" | "lung"; None: the lung's, the longer).
 
     A tone (steady or amplitude-modulated, mains hum, a whistle) and stationary noise of any
     colour fail; a real recording at any level, or under loud hum, passes. Level plays no part.
@@ -181,6 +188,9 @@ def no_body_sound_reason(x: np.ndarray, sr: int) -> str | None:
     verdicts = _verdicts(x, sr)
     if verdicts is None or _combined(verdicts) >= MODULATION_Z:
         return None
+    short = np.asarray(x).size < NOISE_JUDGE_S.get(domain, NOISE_JUDGE_S["lung"]) * sr
+    if short and not all(np.isneginf(z) for z, _ in verdicts):
+        return None  # sound beside any hum, too short to tell steady noise from one breath
     tones = [hz for z, hz in verdicts if z < MODULATION_Z and hz > 0]
     if len(tones) * 2 >= len(verdicts):
         what = f"only a tone at about {np.median(tones):.0f} Hz, steady or pulsed (mains hum, a whistle, a test tone)"

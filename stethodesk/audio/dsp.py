@@ -270,7 +270,7 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
     # (a real recording 100 dB down gets the findings of the loud one, issue 11 item 3)
     gain = NORM_RMS / max(ac_rms(x), 1e-300)
     x = (x * gain).astype(np.float32)
-    nothing = no_body_sound_reason(x, sr)
+    nothing = no_body_sound_reason(x, sr, domain)
     if body_rms < NO_CONTACT_RMS and nothing is None:
         issues.append("quiet")
         reasons.append(f"the sound is quiet ({20 * np.log10(max(body_rms, 1e-300)):.0f} dBFS in the body-sound "
