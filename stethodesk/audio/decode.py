@@ -86,6 +86,7 @@ class Source:
     format: str
     decoder: str
     note: str = ""  # what the user should know of the header (one left unfinished), "" when nothing
+    ignore_length: bool = False  # FFmpeg reads the data to the end of the file, not the header's size
 
 
 # libsndfile's log line for a chunk whose stated size runs past the end of the file:
@@ -110,6 +111,27 @@ def stated_frames(f: sf.SoundFile) -> int:
     return stated // per_frame if 0 < stated < PLACEHOLDER_SIZE else 0
 
 
+RIFF_LIMIT = 2**32  # bytes: a plain RIFF WAV's 32-bit sizes cannot state a larger file (RF64 and W64 can)
+BIG_WAV_NOTE = ("it is larger than 4 GB, more than a plain WAV header can state, so its audio was read "
+                "to the end of the file")
+
+
+def _big_wav(p: Path, fh, f: sf.SoundFile) -> Source | None:
+    """A plain WAV of 4 GB or more: its header's sizes wrapped past 2**32, and libsndfile would
+    read only what the wrapped size says (23 of 29 min, silently). Then FFmpeg reads the data to
+    the end of the file (its ``ignore_length``); the length is the bytes after the data chunk's
+    header. None for any other file."""
+    size = os.fstat(fh.fileno()).st_size
+    per_frame = _BYTES_PER_FRAME.get(str(f.subtype).upper(), 0) * int(f.channels)
+    if str(f.format).upper() != "WAV" or size < RIFF_LIMIT or not per_frame:
+        return None
+    fh.seek(0)
+    at = fh.read(1 << 16).find(b"data")
+    start = at + 8 if at >= 0 else 44
+    return Source(p, int(f.samplerate), int(f.channels), (size - start) // per_frame, True,
+                  f"{f.format} {f.subtype}", "ffmpeg", BIG_WAV_NOTE, ignore_length=True)
+
+
 def _open_file(path: Path):
     return open(os.fsencode(path), "rb")
 
@@ -129,6 +151,9 @@ def open_source(path: str | Path) -> Source:
             if _is_mpeg(fmt, subtype):
                 mpeg_frames = int(f.frames)
             elif fmt.upper() != "OGG":  # OGG: libsndfile hides lost pages (see the module's doc)
+                big = _big_wav(p, fh, f)
+                if big is not None:
+                    return big
                 frames = int(f.frames)
                 exact = 0 <= frames <= 2**40  # an unfinished FLAC states no length
                 sndfile = Source(p, int(f.samplerate), int(f.channels), max(frames, stated_frames(f)) if exact else 0,
@@ -252,7 +277,7 @@ def _ffmpeg_blocks(src: Source, damage: Damage | None = None) -> Iterator[np.nda
     cause = ""  # FFmpeg's message for the first damage
     held: list[np.ndarray] = []  # output after damage, until it shows the damage was inside
     pending = False
-    with _open_file(src.path) as fh, av.open(fh) as c:
+    with _open_file(src.path) as fh, av.open(fh, options={"ignore_length": "1"} if src.ignore_length else None) as c:
         s = c.streams.audio[0]
         layout = s.codec_context.layout
         raw = any(name in RAW_FORMATS for name in c.format.name.split(","))

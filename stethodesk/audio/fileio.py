@@ -63,6 +63,7 @@ class AudioInfo:
     exact: bool = True
     decoder: str = "libsndfile"
     note: str = ""
+    ignore_length: bool = False  # read to the end of the file, not the header's size (a WAV over 4 GB)
 
     @property
     def seconds(self) -> float:
@@ -147,7 +148,7 @@ def probe(path: str | Path) -> AudioInfo:
     except OSError as exc:  # its strerror only: str(exc) repeats the name in Python's quoting
         raise AudioFileError(f"{display_name(p)}: cannot be read: {exc.strerror or exc}") from None
     return AudioInfo(p, s.samplerate, s.channels, s.frames, s.format, s.exact, s.decoder,
-                     f"{display_name(p)}: {s.note}." if s.note else "")
+                     f"{display_name(p)}: {s.note}." if s.note else "", s.ignore_length)
 
 
 def _check_header(info: AudioInfo, max_seconds: float) -> None:
@@ -194,7 +195,8 @@ def _blocks(info: AudioInfo, max_seconds: float, damage: Damage | None = None) -
     """Decoded blocks ``(n, channels)``; damage left out goes into ``damage``; a mostly damaged
     file or one over the limit -> AudioFileError."""
     name = display_name(info.path)
-    src = Source(info.path, info.samplerate, info.channels, info.frames, info.exact, info.format, info.decoder)
+    src = Source(info.path, info.samplerate, info.channels, info.frames, info.exact, info.format, info.decoder,
+                 ignore_length=info.ignore_length)
     limit = max_seconds * info.samplerate
     n = 0
     try:
@@ -238,7 +240,8 @@ def scan(path: str | Path, *, max_seconds: float = MAX_SECONDS) -> AudioInfo:
     if n < MIN_SAMPLES:
         raise AudioFileError(f"{display_name(info.path)}: contains no audio samples")
     note = " ".join(t for t in (info.note, damage_note(info, damage, n)) if t)
-    return AudioInfo(info.path, info.samplerate, info.channels, n, info.format, True, info.decoder, note)
+    return AudioInfo(info.path, info.samplerate, info.channels, n, info.format, True, info.decoder, note,
+                     info.ignore_length)
 
 
 def _output_rate(sr: int) -> int:
