@@ -12,7 +12,7 @@ from stethodesk.model.projector import Projector, ProjectorConfig
 from stethodesk.model.prompts import ANSWER_END, AudioSlot
 from training.llm_base import base_gguf_path, embed_scale, load_tokenizer, tiny_gemma3
 from training.sft import IGNORE, SFTConfig, add_lora, build_embeds, collate, lora_state, train_sft
-from training.sft_examples import Encoded, TokenCache, encode_example, prompt_segments
+from training.sft_examples import Encoded, TokenCache, check_cuts, encode_example, prompt_segments
 
 EX = {"id": "x", "task": "binary", "instruction": "Is this heart sound normal or abnormal?", "domain": "heart",
       "site": "mitral", "audio": ["rec-a"], "answer": "Abnormal. A holosystolic murmur is heard."}
@@ -40,6 +40,30 @@ def test_prompt_ids_follow_the_app_layout(tc):
     assert answer == tc(EX["answer"]) + tc(ANSWER_END) and tc(ANSWER_END) == [106]
     two = encode_example(tc, EX2, k=4)
     assert sorted(set(s for s in two.slot if s >= 0)) == [0, 1]
+
+
+def test_a_comparison_with_two_findings_cards_keeps_its_whole_answer(tc):
+    """Two findings texts made a comparison prompt of ~260 tokens: at the old max_len (192) its
+    whole answer was cut, and the model never learnt to compare (raw accuracy 0.000)."""
+    from stethodesk.model.facts import facts_text
+
+    murmur = {"abnormal": 0.91, "murmur": 0.83, "murmur_timing_systolic": 0.91, "murmur_timing_diastolic": 0.04,
+              "lesion_AS": 0.7, "lesion_MR": 0.2, "lesion_MS": 0.05, "lesion_MVP": 0.03, "lesion_N": 0.02}
+    clear = {"abnormal": 0.12, "murmur": 0.05}
+    points = {"murmur": 0.42, "abnormal": 0.58}
+    texts = [facts_text(murmur, "heart", 74.0, "good", "aortic", points=points),
+             facts_text(clear, "heart", 71.0, "fair", "mitral", "some handling noise", points=points)]
+    ex = {**EX2, "findings_texts": texts,
+          "answer": "Recording A (aortic area): abnormal; a systolic murmur, consistent with aortic stenosis. "
+                    "Recording B (mitral area): normal; no murmur. Overall, only A is abnormal."}
+    e = encode_example(tc, ex, k=4, max_len=SFTConfig().max_len)
+    assert e.n_prompt > 192 and not e.meta.get("cut")
+    assert e.ids[e.n_prompt:] == tc(ex["answer"]) + tc(ANSWER_END)
+    cut = encode_example(tc, ex, k=4, max_len=192)
+    assert cut.meta.get("cut")
+    with pytest.raises(ValueError, match="cuts the answers of 100% of comparison"):
+        check_cuts([cut], 192)
+    assert check_cuts([e], SFTConfig().max_len) == {"comparison": 0.0}
 
 
 def test_hf_and_llama_cpp_tokenize_segments_alike(tc):

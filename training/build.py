@@ -218,7 +218,7 @@ class Build:
 
     def stage_sft(self) -> dict:
         from training.sft import add_lora, train_sft
-        from training.sft_examples import TokenCache, encode_example
+        from training.sft_examples import TokenCache, check_cuts, encode_example
 
         feats, d_in = self.feats()
         cfg = self.sft_cfg()
@@ -229,6 +229,8 @@ class Build:
         tc = TokenCache(base.tokenizer)
         enc = [encode_example(tc, e, cfg.k, max_len=cfg.max_len) for e in train]
         lens = [len(e.ids) for e in enc]
+        cuts = check_cuts(enc, cfg.max_len)
+        self.log("sft: answers cut at max_len " + ", ".join(f"{t} {s:.1%}" for t, s in cuts.items()))
         self.log(f"sft: {len(enc)} examples, tokens mean {np.mean(lens):.0f} max {max(lens)}; "
                  f"{cfg.steps} steps x {cfg.batch_size}")
         peft_model = add_lora(base.model, cfg)

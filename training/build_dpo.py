@@ -54,15 +54,15 @@ def dpo_stage(b) -> dict:
         prompts.append({**e, "audio": corrupt_audio[-1]})
     gen = generate_answers(base.gguf_path, sft_lora, proj, prompts, feats, b.p.max_new_tokens)
     tc = TokenCache(base.tokenizer)
-    k = b.sft_cfg().k
+    k, max_len = b.sft_cfg().k, b.sft_cfg().max_len  # as SFT saw them (192 here cut comparisons' answers)
     pairs = []
     for e, ca, ans in zip(policy_src, corrupt_audio, gen):
         if len([p for p in pairs if p.source.startswith("policy")]) >= b.p.dpo_policy_pairs:
             break
         if not ans.strip() or ans.strip() == e["answer"].strip() or check(ans, e["facts"]).correct:
             continue  # only answers that contradict the true labels are "rejected"
-        ch = encode_example(tc, e, k, max_len=192)
-        pairs.append(Pair(ch, encode_example(tc, e, k, answer=ans, max_len=192), corrupt_copy(ch, ca),
+        ch = encode_example(tc, e, k, max_len=max_len)
+        pairs.append(Pair(ch, encode_example(tc, e, k, answer=ans, max_len=max_len), corrupt_copy(ch, ca),
                           "policy_noise" if ca[0].startswith("noise:") else "policy_other"))
     # label-flipped rejected answers from the instruction generator
     flip = [e for e in train if e.get("rejected")]
@@ -70,9 +70,9 @@ def dpo_stage(b) -> dict:
     for e in flip:
         if len(pairs) >= b.p.dpo_pairs:
             break
-        ch = encode_example(tc, e, k, max_len=192)
+        ch = encode_example(tc, e, k, max_len=max_len)
         corrupt = [rng.choice(noise_keys)] * len(e["audio"])
-        pairs.append(Pair(ch, encode_example(tc, e, k, answer=rng.choice(e["rejected"]), max_len=192),
+        pairs.append(Pair(ch, encode_example(tc, e, k, answer=rng.choice(e["rejected"]), max_len=max_len),
                           corrupt_copy(ch, corrupt), "flipped"))
     src = dict(Counter(p.source for p in pairs))
     b.log(f"dpo: {len(pairs)} pairs {src}")

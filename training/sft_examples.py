@@ -99,9 +99,33 @@ def encode(tc: TokenCache, segments, answer: str | None, k: int, template: dict 
         ids += a
         slot += [-1] * len(a)
         kpos += [-1] * len(a)
+    meta = dict(meta or {})
     if len(ids) > max_len:  # keep the whole prompt, cut the answer's tail
         ids, slot, kpos = ids[:max_len], slot[:max_len], kpos[:max_len]
-    return Encoded(ex_id, ids, slot, kpos, n_prompt, list(audio), meta or {})
+        meta["cut"] = True
+    return Encoded(ex_id, ids, slot, kpos, n_prompt, list(audio), meta)
+
+
+MAX_CUT_SHARE = 0.02  # share of a task's training answers that may lose their tail to max_len
+
+
+def cut_shares(encoded: list[Encoded]) -> dict[str, float]:
+    """Per task (``meta["task"]``), the share of encoded examples whose answer was cut at ``max_len``."""
+    seen: dict[str, list[bool]] = {}
+    for e in encoded:
+        seen.setdefault(str(e.meta.get("task")), []).append(bool(e.meta.get("cut")))
+    return {t: sum(v) / len(v) for t, v in sorted(seen.items())}
+
+
+def check_cuts(encoded: list[Encoded], max_len: int, limit: float = MAX_CUT_SHARE) -> dict[str, float]:
+    """:func:`cut_shares`, raising ValueError when a task loses more than ``limit`` of its answers'
+    tails to ``max_len`` (the model would never learn how those answers go on, or end)."""
+    shares = cut_shares(encoded)
+    bad = {t: s for t, s in shares.items() if s > limit}
+    if bad:
+        raise ValueError(f"max_len {max_len} cuts the answers of " + ", ".join(f"{s:.0%} of {t}" for t, s in bad.items())
+                         + f" (at most {limit:.0%} allowed): raise SFTConfig.max_len")
+    return shares
 
 
 def encode_example(tc: TokenCache, ex: dict, k: int, answer: str | None = "__answer__",
