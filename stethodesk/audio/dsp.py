@@ -78,10 +78,11 @@ class Quality:
 
     ``level`` is "good", "fair" or "poor"; ``score`` 0..1 (1 = clean);
     ``issues`` a subset of {"flat", "no_contact", "no_body_sound", "quiet", "clipping", "noise",
-    "too_short", "silent_part", "dropouts"} ("quiet": low level but a real body sound, usable; "no_body_sound":
+    "too_short", "silent_part", "dropouts", "hum"} ("quiet": low level but a real body sound, usable; "no_body_sound":
     only a tone, hum or steady noise, unusable; "silent_part": digital silence was left out, added
     by :func:`noted_silence`; "dropouts": short runs of exact zeros inside the sound were cut out
-    before judging, :mod:`stethodesk.audio.dropouts`);
+    before judging, :mod:`stethodesk.audio.dropouts`; "hum": a tone louder than the body sound was
+    filtered out before analysis, :mod:`stethodesk.audio.hum`);
     ``reason`` one plain-words sentence for the user; ``heart_rate_bpm`` the rate the check
     found (heart, usable contact and at least ``MIN_SECONDS``), which is the rate to show: the
     reason "no regular heartbeat" and a shown rate then never meet.

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from stethodesk.audio import dsp
+from stethodesk.audio.hum import noted_hum, remove_hum
 from stethodesk.audio.limits import MAX_SAMPLERATE, MIN_SAMPLERATE, MIN_SECONDS, short_seconds
 from stethodesk.model.facts import pct
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
@@ -228,6 +229,7 @@ class Engine:
         # level normalised before encoding: the frontend's own unit-RMS step stops at its floor
         # (features.NORM_FLOOR, -120 dBFS), so a real recording 100 dB down in a float file would
         # be encoded differently from the loud one (issue 11 item 3); a pure gain changes nothing else
+        enc_x, hum_hz = remove_hum(enc_x, enc_sr)  # loud hum under the sound: cut, and said (hum.py)
         level = ac_rms(enc_x)
         if level > 0:
             enc_x = (enc_x * (NORM_RMS / level)).astype(np.float32)
@@ -255,7 +257,11 @@ class Engine:
         if dropouts.size:  # dropouts were cut: judge the uncut sound at the quality rate
             x = resample_blocks(whole, whole_sr, QUALITY_SR) if whole_sr > QUALITY_SR else whole
         del whole
-        quality = dsp.noted_silence(signal_quality(x, sr, dom), silent_s, duration)
+        quality = signal_quality(x, sr, dom)  # with its hum: a recording that is only a tone is refused
+        if hum_hz and not any(i in quality.issues for i in UNUSABLE_ISSUES):
+            clean = signal_quality(remove_hum(x, sr)[0], sr, dom)
+            quality = noted_hum(clean, hum_hz, clean.heart_rate_bpm)
+        quality = dsp.noted_silence(quality, silent_s, duration)
         reason = None
         if any(i in quality.issues for i in UNUSABLE_ISSUES):
             reason = quality.reason
