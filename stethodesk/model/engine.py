@@ -29,7 +29,7 @@ import numpy as np
 from stethodesk.audio import dsp
 from stethodesk.audio.hum import noted_hum, remove_hum
 from stethodesk.audio.limits import MAX_SAMPLERATE, MIN_SAMPLERATE, MIN_SECONDS, short_seconds
-from stethodesk.model.facts import pct
+from stethodesk.model.domain import IS_LUNG_THRESHOLD, _for_domain, domain_warning
 from stethodesk.model.bundle import REBUILD_HINT, Bundle, BundleError, base_gguf_path, load_bundle
 from stethodesk.model.analysis import NOT_A_BODY_SOUND, AudioAnalysis, operating_points, refuse_at
 from stethodesk.model.answer import Answer
@@ -42,8 +42,6 @@ DOMAINS = ("heart", "lung")
 MIN_ANALYSIS_S = MIN_SECONDS  # s: shorter recordings are refused (the app's one minimum, audio.limits)
 HEAVY_CLIP_FRACTION = dsp.HEAVY_CLIP_FRACTION  # > 2 % held flat at the peak: S1/S2 flattened
 UNUSABLE_ISSUES = ("flat", "no_contact", "no_body_sound")  # quality issues that make an answer meaningless
-IS_LUNG_THRESHOLD = 0.5  # is_lung probability above which domain="auto" means lung
-DOMAIN_DOUBT = 0.8  # a given domain the detector puts below 1 - 0.8 = 20 % gets a warning
 DEFAULT_MAX_TOKENS = 256
 
 
@@ -410,40 +408,11 @@ class Engine:
         self._cancel.set()
 
 
-def domain_warning(findings: dict[str, float], domain: str, source: str) -> str | None:
-    """A plain warning when the domain was given but the lung-sound detector clearly disagrees
-    (probability beyond :data:`DOMAIN_DOUBT`), else None: the findings of the other organ's heads
-    are then read from a sound they were not trained on."""
-    p_lung = findings.get("is_lung")
-    if source != "given" or p_lung is None:
-        return None
-    p_this = p_lung if domain == "lung" else 1.0 - p_lung
-    if p_this >= 1.0 - DOMAIN_DOUBT:
-        return None
-    other = "heart" if domain == "lung" else "lung"
-    return (f"This sounds like a {other} recording (the {other}-sound detector gives {pct(1.0 - p_this)}), "
-            f"but it was analysed as {domain} as asked: the {domain} findings may not mean anything here. "
-            f"Check the exam type, or let the app detect it.")
-
-
 def _owned(x: np.ndarray, samples, owned: bool = False) -> bool:
     """Whether ``x`` may be cut in place (no second full-rate copy, issue 11 item 8): a writable
     float32 array of the engine's own (a copy it made), or the caller's ``samples`` handed over
     (``owned``)."""
     return x.dtype == np.float32 and x.flags.writeable and (owned or not np.may_share_memory(x, samples))
-
-
-def _for_domain(findings: dict[str, float], domain: str, heads_cfg: dict) -> dict[str, float]:
-    """Keep findings whose head applies to ``domain`` ("any" heads always)."""
-    from stethodesk.model.encoder import HEADS
-
-    out = {}
-    for key, p in findings.items():
-        head = max((h for h in HEADS if key == h or key.startswith(h + "_")), key=len, default=None)
-        dom = (heads_cfg.get(head) or {}).get("domain") or (HEADS[head].domain if head else "any")
-        if dom in ("any", domain):
-            out[key] = p
-    return out
 
 
 def _load_projector(bundle: Bundle):
