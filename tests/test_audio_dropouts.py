@@ -126,3 +126,15 @@ def test_engine_analyses_the_sound_without_its_dropouts_and_says_so(engine, hear
     assert a.heart_rate_bpm is not None and abs(a.heart_rate_bpm - clean.heart_rate_bpm) <= 3.0
     print({k: (round(clean.findings[k], 3), round(a.findings[k], 3)) for k in clean.findings})
     assert abs(a.findings["murmur"] - clean.findings["murmur"]) < 0.1
+
+
+def test_zeros_at_the_very_start_or_end_are_no_dropouts():
+    """A recording that starts late or stops early (or the gap channel alignment leaves at the
+    start) was told '2 dropouts ... inside the sound' (maintainers' re-test F7)."""
+    sr = 4000
+    t = np.arange(10 * sr) / sr
+    x = (np.random.default_rng(3).normal(0, 0.1, t.size) * (1.2 + np.sin(2 * np.pi * 1.2 * t))).astype(np.float32)
+    edged = np.concatenate((np.zeros(sr // 2, np.float32), x, np.zeros(sr // 4, np.float32)))
+    assert find_dropouts(edged, sr).shape == (0, 2)
+    inside = np.concatenate((x[: 5 * sr], np.zeros(sr // 4, np.float32), x[5 * sr :]))
+    assert find_dropouts(inside, sr).tolist() == [[5 * sr, 5 * sr + sr // 4]]

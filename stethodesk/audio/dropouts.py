@@ -70,8 +70,9 @@ def find_dropouts(x: np.ndarray, sr: int) -> np.ndarray:
     """Dropouts in ``x`` (shape ``(n,)``, rate ``sr`` Hz): ``(k, 2)`` int array of ``[start, end)``
     sample indices of runs of exact zeros at least :data:`DROPOUT_MIN_S` and under
     :data:`DROPOUT_MAX_S` long, with sound of RMS at least :data:`DROPOUT_LEVEL_STEPS` quantisation
-    steps (the smallest non-zero ``|x|`` in the file) within :data:`NEIGHBOUR_S` on one side. A file
-    that is zero throughout has none."""
+    steps (the smallest non-zero ``|x|`` in the file) within :data:`NEIGHBOUR_S` on one side, and
+    sound on both sides (runs at the very start or end are no dropouts). A file that is zero
+    throughout has none."""
     x = np.asarray(x).reshape(-1)
     need = max(2, int(round(DROPOUT_MIN_S * sr)))
     if x.size < need:
@@ -82,6 +83,8 @@ def find_dropouts(x: np.ndarray, sr: int) -> np.ndarray:
     for a, b in runs:
         if b - a >= DROPOUT_MAX_S * sr:
             continue  # digital silence, not a dropout: :func:`cut_zero_silence`
+        if a == 0 or b == x.size:
+            continue  # not inside the sound: a late start or early stop (or the gap channel alignment leaves)
         sides = [x[max(0, a - w) : a], x[b : b + w]]
         level = max(float(np.sqrt(np.mean(np.square(s, dtype=np.float64)))) if s.size else 0.0 for s in sides)
         if level >= DROPOUT_LEVEL_STEPS * step:
