@@ -216,8 +216,9 @@ class Build:
                      f"every findings card its labels allow")
         return agree
 
-    def stage_sft(self) -> dict:
-        from training.sft import add_lora, train_sft
+    def sft_inputs(self):
+        """(feats, d_in, cfg, base, encoded training examples) for SFT, here and in training/ddp.py.
+        Raises ValueError when ``cfg.max_len`` would cut too many of a task's answers."""
         from training.sft_examples import TokenCache, check_cuts, encode_example
 
         feats, d_in = self.feats()
@@ -233,6 +234,12 @@ class Build:
         self.log("sft: answers cut at max_len " + ", ".join(f"{t} {s:.1%}" for t, s in cuts.items()))
         self.log(f"sft: {len(enc)} examples, tokens mean {np.mean(lens):.0f} max {max(lens)}; "
                  f"{cfg.steps} steps x {cfg.batch_size}")
+        return feats, d_in, cfg, base, enc
+
+    def stage_sft(self) -> dict:
+        from training.sft import add_lora, train_sft
+
+        feats, d_in, cfg, base, enc = self.sft_inputs()
         peft_model = add_lora(base.model, cfg)
         proj = self.new_projector(d_in)
         stats = train_sft(peft_model, proj, enc, feats, d_in, cfg, self.run / "sft_ckpt.pt", self.log)
@@ -347,8 +354,8 @@ def run(profile: str, runs: Path | None = None, out: Path | None = None, only: l
         redo: list[str] | None = None, extend_sft: float = 0.0) -> Path:
     """Run every stage not finished yet; returns the bundle folder.
 
-    ``extend_sft`` (minutes): train a finished SFT on from its checkpoint (a warm restart towards
-    the profile's planned steps) and redo what depends on it (dpo, export, evaluate)."""
+    ``extend_sft`` (minutes): train a finished SFT on from its checkpoint (another planned run, a
+    warm restart of its schedule) and redo what depends on it (dpo, export, evaluate)."""
     p = PROFILES[profile]
     run_dir = Path(runs or REPO_ROOT / "runs") / p.name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -363,7 +370,7 @@ def run(profile: str, runs: Path | None = None, out: Path | None = None, only: l
         keep = run_dir / "sft_ckpt.pt"
         if not keep.exists():
             raise SystemExit(f"--extend-sft: no SFT checkpoint at {keep} to train on from")
-        (run_dir / "sft.done.json").unlink(missing_ok=True)
+        forget(run_dir, ["sft"], keep_checkpoints=True)
         forget(run_dir, ["dpo", "export", "evaluate"])
         log(f"build: SFT trains on from its checkpoint for {extend_sft:g} more minutes")
     for stage in STAGES:

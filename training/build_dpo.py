@@ -54,7 +54,8 @@ def dpo_stage(b) -> dict:
         prompts.append({**e, "audio": corrupt_audio[-1]})
     gen = generate_answers(base.gguf_path, sft_lora, proj, prompts, feats, b.p.max_new_tokens)
     tc = TokenCache(base.tokenizer)
-    k, max_len = b.sft_cfg().k, b.sft_cfg().max_len  # as SFT saw them (192 here cut comparisons' answers)
+    sft_cfg = b.sft_cfg()
+    k, max_len = sft_cfg.k, sft_cfg.max_len  # as SFT saw them (192 here cut comparisons' answers)
     pairs = []
     for e, ca, ans in zip(policy_src, corrupt_audio, gen):
         if len([p for p in pairs if p.source.startswith("policy")]) >= b.p.dpo_policy_pairs:

@@ -16,12 +16,13 @@ REDO_FORGETS = {"encoder": ("encoder/encoder_result.json", "encoder/encoder_ckpt
                 "sft": ("sft_ckpt.pt",), "dpo": ("dpo_ckpt.pt",)}
 
 
-def forget(run_dir: Path, stages) -> None:
+def forget(run_dir: Path, stages, keep_checkpoints: bool = False) -> None:
     """Forget ``stages`` in ``run_dir`` so the next run does them afresh: each stage's
-    ``<stage>.done.json`` marker and what :data:`REDO_FORGETS` names for it."""
+    ``<stage>.done.json`` marker and what :data:`REDO_FORGETS` names for it (kept with
+    ``keep_checkpoints``: the stage then resumes from them, as ``--extend-sft`` wants)."""
     for stage in stages:
         (run_dir / f"{stage}.done.json").unlink(missing_ok=True)
-        for name in REDO_FORGETS.get(stage, ()):
+        for name in () if keep_checkpoints else REDO_FORGETS.get(stage, ()):
             (run_dir / name).unlink(missing_ok=True)
 
 

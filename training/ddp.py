@@ -101,7 +101,6 @@ def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: 
     from training import build as B
     from training.build_markers import mark_done, stage_done
     from training.sft import add_lora, train_sft
-    from training.sft_examples import TokenCache, encode_example
 
     p = B.PROFILES[profile]
     run_dir = Path(runs or B.REPO_ROOT / "runs") / p.name
@@ -123,16 +122,7 @@ def profile_run(profile: str, runs: Path | None, rank: int, world: int, device: 
     if rank == 0:
         B.run(profile, runs, only=["features"])
     barrier()
-    feats, d_in = b.feats()
-    cfg = b.sft_cfg()
-    train = b.trainable_examples(b.examples()["train"], feats)
-    if p.sft_max_examples and len(train) > p.sft_max_examples:
-        import random
-
-        train = random.Random(p.seed).sample(train, p.sft_max_examples)
-    base = b.base()
-    tc = TokenCache(base.tokenizer)
-    enc = [encode_example(tc, e, cfg.k, max_len=cfg.max_len) for e in train]
+    feats, d_in, cfg, base, enc = b.sft_inputs()
     pm = add_lora(base.model, cfg).to(device)
     proj = b.new_projector(d_in).to(device)
     stats = train_sft(pm, proj, enc, feats, d_in, cfg, run_dir / "sft_ckpt.pt", log, rank, world, device)
