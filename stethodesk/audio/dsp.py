@@ -29,7 +29,7 @@ __all__ = [
     "HR_MAX_BPM", "HR_MIN_BPM", "HR_MIN_PEAK", "HR_MIN_SECONDS", "NYQUIST_MARGIN", "Quality", "StreamingFilter",
     "HEAVY_CLIP_FRACTION", "MODULATION_Z", "NORM_RMS", "ac_rms", "apply_filter", "body_sound_evidence",
     "body_sound_modulation", "clipped_fraction", "drop_silence", "envelope", "filter_sos", "heart_rate_bpm",
-    "is_flat", "modulation_z", "no_body_sound_reason", "noted_silence", "resample", "signal_quality", "silence_note",
+    "is_flat", "modulation_z", "no_body_sound_reason", "noted", "noted_silence", "resample", "signal_quality", "silence_note",
 ]
 
 # --- quality ----------------------------------------------------------------------------
@@ -175,15 +175,21 @@ def silence_note(silent_s: float, kept_s: float) -> str:
             f"signal at all; {kept_s:.1f} s hold sound")
 
 
+def noted(q: Quality, note: str, issue: str) -> Quality:
+    """``q`` with ``note`` (one clause, said first) and ``issue`` added: the level at most "fair",
+    the score at most 0.7, the heart rate kept. What the app did to the sound before judging it
+    (:func:`noted_silence`, :func:`stethodesk.audio.hum.noted_hum`)."""
+    reason = note + "." if not q.issues else note + "; " + q.reason[0].lower() + q.reason[1:]
+    level = "fair" if q.level == "good" else q.level
+    return Quality(level, min(q.score, 0.7), q.issues + [issue], reason, q.heart_rate_bpm)
+
+
 def noted_silence(q: Quality, silent_s: float, kept_s: float) -> Quality:
     """``q`` with the note that ``silent_s`` seconds of digital silence were left out and only
     ``kept_s`` seconds analysed (issue "silent_part"; the level is at most "fair")."""
     if silent_s <= 0:
         return q
-    note = silence_note(silent_s, kept_s) + "; only these were analysed"
-    reason = note + "." if not q.issues else note + "; " + q.reason[0].lower() + q.reason[1:]
-    level = "fair" if q.level == "good" else q.level
-    return Quality(level, min(q.score, 0.7), q.issues + ["silent_part"], reason, q.heart_rate_bpm)
+    return noted(q, silence_note(silent_s, kept_s) + "; only these were analysed", "silent_part")
 
 
 def clipped_fraction(x: np.ndarray, sr: int) -> float:

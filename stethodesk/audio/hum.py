@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from stethodesk.audio.body_sound import without_lines
+from stethodesk.audio.dsp import Quality, noted
 
 __all__ = ["HUM_SHARE", "noted_hum", "remove_hum"]
 
@@ -46,14 +47,9 @@ def remove_hum(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     return (given, 0.0) if out is None else (out, hz)
 
 
-def noted_hum(q, hum_hz: float, heart_rate_bpm: float | None):
-    """``q`` (a :class:`stethodesk.audio.dsp.Quality` of the sound with its hum) with the note
-    that hum at ``hum_hz`` was filtered out (issue "hum", level at most "fair") and the heart
-    rate found without it."""
-    from stethodesk.audio.dsp import Quality
-
-    note = (f"a steady tone at about {hum_hz:.0f} Hz (mains hum or a nearby device) was louder than the "
-            "body sound and was filtered out before analysis; move away from mains-powered equipment if you can")
-    reason = note[0].upper() + note[1:] + "." if not q.issues else note[0].upper() + note[1:] + "; " + q.reason[0].lower() + q.reason[1:]
-    level = "fair" if q.level == "good" else q.level
-    return Quality(level, min(q.score, 0.7), q.issues + ["hum"], reason, heart_rate_bpm)
+def noted_hum(q: Quality, hum_hz: float) -> Quality:
+    """``q`` (the :class:`~stethodesk.audio.dsp.Quality` of the sound with its hum cut) with the
+    note that hum at ``hum_hz`` was filtered out (issue "hum", level at most "fair")."""
+    return noted(q, f"A steady tone at about {hum_hz:.0f} Hz (mains hum or a nearby device) was louder than "
+                 "the body sound and was filtered out before analysis; move away from mains-powered equipment "
+                 "if you can", "hum")

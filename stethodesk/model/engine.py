@@ -224,10 +224,10 @@ class Engine:
             enc_sr = self._frontend.sample_rate
             enc_x = resample_blocks(x, sr, enc_sr) if sr > enc_sr else x
             x, sr = resample_blocks(x, sr, QUALITY_SR), QUALITY_SR
+        enc_x, hum_hz = remove_hum(enc_x, enc_sr)  # loud hum under the sound: cut, and said (hum.py)
         # level normalised before encoding: the frontend's own unit-RMS step stops at its floor
         # (features.NORM_FLOOR, -120 dBFS), so a real recording 100 dB down in a float file would
         # be encoded differently from the loud one (issue 11 item 3); a pure gain changes nothing else
-        enc_x, hum_hz = remove_hum(enc_x, enc_sr)  # loud hum under the sound: cut, and said (hum.py)
         level = ac_rms(enc_x)
         if level > 0:
             enc_x = (enc_x * (NORM_RMS / level)).astype(np.float32)
@@ -257,8 +257,7 @@ class Engine:
         del whole
         quality = signal_quality(x, sr, dom)  # with its hum: a recording that is only a tone is refused
         if hum_hz and not any(i in quality.issues for i in UNUSABLE_ISSUES):
-            clean = signal_quality(remove_hum(x, sr)[0], sr, dom)
-            quality = noted_hum(clean, hum_hz, clean.heart_rate_bpm)
+            quality = noted_hum(signal_quality(remove_hum(x, sr)[0], sr, dom), hum_hz)
         quality = dsp.noted_silence(quality, silent_s, duration)
         reason = None
         if any(i in quality.issues for i in UNUSABLE_ISSUES):
