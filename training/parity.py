@@ -8,7 +8,10 @@ compared at every position. Two checks (``TOLERANCE``):
   ``training.merge_quantize.write_f16_gguf`` into the cache): cos >= 0.999 at every position and
   the same top-1 token everywhere. Measured on the smoke bundle: cos min 0.999998, 62/62.
 - **the app's path**, on the shipped Q4_K_M base: mean cos >= 0.99 and the same top-1 token at
-  >= 95 % of the positions where torch's best token leads the runner-up by >= 0.5 logits. The
+  >= 95 % of the positions where torch's best token leads the runner-up by >= 0.5 logits, or,
+  when the base alone already agrees at fewer than that on the same input, at >= 95 % of the
+  base's own rate (a CI smoke build's barely trained prefix had the base alone at 41/44 clear
+  positions, cos min 0.846: the quantization's sensitivity to that input, not the export). The
   base alone (Q4_K_M vs its dequantized fp32 weights, no adapter) already flips near-ties (4 of
   62 positions here, margins < 0.3 logits), once a clear position (42/43), and has single
   sensitive positions (one early prompt token at cos 0.994 without the adapter, 0.95 with a
@@ -89,7 +92,7 @@ def lora_parity(peft_model, tokenizer, prefix: np.ndarray, gguf_path: Path, lora
     res["lora_effect"] = compare(ref_base, ref, m)
     res["tolerance"] = TOLERANCE
     ok = (res["cos_mean"] >= TOLERANCE["q4_cos_mean"]
-          and res["top1_agree_clear"] >= TOLERANCE["q4_top1_clear"] * res["positions_clear"])
+          and res["top1_agree_clear"] >= q4_clear_needed(res["base"]) * res["positions_clear"])
     if f16_path is not None:
         f = compare(all_logits(f16_path, pieces, lora_path), ref, m)
         res["f16"] = f
@@ -98,6 +101,19 @@ def lora_parity(peft_model, tokenizer, prefix: np.ndarray, gguf_path: Path, lora
         ok = ok and f["cos_min"] >= TOLERANCE["f16_cos_min"] and f["top1_agree_clear"] == f["positions_clear"]
     res["ok"] = bool(ok)
     return res
+
+
+def q4_clear_needed(base: dict) -> float:
+    """Share of clear positions at which llama.cpp + adapter must pick torch's top-1 token.
+
+    ``TOLERANCE["q4_top1_clear"]`` (0.95), relaxed to 0.95 x the base-alone share when the Q4_K_M
+    base without any adapter already falls below it on the same input: what the base loses there
+    is quantization, and the adapter may cost at most 5 % of what is left.
+    """
+    want = TOLERANCE["q4_top1_clear"]
+    n = base.get("positions_clear") or 0
+    base_rate = base["top1_agree_clear"] / n if n else 1.0
+    return min(want, want * base_rate)
 
 
 def _cos(a, b):
