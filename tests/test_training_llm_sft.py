@@ -121,13 +121,13 @@ class Interrupted(Exception):
     pass
 
 
-def _train(steps, ckpt, stop_at=None, extend_minutes=0.0):
+def _train(steps, ckpt, stop_at=None, extend_minutes=0.0, **budget):
     exs, feats = _tiny_examples()
     torch.manual_seed(0)
     pm = add_lora(tiny_gemma3(seed=5, vocab_size=256, hidden=64), SFTConfig())
     proj = Projector(ProjectorConfig(d_in=6, hidden=16, k=4, n_embd=64))
     cfg = SFTConfig(steps=steps, batch_size=4, warmup=2, ckpt_every=4, log_every=100, dtype="fp32",
-                    lr_lora=5e-3, lr_projector=5e-3, extend_minutes=extend_minutes)
+                    lr_lora=5e-3, lr_projector=5e-3, extend_minutes=extend_minutes, **budget)
 
     def on_step(done, loss):
         if done == stop_at:
@@ -162,6 +162,19 @@ def test_a_finished_run_trains_on_only_when_extended(tmp_path):
     assert ext["steps"] == 24 and torch.load(ck, weights_only=False)["step"] == 24
     assert ext["loss_last"] < stats["loss_last"]
     assert any(not torch.allclose(before[k], v) for k, v in lora_state(pm_ext).items())
+
+
+def test_an_interrupted_extension_resumes_to_its_own_plan(tmp_path):
+    # 2026-12-01: an --extend-sft run stopped at 1200/1631 resumed under the profile's 26-min
+    # budget, which the time already spent exceeded, and was cut to 1210 at once
+    ck = tmp_path / "x.pt"
+    _train(12, ck)
+    tight = {"max_minutes": 1e-6, "calib_steps": 2}
+    with pytest.raises(Interrupted):
+        _train(12, ck, stop_at=18, extend_minutes=60.0, **tight)
+    assert torch.load(ck, weights_only=False)["total"] == 24
+    _, _, done = _train(12, ck, **tight)  # a plain resume, profile budget long spent
+    assert done["steps"] == 24 and torch.load(ck, weights_only=False)["step"] == 24
 
 
 def test_time_budget_cuts_the_plan(tmp_path):

@@ -258,6 +258,11 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
         opt.load_state_dict(ck["opt"])
         start, losses = ck["step"], ck["losses"]
         total, spent = ck.get("total", cfg.steps), ck.get("seconds", 0.0)
+        # the plan in the checkpoint was cut to the budget it was made under (an extension's is
+        # larger than the profile's): resuming under the profile's would cut it again at once
+        planned = (ck.get("cfg") or {}).get("max_minutes")
+        if planned is not None:
+            cfg = replace(cfg, max_minutes=planned)
         if cfg.extend_minutes and start >= total:
             # a finished run trained on: the new plan is another cfg.steps, cut below to what the
             # extra minutes fit; the budget counts from the time already spent
