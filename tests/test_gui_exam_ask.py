@@ -184,3 +184,14 @@ def test_ask_about_the_exam_with_the_real_engine(qtbot, tmp_path):
     qtbot.wait(100)
     w.grab().save(str(screenshot_path("patients_history.png")))
     w.close()
+
+
+def test_a_murmur_called_below_half_says_why():
+    """The exam call weighs a missed murmur 5 times a false alarm, so "present" can come with a
+    patient-level probability of 35 %: the view says why instead of seeming to contradict itself."""
+    from stethodesk.gui.workflow.exam_findings_view import findings_html
+
+    snap = {"domain": "heart", "sites": [], "murmur": 0.35, "abnormal": 0.4}
+    low = findings_html({**snap, "murmur_call": "present"}, [])
+    assert "Murmur: present" in low and "35" in low and "5 times a false alarm" in low
+    assert "5 times" not in findings_html({**snap, "murmur": 0.05, "murmur_call": "absent"}, [])

@@ -73,6 +73,10 @@ def findings_html(snap: dict, keys: list[str | None]) -> str:
         words = {"present": "present", "absent": "absent", "unknown": "unknown (cannot be called)"}[call]
         out.append(f"<b>Murmur: {words}</b> &middot; patient-level probability {_pct(snap.get('murmur'))}"
                    f" &middot; abnormal {_pct(snap.get('abnormal'))}")
+        if call != "absent":
+            # a call of present or unknown below 50 % reads as a contradiction unless the rule is said
+            out.append("<i>The call weighs a missed murmur 5 times a false alarm (PhysioNet 2022 "
+                       "weights), so it can be present or unknown below 50 %.</i>")
         loud = snap.get("most_audible_site")
         if loud:
             out.append(f"Most audible: <b>{esc(title.get(loud, loud))}</b>")
