@@ -138,3 +138,72 @@ def test_zeros_at_the_very_start_or_end_are_no_dropouts():
     assert find_dropouts(edged, sr).shape == (0, 2)
     inside = np.concatenate((x[: 5 * sr], np.zeros(sr // 4, np.float32), x[5 * sr :]))
     assert find_dropouts(inside, sr).tolist() == [[5 * sr, 5 * sr + sr // 4]]
+
+
+def with_filled_gaps(x: np.ndarray, sr: int, fill, every_s: float = 0.9, length_s: float = 0.5):
+    """``x`` with gaps of ``length_s`` every ``every_s`` from 1 s on, filled by ``fill(n)`` (what
+    a link or converter leaves in a lost packet instead of exact zeros); and the gaps' spans."""
+    y, spans = x.copy(), []
+    for t in np.arange(1.0, x.size / sr - 1, every_s):
+        a = int(t * sr)
+        b = a + int(length_s * sr)
+        y[a:b] = fill(b - a)
+        spans.append((a, b))
+    return y, np.asarray(spans)
+
+
+def _matches(found: np.ndarray, true: np.ndarray, sr: int) -> bool:
+    """Each true gap found once, its ends within 2 ms (a gap's edge may take in a sample of sound
+    that happens to lie as near zero)."""
+    return found.shape == true.shape and bool(np.all(np.abs(found - true) <= 0.002 * sr))
+
+
+@pytest.mark.parametrize("fill", ["dither16", "float_noise"])
+def test_gaps_filled_with_dither_or_float_noise_are_dropouts(heart, fill):
+    """Maintainers' re-test F2: gaps filled with 1-bit dither ({-1, 0, 1} / 32768) or float noise
+    (1e-7 RMS) were not found: the heart rate halved (71 for 109 bpm) and the murmur rose to 0.98."""
+    x, sr = heart
+    rng = np.random.default_rng(5)
+    make = {"dither16": lambda n: rng.integers(-1, 2, n) / 32768.0,
+            "float_noise": lambda n: 1e-7 * rng.standard_normal(n)}[fill]
+    y, true = with_filled_gaps(x, sr, lambda n: make(n).astype(np.float32))
+    assert _matches(find_dropouts(y, sr), true, sr), (find_dropouts(y, sr)[:3], true[:3])
+    y, true = with_filled_gaps(x, sr, lambda n: make(n).astype(np.float32), every_s=1.3, length_s=0.1)
+    assert _matches(find_dropouts(y, sr), true, sr)
+    # the heart rate keeps to the recording's own (gaps of 0.1 s every 1.3 s leave enough sound)
+    got = heart_rate_bpm(y, sr)
+    assert got is not None and abs(got - heart_rate_bpm(x, sr)) <= 3.0
+    q = signal_quality(y, sr, "heart")
+    assert q.issues[0] == "dropouts" and q.reason.startswith(f"{len(true)} dropouts")
+
+
+def test_a_quiet_real_sound_at_the_floor_is_never_cut(heart):
+    """The near-zero rule against real quiet sound: the recording's own diastole, the recording
+    quantised at 16 bits 40 and 50 dB down (its diastole then lies at 1-2 steps, as dither does),
+    and float copies 100 dB down with and without 1e-7 noise under them: none holds a dropout;
+    and dither gaps in a real recording 40 dB down are still found while its diastole is not."""
+    x, sr = heart
+    peak = float(np.abs(x).max())
+    for db in (40, 50):
+        quiet = (np.round(x / peak * 10 ** (-db / 20) * 32768) / 32768).astype(np.float32)
+        assert find_dropouts(quiet, sr).size == 0, db
+    low = (x * 1e-5).astype(np.float32)
+    assert find_dropouts(low, sr).size == 0
+    noisy = (low + 1e-7 * np.random.default_rng(2).standard_normal(x.size)).astype(np.float32)
+    assert find_dropouts(noisy, sr).size == 0
+    rng = np.random.default_rng(6)
+    quiet = (np.round(x / peak * 10 ** (-20 / 20) * 32768) / 32768).astype(np.float32)
+    y, true = with_filled_gaps(quiet, sr, lambda n: (rng.integers(-1, 2, n) / 32768.0).astype(np.float32),
+                               every_s=1.3, length_s=0.2)
+    assert _matches(find_dropouts(y, sr), true, sr)
+
+
+def test_floor_runs_at_the_edges_are_no_dropouts(heart):
+    """Dither at the very start and end (a late start, an early stop) is no dropout, as exact
+    zeros there are not (F7): only the gap inside is counted."""
+    x, sr = heart
+    rng = np.random.default_rng(8)
+    y = x[: 10 * sr].copy()
+    for a, b in ((0, sr // 2), (5 * sr, 5 * sr + sr // 4), (y.size - sr // 3, y.size)):
+        y[a:b] = rng.integers(-1, 2, b - a) / 32768.0
+    assert _matches(find_dropouts(y, sr), np.asarray([[5 * sr, 5 * sr + sr // 4]]), sr)
