@@ -1,6 +1,7 @@
-"""Clipping by flat runs at the signal's own extreme, one minimum length, and a quality reason that
-never contradicts the heart rate (issue 11 items 3 and 7). Real CirCor heart sounds, files the
-tests write and read back through the app's reader."""
+"""Clipping by flat runs at the signal's own extreme, one minimum length, a quality reason that
+never contradicts the heart rate, too quiet told from flat, and a noise share that one click
+cannot decide (issue 11 items 3 and 7, re-test F5/F6). Real CirCor heart sounds, files the tests
+write and read back through the app's reader."""
 
 from __future__ import annotations
 
@@ -100,3 +101,76 @@ def test_quality_reason_and_heart_rate_never_contradict():
             assert q.heart_rate_bpm is None, q
     lung = signal_quality(x, sr, "lung")
     assert lung.heart_rate_bpm is None
+
+
+def _written(tmp_path, name: str, x: np.ndarray, sr: int, subtype: str) -> tuple[np.ndarray, int]:
+    p = tmp_path / f"{name}.wav"
+    sf.write(p, x, sr, subtype=subtype)
+    return read_audio(p)
+
+
+@pytest.mark.parametrize("domain", ["heart", "lung"])
+def test_a_sound_a_few_format_steps_high_is_too_quiet_not_flat(tmp_path, domain):
+    """Re-test F5: a real heart at -66 dBFS in 16-bit, at -30 dBFS in 8-bit, or a 16/24-bit file
+    whose last step moves (also held in a float file) was "flat: nothing is coming in". Something
+    comes in; it is too coarse to analyse, said so with the format, and no rate is shown. Only a
+    constant (DC) file is flat."""
+    x, sr = _heart()
+    peak = float(np.max(np.abs(x)))
+    lsb = np.random.default_rng(5).integers(-1, 2, x.size)
+    cases = {
+        "16-bit": [(x * 10 ** (-66 / 20) / peak, "PCM_16"), (lsb / 32768, "PCM_16"), (lsb / 32768, "FLOAT")],
+        "8-bit": [(x * 10 ** (-30 / 20) / peak, "PCM_U8")],
+        "24-bit": [(lsb / 2**23, "PCM_24")],
+    }
+    for fmt, items in cases.items():
+        for k, (y, subtype) in enumerate(items):
+            z, rate = _written(tmp_path, f"{fmt}-{k}", y, sr, subtype)
+            q = signal_quality(z, rate, domain)
+            assert q.level == "poor" and q.heart_rate_bpm is None, (fmt, subtype, q)
+            assert q.reason.startswith("Too quiet to analyse") and f"of its {fmt} format" in q.reason, (fmt, q)
+            assert "nothing is coming in" not in q.reason and "gain" in q.reason
+    dc, rate = _written(tmp_path, "dc", np.full(x.size, 0.25), sr, "FLOAT")
+    flat = signal_quality(dc, rate, domain)
+    assert flat.issues == ["flat"] and "nothing is coming in" in flat.reason
+    # 6 dB louder (1.8 steps RMS) the same heart is analysed, with its rate
+    z, rate = _written(tmp_path, "m60", x * 10 ** (-60 / 20) / peak, sr, "PCM_16")
+    q = signal_quality(z, rate, domain)
+    assert q.level != "poor" and "flat" not in q.issues, q
+    if domain == "heart":
+        assert q.heart_rate_bpm == pytest.approx(heart_rate_bpm(x, sr), abs=1.0)
+
+
+@pytest.mark.parametrize("domain", ["heart", "lung"])
+def test_a_generated_beep_is_no_body_sound_not_flat(tmp_path, domain):
+    """Re-test F5: a loud pulsed 1 kHz beep at 8 kHz (5 sample values) was "flat: nothing is coming
+    in"; it is refused as a generated signal, in both domains, with no rate."""
+    sr = 8000
+    t = np.arange(15 * sr) / sr
+    beep = 0.3 * np.sin(2 * np.pi * 1000 * t) * ((t % 1.0) < 0.1)
+    y, rate = _written(tmp_path, "beep", beep, sr, "PCM_16")
+    q = signal_quality(y, rate, domain)
+    assert q.issues == ["no_body_sound"] and "generated" in q.reason and q.heart_rate_bpm is None, q
+
+
+def test_one_click_does_not_make_a_quiet_clean_heart_noisy(tmp_path):
+    """Re-test F6: one full-scale 2 ms click in a quiet, clean real heart made it "poor: 92% of the
+    energy above 600 Hz (rubbing, talking or hiss)". The share is judged over 1-s segments, so the
+    click decides nothing, while hiss or rubbing through the whole recording is still noise."""
+    x, sr = _heart()
+    quiet = 0.05 * x / np.max(np.abs(x))
+    clicked = quiet.copy()
+    at = 6 * sr
+    clicked[at : at + 8] = [1, -1, 0.9, -0.9, 0.8, -0.7, 0.5, -0.3]
+    plain_q = signal_quality(*_written(tmp_path, "plain", quiet, sr, "PCM_16"), "heart")
+    click_q = signal_quality(*_written(tmp_path, "click", clicked, sr, "PCM_16"), "heart")
+    assert "noise" not in click_q.issues and click_q.level == plain_q.level != "poor", (plain_q, click_q)
+    assert click_q.heart_rate_bpm == pytest.approx(plain_q.heart_rate_bpm, abs=1.0)
+    rng = np.random.default_rng(4)
+    hiss = quiet + 4 * np.std(quiet) * rng.standard_normal(quiet.size)  # hiss throughout
+    rubbing = quiet.copy()  # a click every 0.25 s: rubbing or handling through the whole recording
+    for a in range(sr // 8, quiet.size - 8, sr // 4):
+        rubbing[a : a + 8] = np.array([1, -1, 0.9, -0.9, 0.8, -0.7, 0.5, -0.3]) * 0.5
+    for name, y in (("hiss", hiss), ("rubbing", rubbing)):
+        q = signal_quality(*_written(tmp_path, name, y, sr, "PCM_16"), "heart")
+        assert "noise" in q.issues and "above 600 Hz" in q.reason, (name, q)
