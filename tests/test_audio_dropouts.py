@@ -207,3 +207,21 @@ def test_floor_runs_at_the_edges_are_no_dropouts(heart):
     for a, b in ((0, sr // 2), (5 * sr, 5 * sr + sr // 4), (y.size - sr // 3, y.size)):
         y[a:b] = rng.integers(-1, 2, b - a) / 32768.0
     assert _matches(find_dropouts(y, sr), np.asarray([[5 * sr, 5 * sr + sr // 4]]), sr)
+
+
+def test_exact_zero_gaps_in_a_quiet_16_bit_heart_are_found_and_its_own_pauses_are_not(heart):
+    """Re-test F2: a real heart 40 dB below full scale in 16 bits with 0.3-s gaps of exact zeros
+    every 1.1 s had 7 of 16 found (the sound beside many gaps is a diastole a few steps loud).
+    Now all are, while the same recording quantised so low that its own sound rounds to 0 for
+    5-20 ms again and again (60 dB down: "zero-prone") has none counted, gaps or not: there its
+    pauses and a link's gaps look alike sample by sample."""
+    x, sr = heart
+    peak = float(np.abs(x).max())
+    for db, found in ((40, True), (60, False)):
+        quiet = (np.round(x / peak * 10 ** (-db / 20) * 32768) / 32768).astype(np.float32)
+        y, true = with_filled_gaps(quiet, sr, lambda n: np.zeros(n, np.float32), every_s=1.1, length_s=0.3)
+        assert find_dropouts(quiet, sr).size == 0, db
+        if found:
+            assert _matches(find_dropouts(y, sr), true, sr)  # an edge may take in a natural zero
+        else:
+            assert find_dropouts(y, sr).size == 0
