@@ -277,7 +277,7 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
             "The signal is flat: nothing is coming in. Check that the stethoscope is "
             "plugged in and the input is not muted.",
         )
-    coarse = coarse_reason(x, ac_rms(x))
+    coarse = coarse_reason(whole, ac_rms(x))  # the grid of the samples as read (a cut's crossfade is off it)
     if coarse is not None:  # something comes in, in a few steps of its format or a few values: no rate
         return Quality("poor", 0.05, [coarse[0]], coarse[1])
     if seconds < MIN_SECONDS:
