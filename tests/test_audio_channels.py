@@ -90,6 +90,58 @@ def test_silent_channels_are_named_and_in_memory_mixdown_agrees(tmp_path):
     assert _best_match(mixdown(inv, sr).astype(np.float64), x)[0] > 0.99
 
 
+
+@pytest.mark.parametrize("before, lead_s, found_s", [("zeros", 35, 30), ("shared noise", 35, 30),
+                                                   ("independent noise", 35, 30), ("zeros", 400, 400),
+                                                   ("independent noise", 180, 230)])
+def test_channels_are_chosen_where_the_sound_is_not_where_the_file_starts(tmp_path, before, lead_s, found_s):
+    """Re-test F4: 35 s of silence or steady noise, then the heart with an inverted, late copy. The
+    first 30 s alone held nothing to line up, so the copy was mixed as it was and cancelled the heart.
+    Silence of any length is passed over exactly; after 2 min of noise one 10-s stretch a minute is
+    tested (180 s of noise: those at 170 and 230 s), so 80 s of heart is found at 230 s."""
+    sr, d = 4000, 3
+    x = np.tile(_heart(sr), 4 if lead_s > 120 else 1)
+    rng = np.random.default_rng(2)
+    lead = np.zeros((lead_s * sr, 2))
+    if before == "shared noise":
+        lead += 0.001 * rng.standard_normal((lead_s * sr, 1))
+    elif before == "independent noise":
+        lead = 0.001 * rng.standard_normal((lead_s * sr, 2))
+    data = np.concatenate((lead, np.stack([x, -0.9 * _delayed(x, d)], axis=1)))
+    p = tmp_path / "late_sound.wav"
+    sf.write(p, data, sr, subtype="PCM_16")
+    used: dict = {}
+    y, rate = read_audio(p, channels=used)
+    corr, level = _best_match(y[lead_s * sr :].astype(np.float64), x, lags=d + 100)
+    assert corr > 0.99 and level > 0.9, (corr, level)
+    assert used["used"] == [0, 1] and "turned over" in used["rule"] and f"moved {d / sr * 1000:.2f} ms" in used["rule"]
+    assert f"chosen from the sound from {found_s:.1f} s on" in used["rule"], used  # the 10-s stretch it was found in
+    q = signal_quality(y[lead_s * sr :], rate, "heart")
+    assert q.heart_rate_bpm is not None and abs(q.heart_rate_bpm - 105.3) < 3
+    mixed = mixdown(data.astype(np.float32), sr)[lead_s * sr :]
+    assert _best_match(mixed.astype(np.float64), x, lags=d + 100)[0] > 0.99
+
+
+
+def test_noise_channel_is_left_out_when_the_heart_starts_late(tmp_path):
+    """Re-test F4, the choice: 35 s of steady noise in both channels, then the heart in channel 1
+    while channel 0 stays loud noise. Judged on the first 30 s, neither held a body sound and both
+    were averaged, burying the heart under noise 4x louder."""
+    sr = 4000
+    x = _heart(sr)
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 0.3, 35 * sr + x.size)
+    right = np.concatenate((rng.normal(0, 0.001, 35 * sr), 0.2 * x))
+    p = tmp_path / "noise_then_heart.wav"
+    sf.write(p, np.stack([noise, right], axis=1), sr, subtype="PCM_16")
+    used: dict = {}
+    y, rate = read_audio(p, channels=used)
+    assert used["used"] == [1] and "channel 0 holds no heart or lung sound" in used["rule"], used
+    assert np.array_equal(y, read_audio(p, channel=1)[0])
+    q = signal_quality(y[35 * sr :], rate, "heart")
+    assert abs(q.heart_rate_bpm - 105.3) < 3
+
+
 @pytest.mark.llm
 def test_cli_jsonl_says_which_channels_and_matches_the_mono_findings(tmp_path):
     from test_engine_fixture import runtime_bundle_dir

@@ -2,9 +2,17 @@
 
 A plain average destroys the sound in common stethoscope wirings (issue 11 item 2): a channel
 inverted and a few samples late (``R = -0.9 x`` delayed 0.75 ms) cancels most of the heart band,
-and a noise channel beside the stethoscope's channel buries it. So, from a survey of the first
-:data:`SURVEY_S` seconds (block by block, as the reader decodes):
+and a noise channel beside the stethoscope's channel buries it. So, from a survey of
+:data:`SURVEY_S` seconds *of sound* (block by block, as the reader decodes):
 
+0. the file is surveyed in stretches of :data:`SEGMENT_S` (10 s) from its start; a stretch counts
+   only when some channel in it is not silent and holds a heart or lung sound, so silence or
+   steady noise before the stethoscope is placed (re-test F4: 35 s of it, then a stereo heart with
+   one channel inverted, was mixed to silence) is passed over. The survey stops once
+   :data:`SURVEY_S` of counted stretches are gathered; a file with none is judged from its first
+   :data:`SURVEY_S`, as before. Cost: after :data:`DENSE_S` of noise, one stretch a minute is
+   tested (:data:`SPARSE_EVERY`); only tested stretches are cross-correlated (as they stream: no
+   raw audio is held, and the reader's memory stays what it was);
 1. channels with a heart or lung sound in them (:func:`stethodesk.audio.dsp.no_body_sound_reason`,
    the quality check's own content test) are used, the others left out; when none has one, or
    the survey is shorter than :data:`JUDGE_S` (too short to judge content), every channel that
@@ -22,13 +30,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft
 
 from stethodesk.audio.decode import Downsampler
 from stethodesk.audio.dsp import no_body_sound_reason
 
 __all__ = ["CORR_MIN", "MAX_LAG_S", "SURVEY_S", "ChannelMixer", "ChannelPlan", "ChannelSurvey", "mix_array"]
 
-SURVEY_S = 30.0  # s of the file the choice is made from (the wiring does not change within a file)
+SURVEY_S = 30.0  # s of sound the choice is made from (the wiring does not change within a file)
+# s: the stretch judged at a time. The body-sound test tells steady noise from breathing only on 8 s
+# or more (body_sound.NOISE_JUDGE_S, lung: one breath cut at its edges can score like noise); 10 s
+# leaves the band-pass settling (0.25 s) out and still finds sound that starts late within 10 s.
+SEGMENT_S = 10.0
+# After DENSE_S s of noise passed over (no sound since the start or the last sound), one stretch in
+# SPARSE_EVERY (one a minute) is tested: body-sound test and cross-correlation, ~0.1-0.2 s of CPU per
+# 10 s of 48 kHz stereo. A file of noise only then costs 2 min plus one stretch a minute of that, not
+# all of it, and sound lasting a minute or more is still found wherever it starts. Silence is told by
+# its energy alone, so silence of any length before the sound is passed over exactly.
+DENSE_S = 120.0
+SPARSE_EVERY = 6
 # s: the largest delay between two channels that carry the same sound. Acoustically two pickups on
 # one chest piece, or two tubes of unequal length, differ by well under 5 ms (1 m of air is 2.9 ms);
 # the rest is digital: interfaces and recording apps that start one channel a buffer late (256-1024
@@ -57,80 +77,156 @@ class ChannelPlan:
         return {"used": list(self.used), "rule": self.rule}
 
 
+class _Gathered:
+    """Lagged cross-correlations ``(channels, channels, 2 * max_lag + 1)`` and probe pieces per
+    channel of the stretches added to it."""
+
+    def __init__(self, channels: int, max_lag: int):
+        self.xcorr = np.zeros((channels, channels, 2 * max_lag + 1))
+        self.parts: list[list[np.ndarray]] = [[] for _ in range(channels)]
+        self.frames = 0
+
+    def add(self, xcorr: np.ndarray, probes: list[np.ndarray], frames: int) -> None:
+        self.xcorr += xcorr
+        for k, p in enumerate(probes):
+            self.parts[k].append(p)
+        self.frames += frames
+
+    def probe(self, k: int) -> np.ndarray:
+        return np.concatenate(self.parts[k]) if self.parts[k] else np.zeros(0, np.float32)
+
+
 class ChannelSurvey:
-    """Survey of the first :data:`SURVEY_S` s of a ``channels``-channel stream at ``sr`` Hz:
-    lagged cross-correlations ``(channels, channels, 2 * max_lag + 1)`` and a :data:`PROBE_SR`
-    copy of each channel for the body-sound test. Feed blocks ``(n, channels)`` to :meth:`add`."""
+    """Survey of :data:`SURVEY_S` s of sound in a ``channels``-channel stream at ``sr`` Hz, found
+    stretch by stretch (:data:`SEGMENT_S`): lagged cross-correlations and a :data:`PROBE_SR` copy
+    of each channel for the body-sound test. Feed blocks ``(n, channels)`` to :meth:`add` until
+    :attr:`done` (or the stream ends), then call :meth:`plan`. Memory: the correlations of a few
+    stretches and up to 2 x (:data:`SURVEY_S` + :data:`SEGMENT_S`) s of probes; no raw audio is held."""
 
     def __init__(self, channels: int, sr: int):
         self.channels, self.sr = int(channels), int(sr)
         self.max_lag = max(1, round(MAX_LAG_S * sr))
         # chunks several lags long, so the lags gathered per chunk stay a small part of its FFT
         self.chunk = max(CHUNK, min(65536, 1 << (8 * self.max_lag).bit_length()))  # a few MB per channel pair
-        self.xcorr = np.zeros((self.channels, self.channels, 2 * self.max_lag + 1))
-        self.seen = 0
+        self.seen = 0  # frames fed
+        self.sound_from: int | None = None  # frame at which the first stretch with sound starts
         self._limit = int(SURVEY_S * sr)
         self.probe_sr = self.sr if self.sr <= 2 * PROBE_SR else PROBE_SR
         self._down = [Downsampler(self.sr, PROBE_SR) for _ in range(self.channels)] if self.probe_sr != self.sr else None
-        self._parts: list[list[np.ndarray]] = [[] for _ in range(self.channels)]
+        self._seg_len = max(1, round(SEGMENT_S * sr))
+        self._seg_n = 0
+        self._seg_probe: list[list[np.ndarray]] = [[] for _ in range(self.channels)]
+        self._seg_energy = np.zeros(self.channels)
+        self._seg_xcorr: np.ndarray | None = None  # gathered while the stretch streams, when it is tested
+        self._quiet = 0  # frames of noise (not silence) passed over since the start or the last sound
+        self._untested = 0  # stretches passed over untested since the last one tested (after DENSE_S)
+        self._first = _Gathered(self.channels, self.max_lag)  # the file's first SURVEY_S s (the fallback)
+        self._sound = _Gathered(self.channels, self.max_lag)  # the stretches that hold a body sound
 
     @property
     def done(self) -> bool:
         """Whether the survey has all it takes (the rest of the file need not be decoded for it)."""
-        return self.seen >= self._limit
+        return self._sound.frames >= self._limit
 
     def add(self, block: np.ndarray) -> None:
-        """One block ``(n, channels)``; what comes after the survey's length is ignored."""
-        if self.seen >= self._limit:
-            return
-        b = np.asarray(block[: self._limit - self.seen], dtype=np.float64)
-        self.seen += b.shape[0]
-        if b.shape[0] == 0:
-            return
-        # r[i, j, L + l] += sum_t b[t, i] b[t + l, j], in chunks (a few MB whatever the block) each
-        # against itself widened by L on both sides (lags across the decoder's blocks are left out)
-        lag = self.max_lag
-        for s in range(0, b.shape[0], self.chunk):
-            a = b[s : s + self.chunk]
-            lo = max(0, s - lag)
-            e = b[lo : s + a.shape[0] + lag]
-            nfft = 1 << (a.shape[0] + e.shape[0]).bit_length()
-            fa, fe = np.fft.rfft(a, nfft, axis=0), np.fft.rfft(e, nfft, axis=0)
-            r = np.fft.irfft(np.conj(fa)[:, :, None] * fe[:, None, :], nfft, axis=0)  # r[k] = sum a[t] e[t + k]
-            k = np.arange(-lag, lag + 1) + (s - lo)  # e[t + k] = b[s + t + l]
-            self.xcorr += np.moveaxis(r[k % nfft], 0, -1)
-        for k in range(self.channels):
-            x = b[:, k].astype(np.float32)
-            self._parts[k].append(self._down[k].process(x) if self._down else x)
-        if self.seen >= self._limit:
-            self._flush()
+        """One block ``(n, channels)``; what comes after the survey is done is ignored."""
+        i, n = 0, block.shape[0]
+        while i < n and not self.done:
+            if self._seg_n == 0:  # a stretch starts: correlated as it streams only if it will be tested
+                tested = (self.seen < self._limit or self._quiet < DENSE_S * self.sr
+                          or self._untested >= SPARSE_EVERY - 1)
+                self._seg_xcorr = np.zeros((self.channels, self.channels, 2 * self.max_lag + 1)) if tested else None
+                self._seg_energy = np.zeros(self.channels)
+            take = min(n - i, self._seg_len - self._seg_n)
+            piece = block[i : i + take]
+            self._seg_energy += np.einsum("tk,tk->k", piece, piece, dtype=np.float64)
+            if self._seg_xcorr is not None:
+                self._seg_xcorr += self._xcorr(piece)
+            for k in range(self.channels):
+                x = np.asarray(piece[:, k], np.float32)
+                self._seg_probe[k].append(self._down[k].process(x) if self._down else x)
+            self._seg_n += take
+            self.seen += take
+            i += take
+            if self._seg_n == self._seg_len:
+                self._close()
 
-    def _flush(self) -> None:
+    def _close(self) -> None:
+        """Judge the stretch that ended and keep what is used of it."""
+        n, start = self._seg_n, self.seen - self._seg_n
+        self._seg_n = 0
+        probes = [np.concatenate(p) if p else np.zeros(0, np.float32) for p in self._seg_probe]
+        self._seg_probe = [[] for _ in range(self.channels)]
+        if n == 0:
+            return
+        sound = self._holds_sound(probes, n)
+        if start < self._limit:
+            self._first.add(self._seg_xcorr, probes, n)
+        if sound:
+            self._sound.add(self._seg_xcorr, probes, n)
+            self.sound_from = start if self.sound_from is None else self.sound_from
+        self._seg_xcorr = None
+
+    def _holds_sound(self, probes: list[np.ndarray], n: int) -> bool:
+        """Whether some channel of the stretch (``n`` frames) is not silent and holds a heart or lung
+        sound; after :data:`DENSE_S` s of noise, a stretch not tested counts as without."""
+        energy = self._seg_energy
+        if not energy.any():
+            return False  # silence: passed over at no cost, however long
+        if self._seg_xcorr is None:
+            self._untested += 1
+            sound = False
+        else:
+            self._untested = 0
+            sound = any(energy[k] > 0.0 and no_body_sound_reason(probes[k], self.probe_sr) is None
+                        for k in np.argsort(-energy))
+        self._quiet = 0 if sound else self._quiet + n
+        return sound
+
+    def _xcorr(self, b: np.ndarray) -> np.ndarray:
+        """``r[i, j, L + l] = sum_t b[t, i] b[t + l, j]`` of one piece ``(n, channels)``, in chunks
+        (a few MB whatever the piece) each against itself widened by L on both sides (lags across
+        the decoder's blocks are left out)."""
+        lag = self.max_lag
+        out = np.zeros((self.channels, self.channels, 2 * lag + 1))
+        for s in range(0, b.shape[0], self.chunk):
+            a = np.asarray(b[s : s + self.chunk], np.float64)
+            lo = max(0, s - lag)
+            e = np.asarray(b[lo : s + a.shape[0] + lag], np.float64)
+            nfft = next_fast_len(a.shape[0] + e.shape[0], real=True)  # no wrap-around for |l| <= L
+            fa, fe = rfft(a, nfft, axis=0), rfft(e, nfft, axis=0)
+            r = irfft(np.conj(fa)[:, :, None] * fe[:, None, :], nfft, axis=0)  # r[k] = sum a[t] e[t + k]
+            k = np.arange(-lag, lag + 1) + (s - lo)  # e[t + k] = b[s + t + l]
+            out += np.moveaxis(r[k % nfft], 0, -1)
+        return out
+
+    def _finish(self) -> None:
+        """At the end of the stream (or of the survey): the resamplers' last samples, the last stretch."""
         if self._down:
             for k in range(self.channels):
-                self._parts[k].append(self._down[k].flush())
+                self._seg_probe[k].append(self._down[k].flush())
             self._down = None
-
-    def _probe(self, k: int) -> np.ndarray:
-        self._flush()
-        return np.concatenate(self._parts[k]) if self._parts[k] else np.zeros(0, np.float32)
+        if self._seg_n:
+            self._close()
 
     def plan(self) -> ChannelPlan:
         """The channels to use and how (rules in the module docstring)."""
+        self._finish()
+        got = self._sound if self._sound.frames else self._first
         c, lag0 = self.channels, self.max_lag
-        energy = np.array([self.xcorr[k, k, lag0] for k in range(c)])
+        energy = np.array([got.xcorr[k, k, lag0] for k in range(c)])
         live = [k for k in range(c) if energy[k] > SILENT * max(float(energy.max()), 1e-300)]
         if not live:
             return ChannelPlan(np.full(c, 1.0 / c), np.zeros(c, int), list(range(c)), "all channels are silent")
         # content decides only on a probe long enough to judge it (under JUDGE_S the notch filters'
         # edges pass for beats: two 2-s tones at 100 and 400 Hz were judged differently)
-        judged = all(self._probe(k).size >= JUDGE_S * self.probe_sr for k in live)
-        body = [k for k in live if not judged or no_body_sound_reason(self._probe(k), self.probe_sr) is None]
+        judged = all(got.probe(k).size >= JUDGE_S * self.probe_sr for k in live)
+        body = [k for k in live if not judged or no_body_sound_reason(got.probe(k), self.probe_sr) is None]
         used = body or live
         ref = max(used, key=lambda k: energy[k])
         lags, signs, notes = {}, {}, []
         for k in used:
-            corr = self.xcorr[ref, k] / np.sqrt(energy[ref] * energy[k])
+            corr = got.xcorr[ref, k] / np.sqrt(energy[ref] * energy[k])
             best = int(np.argmax(np.abs(corr)))
             related = k != ref and abs(corr[best]) >= CORR_MIN
             lags[k] = best - lag0 if related else 0
@@ -144,7 +240,11 @@ class ChannelSurvey:
         for k in used:
             weights[k] = signs[k] / len(used)
             delays[k] = latest - lags[k]
-        return ChannelPlan(weights, delays, used, self._rule(used, live, body, ref, notes))
+        rule = self._rule(used, live, body, ref, notes)
+        if got is self._sound and self.sound_from:
+            rule += (f"; chosen from the sound from {self.sound_from / self.sr:.1f} s on "
+                     "(no heart or lung sound was found before it)")
+        return ChannelPlan(weights, delays, used, rule)
 
     def _rule(self, used, live, body, ref, notes) -> str:
         text = f"{_names(used)} (counting from 0)"

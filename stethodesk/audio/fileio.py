@@ -286,8 +286,9 @@ def read_audio(
     """Decode ``path`` to mono float32 and its sample rate.
 
     ``channel`` picks one channel (0-based); ``None`` mixes the channels that hold a body sound,
-    lined up by cross-correlation (:mod:`stethodesk.audio.channels`, from a survey of the file's
-    first 30 s); ``channels``, when given, gets ``{"used": [...], "rule": "..."}`` saying which.
+    lined up by cross-correlation (:mod:`stethodesk.audio.channels`, from 30 s of the file that
+    hold a body sound, wherever they start); ``channels``, when given, gets
+    ``{"used": [...], "rule": "..."}`` saying which.
     Integer formats give [-1, 1); float files keep their level (they may exceed 1). Rates above
     48 kHz come back resampled to 48 kHz (44.1 kHz for its
     multiples). Damaged frames FFmpeg decodes around are left out; ``notes``, when given, gets
