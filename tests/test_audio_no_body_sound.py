@@ -194,3 +194,49 @@ def test_zero_constant_and_last_bit_files_are_flat(tmp_path, subtype):
         q = signal_quality(y, rate, "heart")
         said = "Too quiet to analyse" if name == "last_bit" else "nothing is coming in"
         assert q.issues == ["flat"] and q.level == "poor" and said in q.reason, (name, q)
+
+
+def _white(seconds: float, sr: int, seed: int) -> np.ndarray:
+    return 0.1 * np.random.default_rng(seed).standard_normal(int(seconds * sr))
+
+
+def _faded(kind: str, sr: int) -> np.ndarray:
+    """Stationary noise under a slow gain envelope: the maintainers' re-test (F3) got lung findings
+    for each of these. Fades (linear, exponential, over one or several blocks) and an AGC step."""
+    if kind == "fade_in_30s":
+        x = _white(30, sr, 1)
+        return x * np.linspace(0.05, 1.0, x.size)
+    if kind == "pink_fade_out_exp_20s":
+        x = _coloured_noise("pink", 20 * sr, sr, seed=2)
+        return 0.1 * x / np.std(x) * np.exp(-np.arange(x.size) / sr / 6.0)
+    if kind == "fade_out_90s":
+        x = _white(90, sr, 3)
+        return x * np.linspace(1.0, 0.1, x.size)
+    x = _white(20, sr, 4)  # "gain_step": the gain halves once, at 10 s
+    return x * np.where(np.arange(x.size) < 10 * sr, 1.0, 0.5)
+
+
+@pytest.mark.parametrize("kind", ["fade_in_30s", "pink_fade_out_exp_20s", "fade_out_90s", "gain_step"])
+def test_noise_under_a_slow_gain_envelope_is_unusable(tmp_path, kind):
+    y, rate = _roundtrip(tmp_path, _faded(kind, 8000), 8000)
+    for domain in ("heart", "lung"):
+        q = signal_quality(y, rate, domain)
+        assert "no_body_sound" in q.issues and q.level == "poor", (domain, q)
+        assert "only steady noise" in q.reason.lower() and q.heart_rate_bpm is None
+
+
+@pytest.mark.parametrize("f0,f1,method,seconds", [(100, 300, "linear", 15), (300, 80, "linear", 15),
+                                                  (50, 800, "logarithmic", 15), (100, 300, "linear", 4)])
+def test_sweeping_tone_is_a_tone(tmp_path, f0, f1, method, seconds):
+    """A whistle whose pitch sweeps is as much a tone as a fixed one: its energy sits in one narrow
+    line in each quarter second, though spread over hundreds of 1 Hz bins over the whole block.
+    Also when too short to tell steady noise from one breath (4 s): a tone is still told."""
+    sr = 8000
+    t = np.arange(seconds * sr) / sr
+    y, rate = _roundtrip(tmp_path, 0.3 * signal.chirp(t, f0, seconds, f1, method=method), sr)
+    for domain in ("heart", "lung"):
+        q = signal_quality(y, rate, domain)
+        assert "no_body_sound" in q.issues and q.level == "poor", (domain, q)
+        assert "tone at about" in q.reason and q.heart_rate_bpm is None
+        hz = float(q.reason.split("tone at about ")[1].split(" Hz")[0])
+        assert min(f0, f1) <= hz <= max(f0, f1)
