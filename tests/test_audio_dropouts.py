@@ -213,8 +213,8 @@ def test_exact_zero_gaps_in_a_quiet_16_bit_heart_are_found_and_its_own_pauses_ar
     """Re-test F2: a real heart 40 dB below full scale in 16 bits with 0.3-s gaps of exact zeros
     every 1.1 s had 7 of 16 found (the sound beside many gaps is a diastole a few steps loud).
     Now all are, while the same recording quantised so low that its own sound rounds to 0 for
-    5-20 ms again and again (60 dB down: "zero-prone") has none counted, gaps or not: there its
-    pauses and a link's gaps look alike sample by sample."""
+    tens of ms again and again (60 dB down) has none counted, gaps or not: there its own runs at
+    0 reach the gaps' length, and its pauses and a link's gaps look alike sample by sample."""
     x, sr = heart
     peak = float(np.abs(x).max())
     for db, found in ((40, True), (60, False)):
@@ -225,3 +225,65 @@ def test_exact_zero_gaps_in_a_quiet_16_bit_heart_are_found_and_its_own_pauses_ar
             assert _matches(find_dropouts(y, sr), true, sr)  # an edge may take in a natural zero
         else:
             assert find_dropouts(y, sr).size == 0
+
+
+def _at(x: np.ndarray, db: float, bits: int = 16) -> np.ndarray:
+    """``x`` scaled to ``db`` dBFS peak and rounded to a ``bits``-bit grid (float32)."""
+    full = 2.0 ** (bits - 1)
+    return (np.round(x / float(np.abs(x).max()) * 10 ** (db / 20) * full) / full).astype(np.float32)
+
+
+def test_dither_gaps_in_a_16_bit_heart_30_db_down_are_found(heart):
+    """Re-test F5: 1-bit dither in 0.2-s gaps of a real heart 30 dB below full scale (16 bits) was
+    not found (murmur 0.50 for 0.06), while exact zeros there were; 20 dB down 13 of 19. The floor
+    is judged against the file's own runs at it, not against the quiet end of the sound around."""
+    x, sr = heart
+    rng = np.random.default_rng(11)
+    for db in (-20, -30):
+        quiet = _at(x, db)
+        assert find_dropouts(quiet, sr).size == 0, db
+        y, true = with_filled_gaps(quiet, sr, lambda n: (rng.integers(-1, 2, n) / 32768.0).astype(np.float32),
+                                   every_s=0.9, length_s=0.2)
+        assert _matches(find_dropouts(y, sr), true, sr), (db, len(find_dropouts(y, sr)), len(true))
+
+
+def test_gaps_holding_the_last_value_are_found_and_a_clipped_peak_is_not(heart):
+    """Re-test F9: gaps that hold the last sample (a link repeating its last value) had 1 of 19
+    found (murmur 0.90 for 0.07). A value held at the file's own extreme is clipping: not a gap."""
+    x, sr = heart
+    y, true = _at(x, -3), []
+    for t in np.arange(1.0, y.size / sr - 1, 0.9):
+        a = int(t * sr)
+        y[a : a + sr // 5] = y[a - 1]
+        true.append((a - 1, a + sr // 5))
+    assert _matches(find_dropouts(y, sr), np.asarray(true), sr)
+    clipped = _at(x, -3)
+    top = float(np.abs(clipped).max())
+    for t in (2.0, 5.0, 8.0):
+        clipped[int(t * sr) : int(t * sr) + sr // 20] = top
+    assert find_dropouts(clipped, sr).size == 0
+
+
+def test_float_noise_gaps_in_a_quiet_float_heart_count_once_each(heart):
+    """Re-test minor: a float heart 40 dB down with 1e-7 noise in its 19 gaps was reported as 54
+    dropouts (the noise crossing the floor split each gap); each gap is one dropout."""
+    x, sr = heart
+    quiet = (x / float(np.abs(x).max()) * 0.01).astype(np.float32)
+    rng = np.random.default_rng(12)
+    y, true = with_filled_gaps(quiet, sr, lambda n: (1e-7 * rng.standard_normal(n)).astype(np.float32),
+                               every_s=0.9, length_s=0.2)
+    assert _matches(find_dropouts(y, sr), true, sr), (len(find_dropouts(y, sr)), len(true))
+
+
+def test_too_coarse_a_sound_says_its_gaps_cannot_be_told(heart):
+    """Re-test F6: gaps in an 8-bit file were never found and nothing said so. An 8-bit heart's
+    own diastole rests at 0 and +-1 step as a gap does: the note says that such gaps cannot be told
+    from it; a 16-bit copy (the loud level hundreds of steps) has no such note, and its dither gaps
+    are found (above)."""
+    from stethodesk.audio.dropouts import coarse_note
+
+    x, sr = heart
+    note = coarse_note(_at(x, -3, bits=8), sr)
+    assert "cannot be told" in note and "steps of its format" in note
+    assert coarse_note(_at(x, -3), sr) == ""
+    assert coarse_note(x, sr) == ""

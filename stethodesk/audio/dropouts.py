@@ -1,33 +1,36 @@
-"""Short dropouts: runs at the digital floor inside a recording (issue 11, item 3 re-tests; F2).
+"""Short dropouts: runs at the digital floor inside a recording (issue 11, item 3 re-tests; F2, F5, F6, F9).
 
 A Bluetooth stethoscope that loses packets sends digital silence for the lost 10-500 ms: runs of
-samples at 0 in the middle of the sound, often not exactly 0 but the converter's last bit of
-dither ({-1, 0, 1} steps of a 16-bit file) or, in a float file, noise near 1e-7. Heard or analysed
-as they are, they are pauses and clicks that no heart or lung made, and a train of them (one per
-0.9 s) once moved the heart rate of a 105 bpm CirCor recording to 69 bpm (with 1-bit dither in
-the gaps: 71 bpm and a murmur at 0.98, maintainers' re-test F2). Runs of :data:`DROPOUT_MAX_S` or
-longer are a device that stopped sending: digital silence, cut to the sample by
-:func:`cut_zero_silence` and noted as silence (:func:`stethodesk.audio.dsp.drop_silence` then
-takes stretches held at another value). The short runs:
+exact zeros in the middle of the sound, or of the converter's last bits of dither ({-1, 0, 1}
+steps of a 16-bit file), of noise near 1e-7 in a float file, or of the last value held. Heard or
+analysed as they are, they are pauses and clicks that no heart or lung made, and a train of them
+(one per 0.9 s) once moved the heart rate of a 105 bpm CirCor recording to 69 bpm; dither-filled
+gaps in a heart at -30 dBFS made a murmur 0.50 of a 0.06 one, held-value gaps 0.90 of 0.07
+(maintainers' re-tests F2, F5, F9). Runs of :data:`DROPOUT_MAX_S` or longer are a device that
+stopped sending: digital silence, cut to the sample by :func:`cut_zero_silence` and noted as
+silence (:func:`stethodesk.audio.dsp.drop_silence` then takes stretches held at another value).
+The short runs:
 
-- :func:`find_dropouts` finds runs of :data:`DROPOUT_MIN_S` to :data:`DROPOUT_MAX_S` inside the
-  sound (not at its very start or end: a late start or early stop), of two kinds. *Exact zeros*:
-  counted when :data:`NATURAL_RATIO` times longer than the file's own longest natural zero run
-  and beside sound above its quantisation step (:data:`DROPOUT_LEVEL_STEPS`), except in a
-  "zero-prone" file whose own sound rounds to 0 often (a 16-bit file at -50 dBFS peak and
-  below): there a gap and its own pauses look alike sample by sample, and none is counted.
-  *Near zero*, for gaps filled with dither or float noise (``|x|`` at most :data:`FLOOR_STEPS`
-  steps of the file's value grid or :data:`FLOOR_REL` of its loud level, whichever is more,
-  with at most :data:`ZERO_SHARE_MAX` of it exact zeros): counted only when the quiet end of
-  the sound around (:data:`QUIET_PERCENTILE` of 10 ms frames within :data:`QUIET_WIN_S`) is
-  :data:`QUIET_GAIN` times the run's own level and step. Two thresholds (hysteresis): a run
-  enters at the floor, and is a gap only if the sound around it is far above; a diastole that
-  merely dips to the floor of a quiet file is itself the quiet end of its sound, so it never
-  passes. Measured 2026-12-01 on 300 CirCor, 300 PhysioNet, 100 ICBHI and 100 SPRSound files:
-  dropouts in 0, 9, 0 and 0 of them (the 9: PhysioNet training-d files holding runs of exact
-  zeros of 110-860 ms inside loud sound, digital gaps the rule before found too, in 14 files);
-  in copies of 100 files of each set quantised to 16 bits 40, 50 and 60 dB below full scale,
-  in 19 of 1,200 (the rule before, "sound 8 steps loud within 20 ms beside exact zeros": 92).
+- :func:`find_dropouts` looks at each kind of floor a gap may hold (:func:`_floor_kinds`): a held
+  value (exact zeros among them), and |x| within 1 and :data:`FLOOR_STEPS` steps of the file's
+  own grid (or, with no grid, :data:`FLOOR_REL` and :data:`OFF_GRID_REL` of its loud level). No
+  step count decides alone: a run at the floor is a gap when it is far longer than the file's own
+  runs at that floor (:data:`NATURAL_RATIO` times the longest of the continuum they form, a gap's
+  lengths lying a :data:`JUMP` or more above it) and the sound beside it is far above the floor
+  (:data:`EDGE_GAIN`); under :data:`SURE_RATIO` times, and for dither always, the sound must also
+  be cut off at one side (:data:`ABRUPT_S`), where a quiet stretch of the sound fades. So it works
+  at any level and bit depth while the sound stands above its floor: dither a step high is not
+  looked for where the sound's loud level is under :data:`COARSE` times it (an 8-bit heart at
+  -3 dBFS peak: 3 steps; a 16-bit one 40 dB down: 10 or more), and :func:`coarse_note` says so.
+  A value held at the file's extreme is clipping, not a gap. Runs under :data:`DROPOUT_MIN_S` apart
+  are one gap.
+  Measured 2026-12-01 on 300 CirCor, 300 PhysioNet, 100 ICBHI and 100 SPRSound files as
+  recorded: files with dropouts 0, 20, 0, 0 (the rule before: 0, 9, 0, 0, all PhysioNet
+  training-d files, found now too). The 11 more are PhysioNet training-e files: 10 hold one exact
+  value (their DC, 236-727 steps) for 72-920 ms inside sound of 1,500-4,800 steps RMS (the F9
+  kind), one lies within +-2 steps for 182 ms inside sound of 4,200 steps RMS. In 16-bit copies
+  of 100 files of each set 40, 50 and 60 dB below full scale: 7 of 1,200 (the rule before: 19),
+  3 of them copies of files with gaps as recorded.
 - :func:`cut_dropouts` cuts them out for listening and for the model, joining the sound either side
   with a :data:`CROSSFADE_S` cross-fade so the join is no click: what a clinician should hear is
   the sound that came in, not the link's gaps. Timing matters for the heart rate, so
@@ -39,66 +42,65 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CROSSFADE_S", "DROPOUT_LEVEL_STEPS", "DROPOUT_MAX_S", "DROPOUT_MIN_S", "cut_dropouts", "cut_zero_silence",
+__all__ = ["CROSSFADE_S", "DROPOUT_MAX_S", "DROPOUT_MIN_S", "coarse_note", "cut_dropouts", "cut_zero_silence",
            "dropout_mask", "dropout_note", "find_dropouts"]
 
 DROPOUT_MIN_S = 0.02  # s: shorter runs of exact zeros happen in integer audio near zero crossings
 # s: longer runs are a link or device that stopped, not a lost packet: left out as digital silence
 # (:func:`cut_zero_silence`, noted as such); Bluetooth packet loss leaves gaps of 10 ms to a few 100 ms
 DROPOUT_MAX_S = 1.0
-# the sound beside a run of exact zeros (over the run's own length, at least NEIGHBOUR_S) is at least this
-# many quantisation steps RMS: not a coarse test tone's pauses (5 levels, 0.9 s of zeros between beeps)
-DROPOUT_LEVEL_STEPS = 2.0
 NEIGHBOUR_S = 0.02  # s of sound each side of a run that decides whether it is a dropout (at least)
 CROSSFADE_S = 0.005  # s: the join across a cut dropout (short enough to blur no heart sound)
 SCAN_BLOCK = 1 << 20  # samples per block of the scan for zero runs
-# A file whose own sound rounds to exact 0 now and then (a 16-bit heart at -50 dBFS) holds natural
-# zero runs of 2.5-20 ms; a run of 20 ms or more is then a dropout only when NATURAL_RATIO times
-# longer than its longest natural one (a link's gaps: 100-500 ms; a 16-bit heart at -40 dBFS
-# peak: at most 4 ms). A "zero-prone" file (at least PRONE_COUNT natural runs of PRONE_S-20 ms, and
-# PRONE_COUNT a minute; or more than ZERO_SHARE_PRONE of its sound outside the runs exact 0) holds
-# long natural runs too, as pauses between breaths or long diastoles: there a gap and its own
-# sound look alike sample by sample, and exact zeros are not counted. A heart at -40 dBFS peak
-# with 0.3-s gaps every 1.1 s has all 16 found (the rule before: 7); the quantised copies in the
-# module docstring show how rarely a natural run passes.
-NATURAL_RATIO = 10.0
-SHORT_GAP_STEPS = 8.0  # a 5-20 ms zero run with sound this many steps RMS within NEIGHBOUR_S is a short
-# gap, not natural: it does not raise the yardstick (a 15-ms gap beside 100-ms ones)
-PRONE_S = 0.005
-PRONE_COUNT = 10
-ZERO_SHARE_PRONE = 0.5
+PRONE_S = 0.005  # s: floor runs this long or longer are listed one by one; shorter ones only counted
+# The file's own runs at a floor form a continuum of lengths from the shortest up (a 16-bit heart at
+# -30 dBFS peak: 1-bit runs up to 4 ms; at -40: 22 ms); its longest is the first run more than JUMP
+# times the one before it. A gap is NATURAL_RATIO times longer than it (a link's gaps: 50-500 ms)
+JUMP = 2.0
+NATURAL_RATIO = 4.0
+# ...and the sound beside it (over the run's own length, at least NEIGHBOUR_S) at least EDGE_GAIN times
+# the floor RMS (about the held value): not a coarse test tone's pauses
+EDGE_GAIN = 4.0
+# under SURE_RATIO times the longest own run, and for dither at any length, the sound in the ABRUPT_S
+# next to one side is EDGE_GAIN times the floor too: a gap cuts the sound off, its own pauses fade
+# (without it, 10 of 100 SPRSound copies at -50 dB had a breath pause "found")
+SURE_RATIO = 10.0
+ABRUPT_S = 0.005
+CLIP_SHARE = 0.99  # a value held at this share of the file's peak or more is clipping, not a gap
 # near zero, for the dither or float noise some links and converters leave in a gap: |x| at most
-# FLOOR_STEPS of the file's value grid (1-bit dither is +-1) or FLOOR_REL (-60 dB) of its loud level
+# 1 or FLOOR_STEPS steps of the file's value grid (1-bit dither is +-1) or FLOOR_REL (-60 dB) of its
+# loud level; a file on no grid (float, steps under OFF_GRID_STEP) also OFF_GRID_REL (-40 dB)
 FLOOR_STEPS = 2.0
 FLOOR_REL = 1e-3
+OFF_GRID_STEP = 2.0 ** -24
+OFF_GRID_REL = 1e-2
+# a floor is looked at only where the loud level is COARSE times it or more: below, the sound's own
+# quiet stretches rest at it as a gap does (16-bit copies of real recordings at -50/-60 dB: 22 of 200
+# SPRSound copies had a pause "found" without it); 1-bit dither in a 16-bit heart at -40 dBFS peak
+# is still looked for (loud level ~ 10 steps)
+COARSE = 10.0
 LEVEL_FRAME_S = 0.01  # s: frames whose RMS (about their mean) measure the sound's level
 LOUD_PERCENTILE = 90.0  # of the frames: the file's loud level (gaps may fill half of the frames)
-# the quiet end of the sound around a near-zero run (frames in such runs left out) must be at least
-# QUIET_GAIN (18 dB) times the run's own level and the step: a diastole at the floor of a quiet file
-# is its own quiet end, so it does not pass (the recording of the tests quantised 40 and 50 dB down);
-# 1-bit dither gaps in a normal 16-bit heart recording pass by 40 dB and more
-QUIET_PERCENTILE = 10.0
-# ...and at most this share of it exact zeros: dither or noise fills every sample of a gap, while a
-# quiet sound rounded to the grid of a quiet file is mostly zeros with a few +-1 (left to the exact
-# rule, as before: this rule alone "found" 20 more runs in 150 real files quantised at -50/-60 dB)
-ZERO_SHARE_MAX = 0.5
-QUIET_WIN_S = 0.5
-QUIET_GAIN = 8.0
-EDGE_S = 0.1  # s: a near-zero run this close to the start or end is the device settling (2 of 300
+EDGE_S = 0.1  # s: a floor run this close to the start or end is the device settling (2 of 300
 # PhysioNet files start with 40 ms so), not a gap inside the sound
 
 
-def _zero_runs(x: np.ndarray, need: int, tol: float = 0.0) -> tuple[list[tuple[int, int]], float, np.ndarray]:
+def _zero_runs(x: np.ndarray, need: int, tol: float = 0.0, held: bool = False
+               ) -> tuple[list[tuple[int, int]], float, np.ndarray]:
     """Runs ``[start, end)`` of samples with ``|x| <= tol`` (exact zeros for 0) in ``x`` at least
-    ``need`` samples long; the file's quantisation step (smallest non-zero ``|x|``; inf when ``x``
-    is zero throughout); and how many shorter runs there are of each length (shape ``(need,)``,
-    index = length in samples). Scans in blocks of :data:`SCAN_BLOCK` samples (a 30-min file
-    needs no full-length temporaries)."""
+    ``need`` samples long, or with ``held`` runs of samples equal to the one before them (a held
+    value; ``start`` is then the first sample that repeats, one after the held sample itself); the
+    file's quantisation step (smallest non-zero ``|x|``; inf when ``x`` is zero throughout); and how
+    many shorter runs there are of each length (shape ``(need,)``, index = length in samples).
+    Scans in blocks of :data:`SCAN_BLOCK` samples (a 30-min file needs no full-length temporaries)."""
     runs, step, open_at, before = [], np.inf, -1, False
     hist = np.zeros(need, np.int64)
     for s in range(0, x.size, SCAN_BLOCK):
         b = x[s : s + SCAN_BLOCK]
-        z = b == 0 if tol == 0 else np.abs(b) <= tol
+        if held:
+            z = b == x[max(0, s - 1) : s - 1 + b.size] if s else np.r_[False, b[1:] == b[:-1]]
+        else:
+            z = b == 0 if tol == 0 else np.abs(b) <= tol
         nonzero = np.abs(b[b != 0])
         if nonzero.size:
             step = min(step, float(nonzero.min()))
@@ -137,76 +139,119 @@ def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
     return out
 
 
-def _rms(v: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(v, dtype=np.float64)))) if v.size else 0.0
+def _rms(v: np.ndarray, about: float = 0.0) -> float:
+    return float(np.sqrt(np.mean(np.square(v.astype(np.float64) - about)))) if v.size else 0.0
 
 
-def _exact_dropouts(x: np.ndarray, sr: int, zeros: list[tuple[int, int]], shorter: np.ndarray,
-                    step: float) -> list[tuple[int, int]]:
-    """The runs of exact zeros among ``zeros`` (all at least ``need = shorter.size`` samples) that
-    are dropouts: inside the sound, under :data:`DROPOUT_MAX_S`, in a file that is not zero-prone,
-    :data:`NATURAL_RATIO` times longer than the file's longest natural zero run (``shorter``: the
-    histogram of run lengths under ``need``; runs of :data:`PRONE_S` or more with sound of
-    :data:`SHORT_GAP_STEPS` steps right beside them are short gaps, not natural), with sound of
-    :data:`DROPOUT_LEVEL_STEPS` steps RMS over the run's own length (at least
-    :data:`NEIGHBOUR_S`) on one side. ``step``: the file's quantisation step. See the constants."""
-    need = shorter.size
-    w = max(1, int(round(NEIGHBOUR_S * sr)))
+def _floor_kinds(x: np.ndarray, sr: int, step: float) -> list[tuple[float, bool]]:
+    """The kinds of floor a gap may be filled with, as ``(tol, held)`` for :func:`_zero_runs`: a held
+    value (exact zeros among them), and near zero within 1 and :data:`FLOOR_STEPS` steps of the file's
+    grid or :data:`FLOOR_REL` of its loud level (float noise), whichever is more."""
+    frame = max(1, int(round(LEVEL_FRAME_S * sr)))
+    levels = _frame_levels(x, frame)
+    loud = float(np.percentile(levels, LOUD_PERCENTILE)) if levels.size else 0.0
+    tols = {max(k * step, FLOOR_REL * loud) for k in (1.0, FLOOR_STEPS)}
+    if step < OFF_GRID_STEP:  # no grid (float): noise up to OFF_GRID_REL of the loud level
+        tols.add(OFF_GRID_REL * loud)
+    # dither a few steps high is told from the sound only where the sound is far above it
+    return [(0.0, True)] + [(t, False) for t in sorted(tols) if loud >= COARSE * t]
+
+
+def _gaps_of_kind(x: np.ndarray, sr: int, tol: float, held: bool, step: float
+                  ) -> tuple[list[tuple[int, int]], int]:
+    """The runs at one kind of floor (``tol``, ``held``: see :func:`_zero_runs`) that are gaps, and
+    the file's own longest natural run at it (samples). A run is natural unless the sound on one side
+    of it (:data:`NEIGHBOUR_S`, RMS about the run's value) is :data:`EDGE_GAIN` times the floor
+    (``tol``, at least ``step``) or more: a gap cuts the sound off, while the sound's own quiet
+    stretches fade in and out. A gap is such an abrupt run of :data:`DROPOUT_MIN_S` to
+    :data:`DROPOUT_MAX_S`, inside the sound, and :data:`NATURAL_RATIO` times longer than the
+    longest natural run (the runs under :data:`PRONE_S` all count as natural)."""
+    need = max(2, int(round(DROPOUT_MIN_S * sr)))
     five = max(1, int(round(PRONE_S * sr)))
-    natural = [b - a for a, b in _zero_runs(x, five)[0]  # 5-20 ms, not abrupt (else a short gap)
-               if b - a < need and max(_rms(x[max(0, a - w) : a]), _rms(x[b : b + w])) < SHORT_GAP_STEPS * step]
-    held = sum(b - a for a, b in zeros)
-    if (len(natural) >= max(PRONE_COUNT, PRONE_COUNT * x.size / sr / 60.0)
-            or int(shorter @ np.arange(need)) > ZERO_SHARE_PRONE * max(1, x.size - held)):
-        return []
-    longest = max([int(np.flatnonzero(shorter[:five]).max()) if shorter[:five].any() else 1, *natural])
-    return [(a, b) for a, b in zeros if b - a < DROPOUT_MAX_S * sr and a >= need and b <= x.size - need
-            and b - a >= NATURAL_RATIO * longest and max(
-                _rms(x[max(0, a - max(w, b - a)) : a]), _rms(x[b : b + max(w, b - a)])) >= DROPOUT_LEVEL_STEPS * step]
+    runs, _, shorter = _zero_runs(x, five, tol, held)
+    if held:  # the held sample itself belongs to the run
+        runs = [(a - 1, b) for a, b in runs]
+    w = max(1, int(round(NEIGHBOUR_S * sr)))
+    floor = EDGE_GAIN * max(tol, step)
+    # the file's own floor runs: lengths in a continuum from the shortest up; a gap's lie apart, a
+    # JUMP or more above the longest of them (a quiet file's own long pauses join the continuum)
+    longest = int(np.flatnonzero(shorter).max()) if shorter.any() else 1
+    for length in sorted(b - a for a, b in runs):
+        if length > JUMP * longest:
+            break
+        longest = length
+    edge_n = max(need, int(round(EDGE_S * sr)))
+    gaps = []
+    top = max(float(x.max()), -float(x.min()))  # no full-length temporary (issue 11 item 8)
+    e = max(1, int(round(ABRUPT_S * sr)))
+    for a, b in runs:
+        if not (need <= b - a < DROPOUT_MAX_S * sr and a >= edge_n and b <= x.size - edge_n
+                and b - a >= NATURAL_RATIO * longest):
+            continue
+        c = float(x[a]) if held else 0.0
+        if abs(c) >= CLIP_SHARE * top:
+            continue  # held at the file's extreme: clipped, not lost
+        n = max(w, b - a)  # sound beside it, over its own length: a gap cuts into sound
+        if max(_rms(x[max(0, a - n) : a], c), _rms(x[b : b + n], c)) < floor:
+            continue
+        # under SURE_RATIO times its own longest run, the file's own quiet stretches may rest this
+        # long too: a gap then cuts the sound off at one side at least, where they fade
+        if (not held or b - a < SURE_RATIO * longest) and max(_rms(x[a - e : a], c), _rms(x[b : b + e], c)) < floor:
+            continue
+        gaps.append((a, b))
+    return gaps, longest
+
+
+def _merge(spans: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """``spans`` sorted and joined where they overlap or lie under ``gap`` samples apart."""
+    out: list[list[int]] = []
+    for a, b in sorted(spans):
+        if out and a - out[-1][1] < gap:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
 
 
 def find_dropouts(x: np.ndarray, sr: int) -> np.ndarray:
     """Dropouts in ``x`` (shape ``(n,)``, rate ``sr`` Hz): ``(k, 2)`` int array of ``[start, end)``
     sample indices, sorted, of runs at least :data:`DROPOUT_MIN_S` and under :data:`DROPOUT_MAX_S`
-    long, at least :data:`DROPOUT_MIN_S` (near-zero runs: :data:`EDGE_S`) from either end: exact
-    zeros as :func:`_exact_dropouts` counts them, and near-zero runs (:data:`FLOOR_STEPS`,
-    :data:`FLOOR_REL`, :data:`ZERO_SHARE_MAX`) whose quiet end of the sound around is at least
-    :data:`QUIET_GAIN` times their RMS and the step (the smallest non-zero ``|x|`` in the file).
-    A file that is zero throughout has none. Memory: a few blocks of :data:`SCAN_BLOCK` samples
-    and one level per 10 ms. See the module docstring for why."""
+    long, at least :data:`EDGE_S` from either end, at one of the file's floors (:func:`_floor_kinds`)
+    and gaps by :func:`_gaps_of_kind`; runs under :data:`DROPOUT_MIN_S` apart count as one. A file
+    that is zero throughout has none. Memory: a few blocks of :data:`SCAN_BLOCK` samples and one
+    level per 10 ms. See the module docstring for why."""
     x = np.asarray(x).reshape(-1)
     need = max(2, int(round(DROPOUT_MIN_S * sr)))
     none = np.zeros((0, 2), dtype=np.int64)
     if x.size < 3 * need:
         return none
-    zeros, step, shorter = _zero_runs(x, need)
+    _, step, _ = _zero_runs(x, need)
     if not np.isfinite(step):
         return none
-    keep = _exact_dropouts(x, sr, zeros, shorter, step) if zeros else []
-    frame = max(1, int(round(LEVEL_FRAME_S * sr)))
-    levels = _frame_levels(x, frame)
-    if levels.size < 2:
-        return np.asarray(sorted(keep), dtype=np.int64).reshape(-1, 2)
-    tol = max(FLOOR_STEPS * step, FLOOR_REL * float(np.percentile(levels, LOUD_PERCENTILE)))
-    near, _, _ = _zero_runs(x, need, tol)
-    floor = np.zeros(levels.size, bool)  # frames touching a near-zero run: not the sound around
-    for a, b in near:
-        floor[a // frame : (b + frame - 1) // frame] = True
-    around_n = max(1, int(round(QUIET_WIN_S * sr)) // frame)
-    edge = max(need, int(round(EDGE_S * sr)))
-    for a, b in near:
-        if b - a >= DROPOUT_MAX_S * sr or a < edge or b > x.size - edge:
-            continue
-        if any(c < b and a < d for c, d in keep):
-            continue  # the exact zeros inside it were counted, to the sample
-        if np.count_nonzero(x[a:b] == 0) > ZERO_SHARE_MAX * (b - a):
-            continue
-        fa, fb = a // frame, (b + frame - 1) // frame
-        near_frames = np.r_[max(0, fa - around_n) : fa, fb : min(levels.size, fb + around_n)]
-        around = levels[near_frames][~floor[near_frames]]
-        if around.size and np.percentile(around, QUIET_PERCENTILE) >= QUIET_GAIN * max(_rms(x[a:b]), step):
-            keep.append((a, b))
-    return np.asarray(sorted(keep), dtype=np.int64).reshape(-1, 2)
+    found: list[tuple[int, int]] = []
+    for tol, held in _floor_kinds(x, sr, step):
+        found += _gaps_of_kind(x, sr, tol, held, step)[0]
+    found = [(a, b) for a, b in _merge(found, need) if b - a < DROPOUT_MAX_S * sr]
+    return np.asarray(found, dtype=np.int64).reshape(-1, 2)
+
+
+def coarse_note(x: np.ndarray, sr: int) -> str:
+    """"" when :func:`find_dropouts` can tell a 1-step dither gap from the sound of ``x`` (shape
+    ``(n,)``, rate ``sr`` Hz); else a sentence saying that such gaps cannot be told and why (the
+    sound's loud level is under :data:`COARSE` steps of its format): a gap then goes unnoticed,
+    and the user is told rather than left to trust a silence."""
+    x = np.asarray(x).reshape(-1)
+    need = max(2, int(round(DROPOUT_MIN_S * sr)))
+    if x.size < 3 * need:
+        return ""
+    _, step, _ = _zero_runs(x, need)
+    if not np.isfinite(step) or any(not held for _, held in _floor_kinds(x, sr, step)):
+        return ""
+    levels = _frame_levels(x, max(1, int(round(LEVEL_FRAME_S * sr))))
+    loud = float(np.percentile(levels, LOUD_PERCENTILE)) / step if levels.size else 0.0
+    return (f"gaps a wireless link may have left (dither a step high) cannot be told from this sound: its "
+            f"loud level is only {loud:.0f} steps of its format (at least {COARSE:.0f} are needed); "
+            f"runs of exact zeros or one held value are still found")
 
 
 def cut_zero_silence(x: np.ndarray, sr: int, in_place: bool = False) -> tuple[np.ndarray, float]:
