@@ -1,6 +1,7 @@
 """Clipping by flat runs at the signal's own extreme, one minimum length, a quality reason that
 never contradicts the heart rate, too quiet told from flat, and a noise share that one click
-cannot decide (issue 11 items 3 and 7, re-test F5/F6). Real CirCor heart sounds, files the tests
+cannot decide while seconds of hiss do, with no rate taken from them (issue 11 items 3 and 7, re-test
+F5-F7). Real CirCor heart sounds, files the tests
 write and read back through the app's reader."""
 
 from __future__ import annotations
@@ -177,3 +178,21 @@ def test_one_click_does_not_make_a_quiet_clean_heart_noisy(tmp_path):
     for name, y in (("hiss", hiss), ("rubbing", rubbing), ("hiss for 5 s", late)):
         q = signal_quality(*_written(tmp_path, name, y, sr, "PCM_16"), "heart")
         assert "noise" in q.issues and "above 600 Hz" in q.reason, (name, q)
+
+
+@pytest.mark.parametrize("hiss_s, total_s", [(5, 18), (5, 12), (8, 18)])
+def test_seconds_of_hiss_are_noise_and_the_rate_comes_from_the_clean_seconds(tmp_path, hiss_s, total_s):
+    """Re-test F7: hiss through 5 of 18 s of a real heart was "Clear signal" with 222 bpm (its
+    upper quartile of 1-s shares missed 5 noisy seconds), and hiss through 8 of 18 s was "fair"
+    beside a rate of 182 bpm taken from the hiss. Noise is judged by how many seconds are noisy,
+    and the heart rate leaves those seconds out: it is the clean heart's, or none at all."""
+    x, sr = read_audio(HEART)
+    x = 0.1 * x[: total_s * sr] / np.max(np.abs(x))
+    clean = signal_quality(*_written(tmp_path, "clean", x, sr, "PCM_16"), "heart")
+    assert "noise" not in clean.issues and clean.heart_rate_bpm is not None, clean
+    y = x.copy()
+    y[4 * sr : (4 + hiss_s) * sr] += 0.25 * np.random.default_rng(7).standard_normal(hiss_s * sr)
+    q = signal_quality(*_written(tmp_path, "hiss", y, sr, "PCM_16"), "heart")
+    assert "noise" in q.issues and q.level != "good", q
+    assert q.heart_rate_bpm is None or abs(q.heart_rate_bpm - clean.heart_rate_bpm) <= 8.0, q
+    assert f"in {hiss_s} of {total_s} s" in q.reason and "above 600 Hz" in q.reason, q.reason

@@ -55,7 +55,7 @@ def _parabolic(ac: np.ndarray, i: int) -> float:
     return float(i)
 
 
-def heart_rate_bpm(x: np.ndarray, sr: int) -> float | None:
+def heart_rate_bpm(x: np.ndarray, sr: int, leave_out: np.ndarray | None = None) -> float | None:
     """Heart rate in beats per minute from the envelope, or ``None`` when it cannot tell.
 
     1. The recording is cut into 8 s windows (hop 4 s); each gets its own
@@ -76,7 +76,10 @@ def heart_rate_bpm(x: np.ndarray, sr: int) -> float | None:
 
     Dropouts (:func:`stethodesk.audio.dropouts.find_dropouts`: short runs of exact zeros a wireless
     stethoscope leaves) stay where they are, so beat timing is kept, faded in and out so their edges
-    are no clicks, and left out of each window's autocorrelation and peak intervals.
+    are no clicks, and left out of each window's autocorrelation and peak intervals. So are knocks
+    and other transients (:func:`transient_spans`: a one-off sound far louder than the heart sounds,
+    which would otherwise be the one thing each window's envelope sees, re-test F8) and the
+    ``leave_out`` spans (the noisy seconds the quality check found: hiss, talking, re-test F7).
 
     Parameters
     ----------
@@ -84,16 +87,20 @@ def heart_rate_bpm(x: np.ndarray, sr: int) -> float | None:
         Heart sound at any rate >= 500 Hz.
     sr : int
         Sample rate in Hz.
+    leave_out : np.ndarray, shape ``(k, 2)``, optional
+        Sample spans of ``x`` (at ``sr``) to leave out, like dropouts.
     """
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     if sr <= 0 or x.size < HR_MIN_SECONDS * sr:
         return None
-    spans = find_dropouts(x, sr)
+    spans = find_dropouts(x, sr).reshape(-1, 2)
+    if leave_out is not None and len(leave_out):
+        spans = np.concatenate([spans, np.asarray(leave_out, np.int64).reshape(-1, 2)])
     # Resample once; each window's envelope then starts at the working rate.
     x, old_sr, sr = resample(x, sr, ENV_WORK_SR), sr, ENV_WORK_SR
+    spans = np.concatenate([np.round(spans * (sr / old_sr)).astype(np.int64), transient_spans(x, sr)])
     gap = None
     if spans.size:
-        spans = np.round(spans * (sr / old_sr)).astype(np.int64)
         x = _faded(x, spans, int(GAP_FADE_S * sr))
         gap = dropout_mask(x.size, spans, int(GAP_WIDEN_S * sr))
     esr = ENV_SR
@@ -149,6 +156,11 @@ GAP_WIDEN_S = 0.04  # s: frames this close to a dropout are left out (the faded 
 GAP_MIN_PAIRS = 0.2  # a lag needs this share of its frame pairs outside gaps to be measured
 GAP_MAX_SHARE = 0.4  # a window more than this much gap is left out: beats ~0.6 s apart are
 # no longer seen side by side between 0.5-s dropouts every 1.3 s, and only the double period was (52 bpm)
+# A knock: a 10-ms frame 10x (20 dB) over the 97th-percentile frame, i.e. over the heart sounds' level
+TRANSIENT_FRAME_S = 0.01
+TRANSIENT_X = 10.0
+TRANSIENT_PCT = 97.0
+TRANSIENT_WIDEN_S = 0.05
 HR_WINDOW_S = 8.0  # s: analysis window (several beats even at 40 bpm)
 HR_HOP_S = 4.0  # s: window hop (50 % overlap)
 HARMONIC_WEIGHTS = (0.5, 0.5)  # weights of ac at 2L and 3L in a candidate's score
@@ -158,6 +170,27 @@ HARMONIC_FALLBACK = (0.5, 0.3)
 REFINE_TOL = 0.25  # peaks L * (1 +- 0.25) apart count as one beat period
 REFINE_PROMINENCE = 0.6  # envelope peaks (in std units) this prominent are heart sounds
 REFINE_MIN_GAP_S = 0.12  # s: two heart sounds are never closer than this
+
+
+def transient_spans(x: np.ndarray, sr: int) -> np.ndarray:
+    """Sample spans ``(k, 2)`` (int64) of ``x`` (shape ``(n,)``, rate ``sr`` Hz) holding a transient: a
+    :data:`TRANSIENT_FRAME_S` frame whose RMS is over :data:`TRANSIENT_X` times the
+    :data:`TRANSIENT_PCT` percentile frame's (the heart sounds' own level), widened by
+    :data:`TRANSIENT_WIDEN_S` (its decay and the band-pass ringing). A knock or bump on the chest
+    piece; at most 100 - TRANSIENT_PCT % of the frames can be one, so the heart sounds never are."""
+    frame = max(1, int(TRANSIENT_FRAME_S * sr))
+    n = x.size // frame
+    if n < 10:
+        return np.zeros((0, 2), np.int64)
+    frames = x[: n * frame].reshape(n, frame).astype(np.float64)
+    rms = np.sqrt(np.mean(np.square(frames - frames.mean(axis=1, keepdims=True)), axis=1))
+    loud = rms > TRANSIENT_X * np.percentile(rms, TRANSIENT_PCT)
+    if not loud.any():
+        return np.zeros((0, 2), np.int64)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], loud.view(np.int8), [0]))))
+    widen = int(TRANSIENT_WIDEN_S * sr)
+    spans = np.stack([edges[::2] * frame - widen, edges[1::2] * frame + widen], axis=1)
+    return np.clip(spans, 0, x.size).astype(np.int64)
 
 
 def _faded(x: np.ndarray, spans: np.ndarray, fade: int) -> np.ndarray:
