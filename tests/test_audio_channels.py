@@ -93,12 +93,12 @@ def test_silent_channels_are_named_and_in_memory_mixdown_agrees(tmp_path):
 
 @pytest.mark.parametrize("before, lead_s, found_s", [("zeros", 35, 30), ("shared noise", 35, 30),
                                                    ("independent noise", 35, 30), ("zeros", 400, 400),
-                                                   ("independent noise", 180, 230)])
+                                                   ("independent noise", 180, 180)])
 def test_channels_are_chosen_where_the_sound_is_not_where_the_file_starts(tmp_path, before, lead_s, found_s):
     """Re-test F4: 35 s of silence or steady noise, then the heart with an inverted, late copy. The
     first 30 s alone held nothing to line up, so the copy was mixed as it was and cancelled the heart.
-    Silence of any length is passed over exactly; after 2 min of noise one 10-s stretch a minute is
-    tested (180 s of noise: those at 170 and 230 s), so 80 s of heart is found at 230 s."""
+    Silence of any length is passed over exactly, and every 10-s stretch is tested for sound (after
+    2 min of noise only one a minute was, so the heart after 180 s of noise was found at 230 s)."""
     sr, d = 4000, 3
     x = np.tile(_heart(sr), 4 if lead_s > 120 else 1)
     rng = np.random.default_rng(2)
@@ -140,6 +140,43 @@ def test_noise_channel_is_left_out_when_the_heart_starts_late(tmp_path):
     assert np.array_equal(y, read_audio(p, channel=1)[0])
     q = signal_quality(y[35 * sr :], rate, "heart")
     assert abs(q.heart_rate_bpm - 105.3) < 3
+
+
+
+def test_heart_in_one_channel_between_the_stretches_tested_once_a_minute_is_found(tmp_path):
+    """Re-test F4: 150 s of noise in 4 channels, then 18 s of heart in channel 2 only. After 2 min of
+    noise one stretch a minute was tested (at 170 s, past the heart), so the file was judged from its
+    first 30 s: all four channels averaged, the heart buried under three noise channels."""
+    sr = 4000
+    x = _heart(sr, 18.0)
+    rng = np.random.default_rng(4)
+    data = 0.01 * rng.standard_normal((150 * sr + x.size + 2 * sr, 4))
+    data[150 * sr : 150 * sr + x.size, 2] += 0.5 * x
+    p = tmp_path / "late_heart_ch2.wav"
+    sf.write(p, data, sr, subtype="PCM_16")
+    used: dict = {}
+    y, _ = read_audio(p, channels=used)
+    assert used["used"] == [2] and "chosen from the sound from 150.0 s on" in used["rule"], used
+    assert np.array_equal(y, read_audio(p, channel=2)[0])
+
+
+def test_noise_channel_with_one_knock_is_left_out(tmp_path):
+    """Re-test F4: a noise channel that passes the body-sound test in one stretch (by chance, or by
+    one knock) was chosen beside the heart. A channel's sound must persist: in at least half the
+    stretches with sound, not once."""
+    sr = 4000
+    x = _heart(sr, 30.0)
+    rng = np.random.default_rng(5)
+    n = 40 * sr + x.size
+    noise = 0.05 * rng.standard_normal(n)
+    t = np.arange(int(0.05 * sr)) / sr
+    noise[55 * sr : 55 * sr + t.size] += 0.9 * np.sin(2 * np.pi * 80 * t) * np.exp(-t / 0.01)  # one knock
+    heart = np.concatenate((0.001 * rng.standard_normal(40 * sr), 0.5 * x))
+    p = tmp_path / "knock_beside_heart.wav"
+    sf.write(p, np.stack([noise, heart], axis=1), sr, subtype="PCM_16")
+    used: dict = {}
+    read_audio(p, channels=used)
+    assert used["used"] == [1] and "channel 0 holds no heart or lung sound" in used["rule"], used
 
 
 @pytest.mark.llm

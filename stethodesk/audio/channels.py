@@ -10,11 +10,17 @@ and a noise channel beside the stethoscope's channel buries it. So, from a surve
    steady noise before the stethoscope is placed (re-test F4: 35 s of it, then a stereo heart with
    one channel inverted, was mixed to silence) is passed over. The survey stops once
    :data:`SURVEY_S` of counted stretches are gathered; a file with none is judged from its first
-   :data:`SURVEY_S`, as before. Cost: after :data:`DENSE_S` of noise, one stretch a minute is
-   tested (:data:`SPARSE_EVERY`); only tested stretches are cross-correlated (as they stream: no
-   raw audio is held, and the reader's memory stays what it was);
+   :data:`SURVEY_S`, as before. Every stretch is tested (on its :data:`PROBE_SR` copy, cheap);
+   after :data:`DENSE_S` of noise only one stretch a minute (:data:`SPARSE_EVERY`) and those after
+   a stretch with sound are cross-correlated (as they stream: no raw audio is held, and the
+   reader's memory stays what it was); a stretch with sound that was not correlated counts by its
+   energy (re-test F4: a heart from 150 to 168 s fell between the stretches tested once a minute).
+   A stretch counts only beside another with sound (two running, or a file of two stretches at
+   most): one stretch of noise in ~40 passes the test by chance, and minutes of noise tested
+   stretch by stretch would otherwise fill the survey with it;
 1. channels with a heart or lung sound in them (:func:`stethodesk.audio.dsp.no_body_sound_reason`,
-   the quality check's own content test) are used, the others left out; when none has one, or
+   the quality check's own content test) over the survey and in at least half its stretches are
+   used, the others left out (re-test F4: a noise channel passed by chance once and was chosen); when none has one, or
    the survey is shorter than :data:`JUDGE_S` (too short to judge content), every channel that
    is not silent is used (the quality check then says what is wrong);
 2. each used channel is lined up with the loudest one by the lag (within +-:data:`MAX_LAG_S`, 25 ms)
@@ -43,8 +49,8 @@ SURVEY_S = 30.0  # s of sound the choice is made from (the wiring does not chang
 # leaves the band-pass settling (0.25 s) out and still finds sound that starts late within 10 s.
 SEGMENT_S = 10.0
 # After DENSE_S s of noise passed over (no sound since the start or the last sound), one stretch in
-# SPARSE_EVERY (one a minute) is tested: body-sound test and cross-correlation, ~0.1-0.2 s of CPU per
-# 10 s of 48 kHz stereo. A file of noise only then costs 2 min plus one stretch a minute of that, not
+# SPARSE_EVERY (one a minute) and each after a stretch with sound is cross-correlated, ~0.1-0.2 s of
+# CPU per 10 s of 48 kHz stereo; every stretch gets the (cheaper) body-sound test. A file of noise only then costs 2 min plus one stretch a minute of that, not
 # all of it, and sound lasting a minute or more is still found wherever it starts. Silence is told by
 # its energy alone, so silence of any length before the sound is passed over exactly.
 DENSE_S = 120.0
@@ -122,6 +128,10 @@ class ChannelSurvey:
         self._untested = 0  # stretches passed over untested since the last one tested (after DENSE_S)
         self._first = _Gathered(self.channels, self.max_lag)  # the file's first SURVEY_S s (the fallback)
         self._sound = _Gathered(self.channels, self.max_lag)  # the stretches that hold a body sound
+        self._passes = np.zeros(self.channels, int)  # per channel: the stretches of _sound it holds sound in
+        self._stretches = 0  # stretches in _sound
+        self._last_sound = False  # whether the stretch before held a body sound
+        self._pending: tuple | None = None  # a stretch with sound, kept once the next one has sound too
 
     @property
     def done(self) -> bool:
@@ -134,7 +144,7 @@ class ChannelSurvey:
         while i < n and not self.done:
             if self._seg_n == 0:  # a stretch starts: correlated as it streams only if it will be tested
                 tested = (self.seen < self._limit or self._quiet < DENSE_S * self.sr
-                          or self._untested >= SPARSE_EVERY - 1)
+                          or self._untested >= SPARSE_EVERY - 1 or self._last_sound)
                 self._seg_xcorr = np.zeros((self.channels, self.channels, 2 * self.max_lag + 1)) if tested else None
                 self._seg_energy = np.zeros(self.channels)
             take = min(n - i, self._seg_len - self._seg_n)
@@ -159,29 +169,44 @@ class ChannelSurvey:
         self._seg_probe = [[] for _ in range(self.channels)]
         if n == 0:
             return
-        sound = self._holds_sound(probes, n)
+        passed = self._holds_sound(probes, n)
         if start < self._limit:
             self._first.add(self._seg_xcorr, probes, n)
-        if sound:
-            self._sound.add(self._seg_xcorr, probes, n)
-            self.sound_from = start if self.sound_from is None else self.sound_from
+        if passed.any():
+            xcorr = self._seg_xcorr
+            if xcorr is None:  # not correlated: its energies only (the channels count as unrelated)
+                xcorr = np.zeros((self.channels, self.channels, 2 * self.max_lag + 1))
+                xcorr[np.arange(self.channels), np.arange(self.channels), self.max_lag] = self._seg_energy
+            stretch = (xcorr, probes, n, passed, start)
+            if self._last_sound:  # sound in two stretches running: no chance pass of one stretch of noise
+                for kept in ((self._pending,) if self._pending else ()) + (stretch,):
+                    self._keep(*kept)
+                self._pending = None
+            else:
+                self._pending = stretch
+        else:
+            self._pending = None
+        self._last_sound = bool(passed.any())
         self._seg_xcorr = None
 
-    def _holds_sound(self, probes: list[np.ndarray], n: int) -> bool:
-        """Whether some channel of the stretch (``n`` frames) is not silent and holds a heart or lung
-        sound; after :data:`DENSE_S` s of noise, a stretch not tested counts as without."""
+    def _keep(self, xcorr: np.ndarray, probes: list[np.ndarray], n: int, passed: np.ndarray, start: int) -> None:
+        """Count a stretch with sound (its correlations, probes, frames, channels with sound, start)."""
+        self._sound.add(xcorr, probes, n)
+        self._passes += passed
+        self._stretches += 1
+        self.sound_from = start if self.sound_from is None else min(self.sound_from, start)
+
+    def _holds_sound(self, probes: list[np.ndarray], n: int) -> np.ndarray:
+        """Which channels ``(channels,)`` bool of the stretch (``n`` frames) are not silent and hold
+        a heart or lung sound."""
         energy = self._seg_energy
         if not energy.any():
-            return False  # silence: passed over at no cost, however long
-        if self._seg_xcorr is None:
-            self._untested += 1
-            sound = False
-        else:
-            self._untested = 0
-            sound = any(energy[k] > 0.0 and no_body_sound_reason(probes[k], self.probe_sr) is None
-                        for k in np.argsort(-energy))
-        self._quiet = 0 if sound else self._quiet + n
-        return sound
+            return np.zeros(self.channels, bool)  # silence: passed over at no cost, however long
+        self._untested = 0 if self._seg_xcorr is not None else self._untested + 1
+        passed = np.array([energy[k] > 0.0 and no_body_sound_reason(probes[k], self.probe_sr) is None
+                           for k in range(self.channels)])
+        self._quiet = 0 if passed.any() else self._quiet + n
+        return passed
 
     def _xcorr(self, b: np.ndarray) -> np.ndarray:
         """``r[i, j, L + l] = sum_t b[t, i] b[t + l, j]`` of one piece ``(n, channels)``, in chunks
@@ -208,6 +233,9 @@ class ChannelSurvey:
             self._down = None
         if self._seg_n:
             self._close()
+        if self._pending and self.seen <= 2 * self._seg_len:  # a short file: no stretch after it to agree
+            self._keep(*self._pending)
+        self._pending = None
 
     def plan(self) -> ChannelPlan:
         """The channels to use and how (rules in the module docstring)."""
@@ -221,7 +249,9 @@ class ChannelSurvey:
         # content decides only on a probe long enough to judge it (under JUDGE_S the notch filters'
         # edges pass for beats: two 2-s tones at 100 and 400 Hz were judged differently)
         judged = all(got.probe(k).size >= JUDGE_S * self.probe_sr for k in live)
-        body = [k for k in live if not judged or no_body_sound_reason(got.probe(k), self.probe_sr) is None]
+        # a channel's sound must persist: in at least half the stretches with sound, not by chance in one
+        persists = [k for k in live if got is not self._sound or 2 * self._passes[k] >= self._stretches]
+        body = [k for k in persists if not judged or no_body_sound_reason(got.probe(k), self.probe_sr) is None]
         used = body or live
         ref = max(used, key=lambda k: energy[k])
         lags, signs, notes = {}, {}, []
