@@ -287,3 +287,7 @@ def test_too_coarse_a_sound_says_its_gaps_cannot_be_told(heart):
     assert "cannot be told" in note and "steps of its format" in note
     assert coarse_note(_at(x, -3), sr) == ""
     assert coarse_note(x, sr) == ""
+    # and the quality check says it to the user, without lowering the level for it
+    q8, q16 = signal_quality(_at(x, -3, bits=8), sr), signal_quality(_at(x, -3), sr)
+    assert "Note: gaps" in q8.reason and "cannot be told" in q8.reason and "Note:" not in q16.reason
+    assert q8.level == q16.level and q8.issues == q16.issues
