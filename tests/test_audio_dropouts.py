@@ -250,13 +250,25 @@ def test_dither_gaps_in_a_16_bit_heart_30_db_down_are_found(heart):
 def test_gaps_holding_the_last_value_are_found_and_a_clipped_peak_is_not(heart):
     """Re-test F9: gaps that hold the last sample (a link repeating its last value) had 1 of 19
     found (murmur 0.90 for 0.07). A value held at the file's own extreme is clipping: not a gap."""
+    from stethodesk.audio.dropouts import REST_SHARE
+
     x, sr = heart
-    y, true = _at(x, -3), []
+    y, gaps = _at(x, -3), []
     for t in np.arange(1.0, y.size / sr - 1, 0.9):
         a = int(t * sr)
         y[a : a + sr // 5] = y[a - 1]
-        true.append((a - 1, a + sr // 5))
-    assert _matches(find_dropouts(y, sr), np.asarray(true), sr)
+        gaps.append((a - 1, a + sr // 5))
+    # a value held at the file's rest level cannot be told from a recorder's noise gate (below);
+    # every gap held well away from it is found, and nothing but the gaps
+    off = [g for g in gaps if abs(float(y[g[0]]) - float(y.mean())) > 2 * REST_SHARE * float(np.abs(y).max())]
+    found = find_dropouts(y, sr)
+    assert len(off) >= 8, len(off)
+    near = lambda g, spans: any(abs(g[0] - f[0]) <= 0.002 * sr and abs(g[1] - f[1]) <= 0.002 * sr for f in spans)
+    assert all(near(g, found) for g in off) and all(near(f, gaps) for f in found)
+    # PhysioNet training-e files rest exactly on their DC value in quiet diastole (a noise gate):
+    # 35 of 384 were cut as dropouts "as a wireless link makes" (maintainers' re-test, round 2)
+    gated, gsr = read_audio(shared_data_dir() / "physionet2016" / "audio" / "e00841.flac")
+    assert find_dropouts(gated, gsr).size == 0
     clipped = _at(x, -3)
     top = float(np.abs(clipped).max())
     for t in (2.0, 5.0, 8.0):
