@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["CROSSFADE_S", "DROPOUT_MAX_S", "DROPOUT_MIN_S", "coarse_note", "cut_dropouts", "cut_zero_silence",
-           "dropout_mask", "dropout_note", "find_dropouts"]
+           "dropout_mask", "dropout_note", "find_dropouts", "frame_levels"]
 
 DROPOUT_MIN_S = 0.02  # s: shorter runs of exact zeros happen in integer audio near zero crossings
 # s: longer runs are a link or device that stopped, not a lost packet: left out as digital silence
@@ -131,7 +131,7 @@ def _zero_runs(x: np.ndarray, need: int, tol: float = 0.0, held: bool = False
     return [(a, b) for a, b in runs if b - a >= need], step, hist
 
 
-def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
+def frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
     """RMS about the mean of each whole ``frame``-sample frame of ``x``: shape ``(len(x) // frame,)``,
     computed in blocks (whole frames each, so the block size changes nothing)."""
     n = x.size // frame
@@ -152,7 +152,7 @@ def _floor_kinds(x: np.ndarray, sr: int, step: float) -> list[tuple[float, bool]
     value (exact zeros among them), and near zero within 1 and :data:`FLOOR_STEPS` steps of the file's
     grid or :data:`FLOOR_REL` of its loud level (float noise), whichever is more."""
     frame = max(1, int(round(LEVEL_FRAME_S * sr)))
-    levels = _frame_levels(x, frame)
+    levels = frame_levels(x, frame)
     loud = float(np.percentile(levels, LOUD_PERCENTILE)) if levels.size else 0.0
     tols = {max(k * step, FLOOR_REL * loud) for k in (1.0, FLOOR_STEPS)}
     if step < OFF_GRID_STEP:  # no grid (float): noise up to OFF_GRID_REL of the loud level
@@ -256,7 +256,7 @@ def coarse_note(x: np.ndarray, sr: int) -> str:
     _, step, _ = _zero_runs(x, need)
     if not np.isfinite(step) or any(not held for _, held in _floor_kinds(x, sr, step)):
         return ""
-    levels = _frame_levels(x, max(1, int(round(LEVEL_FRAME_S * sr))))
+    levels = frame_levels(x, max(1, int(round(LEVEL_FRAME_S * sr))))
     loud = float(np.percentile(levels, LOUD_PERCENTILE)) / step if levels.size else 0.0
     return (f"gaps a wireless link may have left (dither a step high) cannot be told from this sound: its "
             f"loud level is only {loud:.0f} steps of its format (at least {COARSE:.0f} are needed); "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from stethodesk.audio.dropouts import dropout_mask, find_dropouts
+from stethodesk.audio.dropouts import dropout_mask, find_dropouts, frame_levels
 from stethodesk.audio.filters import ENV_SR, ENV_WORK_SR, envelope, resample
 
 HR_MIN_BPM = 40.0
@@ -182,8 +182,7 @@ def transient_spans(x: np.ndarray, sr: int) -> np.ndarray:
     n = x.size // frame
     if n < 10:
         return np.zeros((0, 2), np.int64)
-    frames = x[: n * frame].reshape(n, frame).astype(np.float64)
-    rms = np.sqrt(np.mean(np.square(frames - frames.mean(axis=1, keepdims=True)), axis=1))
+    rms = frame_levels(x, frame)
     loud = rms > TRANSIENT_X * np.percentile(rms, TRANSIENT_PCT)
     if not loud.any():
         return np.zeros((0, 2), np.int64)
