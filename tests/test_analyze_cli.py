@@ -53,7 +53,7 @@ def test_jsonl_good_and_bad_files(tmp_path, bundle_dir):
         assert o["task"] == "binary" and o["domain"] in ("heart", "lung") and o["site"] == "MV"
         assert isinstance(o["answer"], str) and o["answer"].strip()
         assert o["findings"] and all(0 <= v <= 1 for v in o["findings"].values())
-        assert set(o["signal_quality"]) == {"level", "score", "reason"}
+        assert set(o["signal_quality"]) == {"level", "score", "reason", "issues"}
         t = o["timing"]
         assert set(t) >= {"encode_ms", "first_token_ms", "total_ms", "tokens"}
         assert t["encode_ms"] > 0 and 0 < t["first_token_ms"] <= t["total_ms"] and 1 <= t["tokens"] <= 8
@@ -68,6 +68,26 @@ def test_jsonl_good_and_bad_files(tmp_path, bundle_dir):
     # Too short to analyse: findings object with the reason, and no answer.
     s = lines[4]
     assert s["answer"] is None and s["usable"] is False and "at least 3 s" in s["unusable_reason"]
+
+
+def test_nothing_coming_in_and_too_quiet_have_their_own_keys_and_advice(tmp_path, bundle_dir):
+    """Issue 11 item 3: a heart at -70 dBFS in a 16-bit file (under one step RMS) was refused under
+    the key "flat", the key of a dead or unplugged stethoscope, so whatever reads the key advised
+    checking the cable. Now "too_quiet" (raise the gain), and silence stays "flat" (check the cable)."""
+    x, sr = sf.read(shared_data_dir() / HEART, dtype="float32")
+    x = x[: 12 * sr]
+    silent, quiet = tmp_path / "silent.wav", tmp_path / "quiet.wav"
+    sf.write(silent, np.zeros_like(x), sr, subtype="PCM_16")
+    sf.write(quiet, x * 10 ** (-70 / 20) / float(np.max(np.abs(x))), sr, subtype="PCM_16")
+    p = _run([str(silent), str(quiet), "--task", "binary", "--format", "jsonl", "--bundle", str(bundle_dir),
+              "--domain", "heart"])
+    assert p.returncode == 0, p.stderr
+    flat, low = (json.loads(line) for line in p.stdout.splitlines())
+    assert flat["signal_quality"]["issues"] == ["flat"] and flat["usable"] is False and flat["answer"] is None
+    assert "plugged in" in flat["unusable_reason"] and "gain" not in flat["unusable_reason"]
+    assert low["signal_quality"]["issues"] == ["too_quiet"] and low["usable"] is False and low["answer"] is None
+    assert "gain" in low["unusable_reason"] and "plugged in" not in low["unusable_reason"]
+    assert low["findings"] == {} and low["heart_rate_bpm"] is None
 
 
 def test_all_good_exits_zero_and_text_format_streams(bundle_dir):

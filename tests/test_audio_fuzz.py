@@ -96,7 +96,7 @@ def test_quality_of_odd_signals_is_consistent(sr, seconds, level_db, dc, kind, s
         assert q.level in QUALITY_LEVELS and 0.0 <= q.score <= 1.0 and q.reason
         if q.heart_rate_bpm is not None:
             assert domain == "heart" and 40.0 <= q.heart_rate_bpm <= 200.0
-            assert "no regular heartbeat" not in q.reason and not {"flat", "no_contact", "too_short"} & set(q.issues)
+            assert "no regular heartbeat" not in q.reason and not {"flat", "too_quiet", "no_contact", "too_short"} & set(q.issues)
 
 
 @pytest.fixture(scope="module")

@@ -77,14 +77,15 @@ class Quality:
     """Signal quality of a stretch of auscultation audio.
 
     ``level`` is "good", "fair" or "poor"; ``score`` 0..1 (1 = clean);
-    ``issues`` a subset of {"flat", "no_contact", "no_body_sound", "quiet", "clipping", "noise",
-    "too_short", "silent_part", "dropouts", "hum"} ("quiet": low level but a real body sound, usable; "no_body_sound":
+    ``issues`` a subset of {"flat", "too_quiet", "no_contact", "no_body_sound", "quiet", "clipping", "noise",
+    "too_short", "silent_part", "dropouts", "hum"} ("flat": nothing comes in - constant or DC only,
+    check the cable; "too_quiet": something comes in but in a few steps of its format, unusable,
+    raise the gain; "quiet": low level but a real body sound, usable; "no_body_sound":
     only a tone, hum or steady noise, or a generated signal of a few exact values, unusable;
     "silent_part": digital silence was left out, added by :func:`noted_silence`; "dropouts": short
     runs of exact zeros inside the sound were cut out before judging, :mod:`stethodesk.audio.dropouts`;
     "hum": a tone louder than the body sound was filtered out before analysis, :mod:`stethodesk.audio.hum`);
-    ``reason`` one plain-words sentence for the user (for "flat" either that nothing comes in -
-    constant or DC only - or that the sound is too coarse to analyse, a few steps of its format);
+    ``reason`` one plain-words sentence for the user;
     ``heart_rate_bpm`` the rate the check found (heart, usable contact and at least ``MIN_SECONDS``),
     which is the rate to show: the reason "no regular heartbeat" and a shown rate then never meet.
     """
@@ -332,7 +333,7 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
     else:
         reason = "; ".join(reasons)
         reason = reason[0].upper() + reason[1:] + "."
-    caveat = "" if dropouts.size or "flat" in issues else coarse_note(whole, whole_sr)
+    caveat = "" if dropouts.size else coarse_note(whole, whole_sr)
     if caveat:  # what the check could not look for is said, without lowering the level (re-test F6)
         reason += f" Note: {caveat}."
     return Quality(level, score, issues, reason, rate)

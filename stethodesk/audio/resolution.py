@@ -44,8 +44,10 @@ def coarse_reason(x: np.ndarray, rms: float) -> tuple[str, str] | None:
     """(issue, plain reason) when ``x`` (shape ``(n,)``, AC RMS ``rms`` in its own units) cannot be
     analysed for its values alone, else None:
 
-    - ("flat", "Too quiet to analyse ...") when its RMS is under :data:`COARSE_STEPS` steps of a
-      format's grid (:func:`grid_step` at most :data:`MAX_STEP`); names the format (8/16/24-bit);
+    - ("too_quiet", "Too quiet to analyse ...") when its RMS is under :data:`COARSE_STEPS` steps of a
+      format's grid (:func:`grid_step` at most :data:`MAX_STEP`); names the format (8/16/24-bit).
+      Its own key, not "flat": something does come in, so the advice is more gain or a firmer
+      chest piece, never "check the stethoscope is plugged in";
     - ("no_body_sound", "Only N exact sample values ...") when it takes at most
       :data:`GENERATED_VALUES` values and they lie on no fine grid: a generated tone, beep or
       square wave (a 1 kHz beep at 8 kHz takes 5), which no microphone and converter give.
@@ -58,7 +60,7 @@ def coarse_reason(x: np.ndarray, rms: float) -> tuple[str, str] | None:
     if fine:
         bits = next((k for k in FORMATS if step == 2.0**-k), None)
         of = f"of the {2 ** (bits + 1):,} levels of its {FORMATS[bits]} format" if bits else "different sample values"
-        return "flat", (f"Too quiet to analyse: the sound is coming in but uses only {levels} {of}, too few to "
+        return "too_quiet", (f"Too quiet to analyse: the sound is coming in but uses only {levels} {of}, too few to "
                         "tell heart or lung sounds apart from the rounding. Hold the chest piece closer or raise "
                         "the input gain, and record again.")
     if levels <= GENERATED_VALUES:

@@ -13,7 +13,9 @@ Examples::
 ``--format jsonl`` prints one JSON object per file as soon as that file is done (contract in
 docs/ARCHITECTURE.md): ``file``, ``task``, ``domain``, ``site``, ``answer``, ``findings``,
 ``operating_points`` (finding -> the bundle's point it is called at; a finding not listed is called
-at 0.5), ``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason``), ``timing``
+at 0.5), ``heart_rate_bpm``, ``signal_quality`` (``level``, ``score``, ``reason``,
+``issues``: keys such as "flat" - nothing comes in, check the cable - or "too_quiet" - raise the
+gain), ``timing``
 (``encode_ms``, ``first_token_ms``, ``total_ms``, ``tokens``), ``model`` (``name``, ``version``),
 ``disclaimer``; plus ``usable``/``unusable_reason`` (a too short, flat or clipped recording, or one
 whose poor-quality finding reaches the bundle's refusal point - noise, talking, handling - gets
@@ -123,7 +125,7 @@ def _result(file: str, task: str, analysis, answer) -> dict:
         "findings": a["findings"],
         "operating_points": a.get("operating_points", {}),
         "heart_rate_bpm": a["heart_rate_bpm"] if a["domain"] == "heart" else None,
-        "signal_quality": {k: a["signal_quality"][k] for k in ("level", "score", "reason")},
+        "signal_quality": {k: a["signal_quality"][k] for k in ("level", "score", "reason", "issues")},
         "timing": timing,
         "model": a["model"],
         "disclaimer": a["disclaimer"],

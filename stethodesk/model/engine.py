@@ -41,7 +41,7 @@ DOMAINS = ("heart", "lung")
 
 MIN_ANALYSIS_S = MIN_SECONDS  # s: shorter recordings are refused (the app's one minimum, audio.limits)
 HEAVY_CLIP_FRACTION = dsp.HEAVY_CLIP_FRACTION  # > 2 % held flat at the peak: S1/S2 flattened
-UNUSABLE_ISSUES = ("flat", "no_contact", "no_body_sound")  # quality issues that make an answer meaningless
+UNUSABLE_ISSUES = ("flat", "too_quiet", "no_contact", "no_body_sound")  # quality issues that make an answer meaningless
 DEFAULT_MAX_TOKENS = 256
 
 
