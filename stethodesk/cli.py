@@ -64,11 +64,15 @@ def entry(argv: list[str] | None = None) -> None:
     When an input device vanished under an open stream, PortAudio's exit handler would wait
     forever after everything was saved and said (issue 11 item 6), so the process then leaves
     with ``os._exit`` once its output is flushed. :func:`main` itself never does that, so it
-    can run inside another process (tests).
+    can run inside another process (tests). Nor when ``record`` was stopped by a signal: the
+    interpreter's exit puts the default signal actions back, so the second signal a closed
+    terminal often sends (SIGHUP, then SIGTERM) would kill it after the audio was saved and
+    reported, with no defined exit code.
     """
     code = main(argv)
     capture = sys.modules.get("stethodesk.audio.capture")
-    if capture is not None and capture.portaudio_stuck():
+    record = sys.modules.get("stethodesk.commands.record")
+    if (capture is not None and capture.portaudio_stuck()) or (record is not None and record.stopped_by_signal()):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

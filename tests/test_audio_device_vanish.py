@@ -213,3 +213,80 @@ def test_record_stopped_by_a_signal_keeps_the_audio_and_says_how_it_ended(privat
     assert sr == RATE and len(x) > 1.0 * RATE
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["complete"] is True and meta["frames"] == len(x) and f"({sig})" in meta["ended"]
+
+
+@pytest.mark.parametrize("second,gap_s", [("SIGTERM", 0.0), ("SIGTERM", 0.05), ("SIGTERM", 0.15), ("SIGHUP", 0.05),
+                                          ("SIGINT", 0.1)])
+def test_a_second_signal_while_saving_does_not_abort_it(private_pulse, tmp_path, second, gap_s):
+    """A closed terminal often sends SIGHUP and then SIGTERM. The second signal came while the FLAC
+    was being closed and reported, or as the interpreter exited (which puts the default actions
+    back): the process died by it (-15 / -1) with nothing said. Now it is noted, the audio is saved
+    and reported, and the exit status is 130, as for one signal."""
+    import signal
+
+    out = tmp_path / "twice.flac"
+    proc = _record(private_pulse, tmp_path, out)
+
+    def twice():
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(gap_s)
+        proc.send_signal(getattr(signal, second))
+
+    stderr = _stop(proc, 1.5, twice, f"SIGHUP then {second}")
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "(SIGHUP)" in stderr and "saved" in stderr
+    x, sr = read_audio(out)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert sr == RATE and 1.0 * RATE < len(x) < 3.0 * RATE  # ~1.5 s were recorded before the signals
+    assert meta["complete"] is True and meta["frames"] == len(x) and meta["seconds"] == round(len(x) / RATE, 3)
+    assert "(SIGHUP)" in meta["ended"]
+
+
+def test_a_third_signal_ends_the_process_and_recovery_keeps_the_audio(private_pulse, tmp_path):
+    """A third signal ends the process whatever it is doing (after the second the default actions
+    are back); the FLAC then holds the audio written so far, complete or recovered at the next start."""
+    import signal
+
+    from stethodesk.audio.recorder import recover_incomplete, salvage_frames
+
+    out = tmp_path / "thrice.flac"
+    proc = _record(private_pulse, tmp_path, out)
+
+    def thrice():
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGTERM):
+            proc.send_signal(sig)
+            time.sleep(0.005)
+
+    stderr = _stop(proc, 1.5, thrice, "three signals")
+    assert proc.returncode in (130, -signal.SIGTERM), (proc.returncode, stderr)  # saved first, or killed
+    recover_incomplete(tmp_path, recursive=False)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert (meta["complete"] is True) != bool(meta.get("recovered")), meta  # saved, or recovered from the kill
+    assert meta["frames"] == salvage_frames(out)[0].size > 1.0 * RATE, meta
+
+
+def test_stop_signal_handlers_note_the_second_and_give_way_to_the_third():
+    """The record command's handlers, with real signals sent to this process: the first asks to stop,
+    the second is noted and puts the default actions back (so a third would end the process even
+    with the main thread stuck in C), and restore() leaves them alone once a signal came."""
+    import signal
+
+    from stethodesk.commands import record
+
+    before = {s: signal.getsignal(s) for s in record.STOP_SIGNALS}
+    stops = record._StopSignals()
+    stops.install()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert stops.asked.is_set() and stops.received == [signal.SIGHUP]
+        assert all(signal.getsignal(s) == stops._on_signal for s in record.STOP_SIGNALS)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stops.received == [signal.SIGHUP, signal.SIGTERM]
+        assert all(signal.getsignal(s) == signal.SIG_DFL for s in record.STOP_SIGNALS)
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+    quiet = record._StopSignals()
+    quiet.install()
+    quiet.restore()  # no signal came: the handlers found are back
+    assert {s: signal.getsignal(s) for s in record.STOP_SIGNALS} == before

@@ -33,6 +33,10 @@ STOP_REASONS = {
     "SIGHUP": "stopped because its terminal was closed (SIGHUP)",
 }
 STOP_SIGNALS = tuple(getattr(signal, name) for name in STOP_REASONS if hasattr(signal, name))
+# One of them stops; a second while the file is being closed and reported is noted, not obeyed (a
+# closed terminal often sends SIGHUP then SIGTERM); after it the default action is back, so a
+# third ends the process at once (the FLAC written so far is recovered at the next start).
+FORCE_AFTER = 2
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -45,7 +49,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "The file is written while recording, so it survives a crash; if the device is unplugged "
             "the audio up to that moment is saved and the command exits with status 3 (disk full: 4, "
             "no usable device: 2). Ctrl-C, SIGTERM or closing the terminal (SIGHUP) stops early: the audio "
-            "so far is kept, the sidecar says how it ended (\"ended\") and the status is 130. "
+            "so far is kept, the sidecar says how it ended (\"ended\") and the status is 130; a second such "
+            "signal while it is saving does not stop the saving, a third ends at once (the file is then "
+            "recovered at the next start). "
             "Device, rate and channel are remembered for the next run."
         ),
         epilog=f"Sites: {SITES_HELP}. Example: stethodesk record --seconds 15 --site MV --domain heart mv.flac",
@@ -116,7 +122,70 @@ class _Limiter:
             self.done.set()
 
 
+class _StopSignals:
+    """The handlers of :data:`STOP_SIGNALS` for one recording, held until its report is printed.
+
+    ``received`` lists the signal numbers in order; ``asked`` is set by the first. The
+    :data:`FORCE_AFTER`-th puts the default actions back (nothing is printed from the handler: a
+    print there can interrupt a print of the main thread), so one more signal kills at once, even
+    with the main thread stuck in a C call. ``restore()`` puts the handlers found at ``install()``
+    back, and the streams too (:meth:`tolerate_closed_terminal`), unless a signal came: then the
+    process is ending for it, and a signal during the interpreter's exit (PortAudio's exit handler
+    can take a while) must not kill it with the default action nor a write to a closed terminal
+    fail at the last flush.
+    """
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.asked = threading.Event()
+        self._old: dict = {}
+        self._streams = (sys.stdout, sys.stderr)
+
+    def install(self) -> None:
+        self._old = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+
+    def _on_signal(self, signum, frame) -> None:
+        self.received.append(signum)
+        self.asked.set()
+        if len(self.received) >= FORCE_AFTER:
+            for s in STOP_SIGNALS:
+                signal.signal(s, signal.SIG_DFL)
+
+    def tolerate_closed_terminal(self) -> None:
+        """Writes to a terminal closed now or later (SIGHUP: EIO) must not turn a saved recording into a
+        traceback."""
+        sys.stdout, sys.stderr = _Tolerant(self._streams[0]), _Tolerant(self._streams[1])
+
+    def restore(self) -> None:
+        if self.received:
+            return
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old = {}
+        sys.stdout, sys.stderr = self._streams
+
+
+_last: list[_StopSignals] = []  # the handlers of the latest run, for stopped_by_signal()
+
+
+def stopped_by_signal() -> bool:
+    """Whether the latest :func:`run` in this process was stopped by a signal. The process should
+    then leave with ``os._exit`` once its output is flushed (stethodesk.cli.entry): the
+    interpreter's exit puts the default actions back before it ends, and a second signal in that
+    window (SIGTERM after SIGHUP) killed it after the recording was saved and reported (-15)."""
+    return bool(_last and _last[-1].received)
+
+
 def run(args) -> int:
+    stops = _StopSignals()
+    _last[:] = [stops]
+    try:
+        return _record(args, stops)
+    finally:
+        stops.restore()
+
+
+def _record(args, stops: _StopSignals) -> int:
     from stethodesk.audio.capture import CaptureError
     from stethodesk.audio.recorder import Recorder
     from stethodesk.paths import load_settings, save_settings
@@ -153,14 +222,8 @@ def run(args) -> int:
     limiter = _Limiter(recorder.feed, int(round(args.seconds * source.samplerate)))
     source.add_listener(limiter)
 
-    stop_asked = threading.Event()
-    stopped_by: list[int] = []
-
-    def on_signal(signum, frame):  # Ctrl-C / kill / terminal closed: save what we have
-        stopped_by.append(signum)
-        stop_asked.set()
-
-    old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
+    stop_asked, stopped_by = stops.asked, stops.received  # Ctrl-C / kill / terminal closed: save what we have
+    stops.install()
     try:
         source.start()
     except CaptureError as exc:
@@ -187,12 +250,8 @@ def run(args) -> int:
         if source.error:
             recorder.metadata["device_error"] = source.error
         recorder.metadata["ended"] = _how_it_ended(stopped_by, source, limiter)
-        result = recorder.stop()
-        for s, h in old.items():
-            signal.signal(s, h)
-    if stopped_by and stopped_by[0] == getattr(signal, "SIGHUP", None):
-        # the terminal is gone: writing to it fails (EIO), which must not turn a saved recording into a traceback
-        sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)
+        result = recorder.stop()  # a second signal meanwhile only lands in stopped_by
+    stops.tolerate_closed_terminal()
 
     if not args.simulate:
         remembered = {SETTING_DEVICE: source.label, SETTING_RATE: source.samplerate, SETTING_CHANNEL: args.channel}
