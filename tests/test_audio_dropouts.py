@@ -152,10 +152,15 @@ def with_filled_gaps(x: np.ndarray, sr: int, fill, every_s: float = 0.9, length_
     return y, np.asarray(spans)
 
 
-def _matches(found: np.ndarray, true: np.ndarray, sr: int) -> bool:
-    """Each true gap found once, its ends within 2 ms (a gap's edge may take in a sample of sound
+def _within(span: np.ndarray, true: np.ndarray, sr: int) -> bool:
+    """Whether ``span`` is one of the ``true`` gaps, its ends within 2 ms."""
+    return bool(np.any(np.all(np.abs(true - span) <= 0.002 * sr, axis=1)))
+
+
+def _matches(found: np.ndarray, true: np.ndarray, sr: int, tol_s: float = 0.002) -> bool:
+    """Each true gap found once, its ends within ``tol_s`` (a gap's edge may take in a sample of sound
     that happens to lie as near zero)."""
-    return found.shape == true.shape and bool(np.all(np.abs(found - true) <= 0.002 * sr))
+    return found.shape == true.shape and bool(np.all(np.abs(found - true) <= tol_s * sr))
 
 
 @pytest.mark.parametrize("fill", ["dither16", "float_noise"])
@@ -213,8 +218,8 @@ def test_exact_zero_gaps_in_a_quiet_16_bit_heart_are_found_and_its_own_pauses_ar
     """Re-test F2: a real heart 40 dB below full scale in 16 bits with 0.3-s gaps of exact zeros
     every 1.1 s had 7 of 16 found (the sound beside many gaps is a diastole a few steps loud).
     Now all are, while the same recording quantised so low that its own sound rounds to 0 for
-    tens of ms again and again (60 dB down) has none counted, gaps or not: there its own runs at
-    0 reach the gaps' length, and its pauses and a link's gaps look alike sample by sample."""
+    tens of ms again and again (60 dB down) has none of its pauses counted: there a zero run is a
+    gap only where the sound beside is cut off, so of the gaps few are found, and only gaps."""
     x, sr = heart
     peak = float(np.abs(x).max())
     for db, found in ((40, True), (60, False)):
@@ -224,7 +229,8 @@ def test_exact_zero_gaps_in_a_quiet_16_bit_heart_are_found_and_its_own_pauses_ar
         if found:
             assert _matches(find_dropouts(y, sr), true, sr)  # an edge may take in a natural zero
         else:
-            assert find_dropouts(y, sr).size == 0
+            spans = find_dropouts(y, sr)
+            assert len(spans) < len(true) // 2 and all(_within(s, true, sr) for s in spans), spans
 
 
 def _at(x: np.ndarray, db: float, bits: int = 16) -> np.ndarray:
@@ -303,3 +309,65 @@ def test_too_coarse_a_sound_says_its_gaps_cannot_be_told(heart):
     q8, q16 = signal_quality(_at(x, -3, bits=8), sr), signal_quality(_at(x, -3), sr)
     assert "Note: gaps" in q8.reason and "cannot be told" in q8.reason and "Note:" not in q16.reason
     assert q8.level == q16.level and q8.issues == q16.issues
+
+
+PHYSIONET = shared_data_dir() / "physionet2016" / "audio"
+
+
+def _u8(tmp_path, name: str, x: np.ndarray, sr: int) -> np.ndarray:
+    """``x`` written as an unsigned 8-bit WAV (PCM_U8: code 128 is 0.0) and read back."""
+    import soundfile as sf
+
+    p = tmp_path / f"{name}.wav"
+    sf.write(p, np.clip(x, -1, 1), sr, subtype="PCM_U8")
+    y, rate = read_audio(p)
+    assert rate == sr
+    return y
+
+
+def test_gaps_of_digital_silence_or_a_held_value_in_an_8_bit_heart_are_found(tmp_path):
+    """Issue 11 re-test: a real heart (PhysioNet a0316, loud level ~3 steps of 8 bits) written as
+    PCM_U8 with 0.15-0.3 s gaps had none found, the 16-bit copy all. The sound beside a run held
+    at one value had to be 4 steps RMS away from it - more than this whole sound - and a held value
+    within 4 steps of the file's mean counted as a noise gate at rest. A held run's own floor is
+    the rounding (a step / sqrt(12)), and rest is the code or two next to the mean; a run at rest
+    (exact zeros of a coarse sound too) must cut the sound off at one side, where the sound's own
+    pauses at rest fade into it."""
+    x, sr = read_audio(PHYSIONET / "a0316.flac")
+    x = x[: 20 * sr]
+    plain = _u8(tmp_path, "plain", x, sr)
+    assert find_dropouts(plain, sr).size == 0
+    starts = [int(t * sr) for t in (3.3, 7.1, 10.2, 13.9, 17.4)]
+    true = np.asarray([(a, a + int(s * sr)) for a, s in zip(starts, (0.15, 0.2, 0.25, 0.3, 0.15))])
+    silent = x.copy()
+    for a, b in true:
+        silent[a:b] = 0.0  # code 128: an unsigned 8-bit stream's digital silence
+    y = _u8(tmp_path, "silent", silent, sr)
+    # at 8 bits the sound beside a gap often rests at code 128 too: an edge may take in ~10 ms of it
+    assert _matches(find_dropouts(y, sr), true, sr, 0.015), find_dropouts(y, sr)
+    held = x.copy()
+    for a, b in true:
+        held[a:b] = held[a - 1]
+    y = _u8(tmp_path, "held", held, sr)
+    step, rest = 1 / 128, float(np.mean(y, dtype=np.float64))
+    away = np.asarray([(a - 1, b) for a, b in true if y[a] == 0.0 or abs(float(y[a]) - rest) > step])
+    assert len(away) >= 3  # the others hold the code next to rest: a noise gate looks the same
+    assert _matches(find_dropouts(y, sr), away, sr, 0.015), (find_dropouts(y, sr), away)
+
+
+@pytest.mark.parametrize("name", ["a0316", "e00703", "e02135", "d0008"])
+def test_real_hearts_as_8_bit_or_60_db_down_get_no_cut_of_their_own_pauses(tmp_path, name):
+    """Real recordings whose sound lies a few steps above their grid (8 bits at their own level and
+    at 0.9 of full scale, 16 bits 60 dB down) rest at one code for tens of ms in diastole: none of
+    it is cut. d0008 has link gaps as recorded (16 bit): only those are found in its copies."""
+    x, sr = read_audio(PHYSIONET / f"{name}.flac")
+    x = x[: 30 * sr]
+    as_recorded = find_dropouts(x, sr)
+    assert (as_recorded.size > 0) == (name == "d0008")
+    copies = {"u8": _u8(tmp_path, "own", x, sr),
+              "u8 loud": _u8(tmp_path, "loud", x / float(np.abs(x).max()) * 0.9, sr),
+              "16 bit -60 dB": _at(x, -60)}
+    for label, y in copies.items():
+        spans = find_dropouts(y, sr)
+        assert all(_within(s, as_recorded, sr) or np.any(np.abs(as_recorded - s).max(axis=1) <= 0.01 * sr)
+                   for s in spans), (label, spans, as_recorded)

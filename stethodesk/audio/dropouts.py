@@ -23,10 +23,14 @@ The short runs:
   looked for where the sound's loud level is under :data:`COARSE` times it (an 8-bit heart at
   -3 dBFS peak: 3 steps; a 16-bit one 40 dB down: 10 or more), and :func:`coarse_note` says so.
   A value held at the file's extreme is clipping, not a gap; one held at its rest level (within
-  :data:`REST_SHARE` of the peak from its mean) is a recorder's noise gate in quiet diastole and
-  cannot be told from a link holding a quiet last sample, so it is not counted (PhysioNet
-  training-e files: 35 of 384 were cut without this rule, 1 with it). Runs under
-  :data:`DROPOUT_MIN_S` apart are one gap.
+  :data:`REST_SHARE` of the peak or one step from its mean) is a recorder's noise gate in quiet
+  diastole and cannot be told from a link holding a quiet last sample, so it is not counted
+  (PhysioNet training-e files: 35 of 384 were cut without this rule, 1 with it). A held run's own
+  floor is the rounding to the grid (:data:`ROUNDING_RMS` of a step), so an 8-bit heart a few
+  steps loud keeps its held and exact-zero gaps findable; a run at rest (exact zeros in such a
+  sound, which rests at codes 128 and 127: libsndfile's conversion floors, putting the mean half
+  a step below 0) must always cut the sound off at one side, where the sound's own pauses at rest
+  fade into it. Runs under :data:`DROPOUT_MIN_S` apart are one gap.
   Measured 2026-12-01 on 300 CirCor, 300 PhysioNet, 100 ICBHI and 100 SPRSound files as
   recorded: files with dropouts 0, 20, 0, 0 (the rule before: 0, 9, 0, 0, all PhysioNet
   training-d files, found now too). The 11 more are PhysioNet training-e files: 10 hold one exact
@@ -34,6 +38,14 @@ The short runs:
   kind), one lies within +-2 steps for 182 ms inside sound of 4,200 steps RMS. In 16-bit copies
   of 100 files of each set 40, 50 and 60 dB below full scale: 7 of 1,200 (the rule before: 19),
   3 of them copies of files with gaps as recorded.
+  8-bit (2026-12-01, after the held floor became the rounding and rest one step): 0.15-0.3 s gaps
+  in 15 PhysioNet/CirCor hearts written as PCM_U8 at their own level, 63 of 75 exact-zero gaps
+  found (before: 29; 16-bit copies 75) and 48 of 75 held-value gaps (before: 12; 16-bit 63; the
+  rest hold a code at rest). Of 84 real files as 8-bit copies (own level and 0.9 of full scale)
+  and 16-bit copies 40/50/60 dB down, the only file newly cut is d0008 in 8 bits, at 2 of its 6
+  gaps as recorded; one -60 dB copy (e00703) lost a cut of its own pause; 693 files as recorded:
+  unchanged (3 with gaps). Gaps of float noise under a step become a {-1, 0} dither in 8 bits
+  (the conversion floors) and are the coarse case :func:`coarse_note` speaks of.
 - :func:`cut_dropouts` cuts them out for listening and for the model, joining the sound either side
   with a :data:`CROSSFADE_S` cross-fade so the join is no click: what a clinician should hear is
   the sound that came in, not the link's gaps. Timing matters for the heart rate, so
@@ -64,6 +76,7 @@ NATURAL_RATIO = 4.0
 # ...and the sound beside it (over the run's own length, at least NEIGHBOUR_S) at least EDGE_GAIN times
 # the floor RMS (about the held value): not a coarse test tone's pauses
 EDGE_GAIN = 4.0
+ROUNDING_RMS = 1.0 / np.sqrt(12.0)  # steps: RMS of rounding to a grid, the floor of a held run
 # under SURE_RATIO times the longest own run, and for dither at any length, the sound in the ABRUPT_S
 # next to one side is EDGE_GAIN times the floor too: a gap cuts the sound off, its own pauses fade
 # (without it, 10 of 100 SPRSound copies at -50 dB had a breath pause "found")
@@ -166,17 +179,19 @@ def _gaps_of_kind(x: np.ndarray, sr: int, tol: float, held: bool, step: float
     """The runs at one kind of floor (``tol``, ``held``: see :func:`_zero_runs`) that are gaps, and
     the file's own longest natural run at it (samples). A run is natural unless the sound on one side
     of it (:data:`NEIGHBOUR_S`, RMS about the run's value) is :data:`EDGE_GAIN` times the floor
-    (``tol``, at least ``step``) or more: a gap cuts the sound off, while the sound's own quiet
-    stretches fade in and out. A gap is such an abrupt run of :data:`DROPOUT_MIN_S` to
-    :data:`DROPOUT_MAX_S`, inside the sound, and :data:`NATURAL_RATIO` times longer than the
-    longest natural run (the runs under :data:`PRONE_S` all count as natural)."""
+    (``tol``; for a held value its rounding, :data:`ROUNDING_RMS` of ``step``) or more: a gap cuts
+    the sound off, while the sound's own quiet stretches fade in and out. A gap is such an abrupt
+    run of :data:`DROPOUT_MIN_S` to :data:`DROPOUT_MAX_S`, inside the sound, and
+    :data:`NATURAL_RATIO` times longer than the longest natural run (the runs under
+    :data:`PRONE_S` all count as natural). A value held within a step of the mean (rest) is not a
+    gap unless it is exact zeros, and those must cut the sound off at one side at any length."""
     need = max(2, int(round(DROPOUT_MIN_S * sr)))
     five = max(1, int(round(PRONE_S * sr)))
     runs, _, shorter = _zero_runs(x, five, tol, held)
     if held:  # the held sample itself belongs to the run
         runs = [(a - 1, b) for a, b in runs]
     w = max(1, int(round(NEIGHBOUR_S * sr)))
-    floor = EDGE_GAIN * max(tol, step)
+    floor = EDGE_GAIN * (tol if tol else ROUNDING_RMS * step)
     # the file's own floor runs: lengths in a continuum from the shortest up; a gap's lie apart, a
     # JUMP or more above the longest of them (a quiet file's own long pauses join the continuum)
     longest = int(np.flatnonzero(shorter).max()) if shorter.any() else 1
@@ -189,7 +204,7 @@ def _gaps_of_kind(x: np.ndarray, sr: int, tol: float, held: bool, step: float
     top = max(float(x.max()), -float(x.min()))  # no full-length temporary (issue 11 item 8)
     # a value held at the file's rest level (its mean) is a recorder's noise gate in quiet diastole,
     # not a lost link holding its last sample: 35 of 384 PhysioNet training-e files were cut so
-    rest, rest_tol = float(x.mean(dtype=np.float64)), max(EDGE_GAIN * step, REST_SHARE * top)
+    rest, rest_tol = float(x.mean(dtype=np.float64)), max(step, REST_SHARE * top)
     e = max(1, int(round(ABRUPT_S * sr)))
     for a, b in runs:
         if not (need <= b - a < DROPOUT_MAX_S * sr and a >= edge_n and b <= x.size - edge_n
@@ -198,14 +213,17 @@ def _gaps_of_kind(x: np.ndarray, sr: int, tol: float, held: bool, step: float
         c = float(x[a]) if held else 0.0
         if abs(c) >= CLIP_SHARE * top:
             continue  # held at the file's extreme: clipped, not lost
-        if held and c != 0.0 and abs(c - rest) <= rest_tol:
+        at_rest = abs(c - rest) <= rest_tol
+        if held and c != 0.0 and at_rest:
             continue  # held at rest: gated, not lost (exact zeros keep their own rule)
         n = max(w, b - a)  # sound beside it, over its own length: a gap cuts into sound
         if max(_rms(x[max(0, a - n) : a], c), _rms(x[b : b + n], c)) < floor:
             continue
         # under SURE_RATIO times its own longest run, the file's own quiet stretches may rest this
-        # long too: a gap then cuts the sound off at one side at least, where they fade
-        if (not held or b - a < SURE_RATIO * longest) and max(_rms(x[a - e : a], c), _rms(x[b : b + e], c)) < floor:
+        # long too, and at rest at any length (a sound a few steps loud): a gap then cuts the sound
+        # off at one side at least, where they fade
+        abrupt = max(_rms(x[a - e : a], c), _rms(x[b : b + e], c)) >= floor
+        if (not held or at_rest or b - a < SURE_RATIO * longest) and not abrupt:
             continue
         gaps.append((a, b))
     return gaps, longest
@@ -260,7 +278,7 @@ def coarse_note(x: np.ndarray, sr: int) -> str:
     loud = float(np.percentile(levels, LOUD_PERCENTILE)) / step if levels.size else 0.0
     return (f"gaps a wireless link may have left (dither a step high) cannot be told from this sound: its "
             f"loud level is only {loud:.0f} steps of its format (at least {COARSE:.0f} are needed); "
-            f"runs of exact zeros or one held value are still found")
+            f"runs of exact zeros or of one value held away from its rest level are still found")
 
 
 def cut_zero_silence(x: np.ndarray, sr: int, in_place: bool = False) -> tuple[np.ndarray, float]:
