@@ -24,8 +24,59 @@ def _run(pieces, task="report", cancelled=lambda: False):
 
 
 def test_agreeing_sentences_stream_one_by_one():
-    text, g = _run(["A systolic ", "murmur is heard. ", "Consistent with aortic ", "stenosis.", ""])
+    text, g = _run(["Abnormal. ", "A systolic ", "murmur is heard. ", "Consistent with aortic ", "stenosis.", ""])
     assert g.source == "model" and "systolic murmur" in text and not g.violations
+
+
+def _summary():
+    from stethodesk.model.grounding import fact_answer
+
+    return fact_answer("What did you find?", FACTS, "heart", 72.0, "good", None, FINDINGS)
+
+
+def _run_task(task, pieces):
+    from stethodesk.model.facts import facts_text
+
+    g = Grounding()
+    out = list(grounded_pieces(iter(pieces), task=task, facts=FACTS, domain="heart",
+                               allowed_text=facts_text(FINDINGS, "heart", site="aortic"),
+                               template=lambda: template_answer(task, FACTS, "heart", site="aortic", findings=FINDINGS),
+                               summary=_summary, grounding=g, clock=time.perf_counter))
+    return "".join(out), g
+
+
+def test_an_answer_that_leaves_out_a_called_finding_is_completed_from_the_card():
+    """Report, reasoning, differential and location answers must state the card's calls (the
+    verdict, the murmur and its timing, the leading lesion): agreeing but silent about one reads
+    as if the card had not called it. What the model said stays; the card's short statement follows."""
+    from stethodesk.model.checker import parse_fact
+
+    cases = {"report": ["Heart sounds at the aortic area. ", "A murmur is heard.\n"],
+             "reasoning": ["The recording was taken at the aortic area. ", "A murmur is heard there.\n"],
+             "differential": ["Abnormal. A systolic murmur is heard.\n"],
+             "location": ["The aortic area is the right second intercostal space. ", "In this recording: a murmur."]}
+    for task, pieces in cases.items():
+        text, g = _run_task(task, pieces)
+        said = "".join(pieces).strip()
+        assert g.source == "model+findings" and text.startswith(said), (task, text)
+        assert g.violations[0].kind == "incomplete", (task, g.violations)
+        assert text.count("From the findings:") == 1, (task, text)
+        for name in ("abnormal", "murmur", "murmur_timing", "lesion"):
+            assert parse_fact(name, text) is not None and str(parse_fact(name, text)).lower() == str(FACTS[name]).lower(), (task, name, text)
+        if task == "location":  # completed by the short statement, not a second block of site knowledge
+            assert "intercostal" not in text[len(said):], text
+
+
+def test_a_complete_report_is_left_alone_and_good_quality_need_not_be_said():
+    text, g = _run_task("report", ["Abnormal. A systolic murmur is heard, consistent with aortic stenosis.\n"])
+    assert g.source == "model" and not g.violations and "From the findings" not in text
+
+
+def test_an_empty_model_answer_is_replaced_by_the_template():
+    for task in ("report", "reasoning", "differential", "location", "binary", "comparison"):
+        text, g = _run_task(task, ["", "  "])
+        assert g.source == "template" and text.strip(), (task, text)
+        assert g.violations[0].message == "the model gave no answer"
 
 
 def test_a_contradicting_first_sentence_is_replaced_by_the_card():

@@ -47,8 +47,10 @@ from training.eval_metrics import (  # noqa: F401 - re-exported: the metrics use
 )
 
 # Version of what evaluate_bundle measures: 2 added the clinical accuracy on the facts the card
-# states (``stated``); the gate re-evaluates a bundle whose metrics.json is older.
-EVAL_VERSION = 2
+# states (``stated``); 3: the shown answers of report / reasoning / differential / location must
+# state the card's calls (stethodesk.model.grounded.REQUIRED), so shown figures moved; the gate
+# re-evaluates a bundle whose metrics.json is older.
+EVAL_VERSION = 3
 LLM_THREADS = 1  # llama.cpp threads: on a shared 2-core machine 2 threads can collapse (guide)
 
 

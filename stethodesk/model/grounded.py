@@ -16,8 +16,12 @@ module decides what of it is shown:
   facts are scoped by "Recording A/B", a location answer's site knowledge precedes its findings,
   so half of either cannot be judged): the model's text or the template, never a mix; a splice
   after shown sentences must verify as a whole, else the card's short statement is used;
-- a binary or detection answer must also *state* the card's calls (verdict; each event): one that
-  leaves them out gets the template's statement appended, for the same reason;
+- an answer must also *state* the calls its task is asked for (:data:`REQUIRED`: a binary answer
+  the verdict; a detection answer each event; a report, a reasoning, a differential and a
+  location answer the verdict and each event, the murmur's timing, the leading lesion and poor
+  quality when the card calls them): one that leaves one out gets the card's statement appended
+  (a location answer the card's short statement, after its site knowledge); a model that says
+  nothing at all gets the template;
 - what was withheld and why is kept on the answer (``grounding``) for audit, never shown as fact.
 
 No Qt here; the engine wraps its token stream with :func:`grounded_pieces`.
@@ -43,11 +47,22 @@ FROM_FINDINGS = "From the findings: "
 # A location answer's site knowledge comes before its "In this recording:" findings marker, so a
 # template spliced after shown findings would put knowledge where findings are read: held too.
 HOLD_BACK_TASKS = ("comparison", "location")
-# Facts a task's answer must state, not only avoid contradicting (what the task asks for).
+# Facts a task's answer must state, not only avoid contradicting (what the task asks for): a
+# structured report, a line of reasoning or a differential that leaves out a call the card shows
+# (the verdict, a murmur and its timing, crackles, the leading lesion, a poor recording) reads as
+# if the call were not there. Only the facts the card carries are required (a heart card has no
+# crackle); ``CALLED_ONLY`` facts only when the card calls them (a report need not say "good quality").
+EVENTS = ("murmur", "murmur_timing", "crackle", "wheeze")
+WHOLE_CARD = ("abnormal",) + EVENTS + ("lesion", "poor_quality")
 REQUIRED = {
     "binary": ("abnormal",),
-    "detection": ("murmur", "crackle", "wheeze"),
+    "detection": EVENTS,
+    "report": WHOLE_CARD,
+    "reasoning": WHOLE_CARD,
+    "differential": WHOLE_CARD,
+    "location": ("abnormal",) + EVENTS,
 }
+CALLED_ONLY = ("poor_quality",)
 
 
 @dataclass
@@ -95,7 +110,9 @@ def missing_required(task: str, text: str, facts: dict) -> list[str]:
                 and parse_fact("abnormal", parts[p]) is None and summary.get(f"{p}abnormal") is None]
     miss = []
     for name in REQUIRED.get(task, ()):
-        if name in facts and parse_fact(name, text) is None:
+        if name not in facts or (name in CALLED_ONLY and not facts[name]):
+            continue
+        if parse_fact(name, text) is None:
             miss.append(name)
     return miss
 
@@ -147,17 +164,24 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
         grounding.source = "model+findings"
         return splice()
 
-    def splice() -> str:
+    def splice(short_first: bool = False) -> str:
         """The card's words after what was shown: the task's template if the whole then still
         verifies, else the card's short statement (``summary``), so the spliced answer never
-        reads as a contradiction."""
+        reads as a contradiction. ``short_first``: the short statement first (a model answer that
+        only left a call out is completed, not followed by a second report; the template when
+        the short statement would still leave a required call out)."""
         lead = ("\n" if not shown.endswith("\n") else "") + FROM_FINDINGS
-        for make in (template, summary):
+        verified = []
+        for make in ((summary, template) if short_first else (template, summary)):
             if make is None:
                 continue
             text = lead + _not_repeated(make(), shown)
             if not check(shown + text):
-                return text
+                if not missing_required(task, shown + text, facts):
+                    return text
+                verified.append(text)
+        if verified:
+            return verified[0]
         grounding.violations = grounding.violations + [
             Violation("splice", "the card's wording after the shown sentences did not verify as a whole")]
         return lead + (summary or template)()
@@ -185,10 +209,15 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
             if bad:
                 yield fall_back(bad, buf)
                 return
+        if not (shown + buf).strip():  # the model gave no answer at all (e.g. end of turn at once)
+            grounding.source = "template"
+            grounding.violations = [Violation("incomplete", "the model gave no answer")]
+            yield template()
+            return
         miss = missing_required(task, shown + buf, facts)
         if miss:
             grounding.violations = [Violation("incomplete", f"the answer did not state: {', '.join(miss)}")]
-            if not shown.strip():  # nothing shown yet and the text states none of it: the card's answer whole
+            if not shown.strip() and task != "location":  # nothing shown yet: the card's answer whole
                 grounding.source, grounding.withheld = "template", buf
                 yield template()
                 return
@@ -197,7 +226,9 @@ def grounded_pieces(pieces: Iterator[str], *, task: str, facts: dict, domain: st
             yield buf
         if miss:
             grounding.source = "model+findings"
-            yield splice()
+            # a location template opens with site knowledge, which after the shown findings would
+            # read as findings; a report, reasoning or differential only needs the call it left out
+            yield splice(short_first=task not in ("binary", "detection"))
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
