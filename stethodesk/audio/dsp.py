@@ -21,14 +21,14 @@ from stethodesk.audio.filters import (
 from stethodesk.audio.dropouts import CROSSFADE_S, DROPOUT_MAX_S, coarse_note, cut_dropouts, dropout_note
 from stethodesk.audio.heart_rate import HR_MAX_BPM, HR_MIN_BPM, HR_MIN_PEAK, HR_MIN_SECONDS, heart_rate_bpm
 from stethodesk.audio.limits import MIN_SECONDS, short_seconds
-from stethodesk.audio.noise_share import NOISE_RATIO, high_band_share, noisy_spans
+from stethodesk.audio.noise_share import NOISE_RATIO, high_band_share, judge_noise, noisy_spans
 from stethodesk.audio.resolution import coarse_reason
 
 # The app's names for the filters, the heart rate and the body-sound test stay dsp.* (they live in
 # filters.py, heart_rate.py and body_sound.py since dsp.py passed 400 lines).
 __all__ = [
     "ENV_BAND", "ENV_SMOOTH_S", "ENV_SR", "ENV_WORK_SR", "FILTER_BANDS", "FILTER_MODES", "FILTER_ORDER",
-    "NOISE_RATIO", "high_band_share", "noisy_spans",
+    "NOISE_RATIO", "high_band_share", "judge_noise", "noisy_spans",
     "HR_MAX_BPM", "HR_MIN_BPM", "HR_MIN_PEAK", "HR_MIN_SECONDS", "NYQUIST_MARGIN", "Quality", "StreamingFilter",
     "HEAVY_CLIP_FRACTION", "MODULATION_Z", "NORM_RMS", "ac_rms", "apply_filter", "body_sound_evidence",
     "body_sound_modulation", "clipped_fraction", "drop_silence", "envelope", "filter_sos", "heart_rate_bpm",
@@ -298,26 +298,23 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
         score -= 0.7  # unusable: nothing to analyse
     else:
         split = NOISE_SPLIT_HZ[domain]
-        ratio, noisy = high_band_share(x, sr, split)
+        ratio, noisy, noise_what = judge_noise(x, sr, split)
         periodic = None
         if domain == "heart" and seconds >= MIN_SECONDS:  # never from the noisy seconds (re-test F7),
             if noisy.all():  # unless all are: then the reason names the noise beside any rate found
                 noisy = np.zeros_like(noisy)
             if dropouts.size:
-                out = noisy_spans(noisy, whole_sr, dropouts, int(round(CROSSFADE_S * whole_sr)))
+                out = noisy_spans(noisy, whole_sr, dropouts, round(CROSSFADE_S * whole_sr), seconds)
                 rate = heart_rate_bpm(whole, whole_sr, leave_out=out)
             else:
-                rate = heart_rate_bpm(x, sr, leave_out=noisy_spans(noisy, sr))
+                rate = heart_rate_bpm(x, sr, leave_out=noisy_spans(noisy, sr, seconds=seconds))
             periodic = rate is not None
-        if ratio > NOISE_RATIO or periodic is False:
+        if noise_what is not None or periodic is False:
             issues.append("noise")
-            if periodic is False and ratio <= NOISE_RATIO:
+            if noise_what is None:
                 reasons.append("no regular heartbeat stands out from the background noise")
             else:
-                part = "" if noisy.all() or not noisy.any() else f" in {int(noisy.sum())} of {noisy.size} s"
-                reasons.append(
-                    f"{ratio:.0%} of the energy is above {split:.0f} Hz{part} (rubbing, talking or hiss)"
-                )
+                reasons.append(noise_what)
             score -= 0.3 + 0.3 * min(1.0, max(0.0, ratio - NOISE_RATIO) * 2)
 
     if dropouts.size:  # said first: it explains any pause the user hears, and it is never the sound's fault
