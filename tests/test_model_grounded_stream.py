@@ -140,3 +140,15 @@ def test_text_that_states_nothing_the_task_needs_is_not_shown():
     assert "Recording A" in text and g.violations[0].kind == "incomplete"
     text, g = _run([gibberish], task="binary")
     assert g.source == "template" and gibberish not in text
+
+
+def test_the_note_under_an_answer_says_whether_text_was_withheld_or_a_call_added():
+    from stethodesk.model.grounded import grounding_note
+
+    _, completed = _run_task("report", ["Heart sounds at the aortic area. ", "A murmur is heard.\n"])
+    _, replaced = _run_task("report", ["No murmur is heard. ", "The recording is normal."])
+    _, empty = _run_task("report", [""])
+    assert "completed" in grounding_note(completed.to_dict()) and "withheld" not in grounding_note(completed.to_dict())
+    assert "withheld" in grounding_note(replaced.to_dict())
+    assert "did not state" in grounding_note(empty.to_dict())
+    assert grounding_note(None) == "" and grounding_note({"source": "model"}) == "Checked against the findings"

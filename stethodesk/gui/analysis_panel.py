@@ -39,6 +39,7 @@ from stethodesk.gui.audio_choice import DOMAIN_NOTES, AudioChoice
 from stethodesk.gui.findings_card import CardScroll, FindingsCard
 from stethodesk.gui.inference import AskRequest, InferenceClient
 from stethodesk.gui.sites import site_title
+from stethodesk.model.grounded import grounding_note
 
 TASK_ORDER = ("binary", "detection", "report", "reasoning", "differential", "comparison", "location")
 FREE_TEXT_TASK = "question"  # the engine's task name for a free-text question
@@ -55,15 +56,6 @@ def load_task_specs() -> tuple[dict, dict]:
         return data["tasks"], data.get("free_text", {})
     except (OSError, ValueError, KeyError):
         return {name: {"title": name.capitalize()} for name in TASK_ORDER}, {}
-
-
-# How an answer was checked against the findings card (stethodesk.model.grounded), in words.
-GROUNDING_NOTES = {
-    "model": "Checked against the findings \u00b7 ",
-    "template": "Worded from the findings: the model's own answer disagreed with them and was withheld \u00b7 ",
-    "model+findings": "Checked against the findings; the model's sentences that disagreed were withheld \u00b7 ",
-    "facts": "Answered from the findings \u00b7 ",
-}
 
 
 class AnalysisPanel(QWidget):
@@ -385,7 +377,8 @@ class AnalysisPanel(QWidget):
             if info.get("first_token_ms") is not None and info.get("total_ms") is not None:
                 first_s, total_s = info["first_token_ms"] / 1000, info["total_ms"] / 1000
                 timing = f" \u00b7 first word {first_s:.2f} s, total {total_s:.1f} s"
-            checked = GROUNDING_NOTES.get((info.get("grounding") or {}).get("source"), "")
+            checked = grounding_note(info.get("grounding"))
+            checked = f"{checked} \u00b7 " if checked else ""
             checked = "".join(f"{n} \u00b7 " for n in info.get("notes") or []) + checked
             cur = self.answer_view.textCursor()
             cur.movePosition(QTextCursor.MoveOperation.End)

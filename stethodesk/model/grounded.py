@@ -86,6 +86,28 @@ class Grounding:
                 "withheld": self.withheld}
 
 
+def grounding_note(grounding: dict | None) -> str:
+    """How an answer was checked, in words for the user (``Grounding.to_dict()``; "" when unknown).
+
+    A withheld contradiction and a call the answer left out are different things to a reader:
+    "withheld" only when text was withheld for disagreeing, "completed" when a call was added."""
+    g = grounding or {}
+    source = g.get("source")
+    kinds = {v.get("kind") for v in g.get("violations") or []} - {"splice"}
+    only_incomplete = bool(kinds) and kinds <= {"incomplete"}
+    if source == "model":
+        return "Checked against the findings"
+    if source == "facts":
+        return "Answered from the findings"
+    if source == "template":
+        return ("Worded from the findings: the model's answer did not state them" if only_incomplete else
+                "Worded from the findings: the model's own answer disagreed with them and was withheld")
+    if source == "model+findings":
+        return ("Checked against the findings; completed with the calls it left out" if only_incomplete else
+                "Checked against the findings; the model's sentences that disagreed were withheld")
+    return ""
+
+
 def split_sentences(buffer: str) -> tuple[list[str], str]:
     """Complete sentences at the start of ``buffer`` (each with its end and trailing space) and
     the unfinished rest."""
