@@ -1,15 +1,18 @@
 """Noise over a real body sound, each kind judged by what it is (issue 11 item 3, maintainers'
 re-test 7): white hiss over a 4 kHz lung recording (in the lung band there), hiss through 5 of
 12 s, a loud 600-1200 Hz siren, and hiss bursts of 1.5-2.5 s that spoil a fifth to a quarter of a
-short recording were all "Clear signal". Real HLS-CMDS lung (4 kHz), SPRSound lung (8 kHz) and
-CirCor heart recordings, the noise added here, written and read back through the app's reader."""
+short recording were all "Clear signal", and steady noise with one click in it passed as lung
+sound. Real HLS-CMDS lung (4 kHz), SPRSound lung (8 kHz) and CirCor heart recordings, the noise
+added here, written and read back through the app's reader."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy import signal
 
+from stethodesk.audio.body_sound import shape_change_z
 from stethodesk.audio.dsp import signal_quality
 from stethodesk.audio.fileio import read_audio
 from stethodesk.paths import shared_data_dir
@@ -142,3 +145,40 @@ def test_a_loud_2_s_hiss_burst_in_15_s_is_noise_but_one_loud_knock_is_not(tmp_pa
         knock[int(at * sr) + k] += 0.9 * np.exp(-k / (0.005 * sr)) * np.sin(2 * np.pi * 80 * k / sr)
     q = _judged(tmp_path, "knocks", knock, sr, "heart")
     assert "noise" not in q.issues, q
+
+
+def _noise(kind: str, seconds: float, sr: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    w = rng.standard_normal(n)
+    if kind == "pink":
+        f = np.fft.rfftfreq(n, 1.0 / sr)
+        w = np.fft.irfft(np.fft.rfft(w) / np.sqrt(np.maximum(f, 20.0)), n)
+    elif kind == "low":  # rumble: 400 Hz low-passed
+        w = signal.sosfilt(signal.butter(4, 400, fs=sr, output="sos"), w)
+    return 0.05 * w / np.std(w)
+
+
+@pytest.mark.parametrize("domain", ["lung", "heart"])
+@pytest.mark.parametrize("sr", [4000, 8000])
+@pytest.mark.parametrize("kind", ["white", "pink", "low"])
+def test_one_click_in_steady_noise_is_no_body_sound(tmp_path, kind, sr, domain):
+    """Fault 6: 12 s of steady noise with one click in it rose and fell enough to pass as lung
+    sound (z 6-11 at 4 kHz). Noise keeps its spectral shape at every gain and click; a body sound
+    changes it with each beat or breath: a block whose shape never changes is judged with its
+    loudest second cut."""
+    y = _noise(kind, 12, sr, seed=sr + len(kind))
+    at = int(7.3 * sr)
+    y[at : at + 8] += [0.9, -0.9, 0.8, -0.8, 0.6, -0.5, 0.3, -0.2]
+    q = _judged(tmp_path, "click", y, sr, domain)
+    assert "no_body_sound" in q.issues and q.level == "poor", q
+
+
+@pytest.mark.parametrize("name", ["F_R_LUA.flac", "M_PR_RMA.flac", "F_N_LLA.flac"])
+def test_real_lung_sound_resting_on_its_loudest_moment_is_still_lung_sound(name):
+    """Two HLS-CMDS lung recordings score like steady noise once their loudest moment is cut; their
+    spectral shape changes with the breath (shape z over 200), so they stay lung sound."""
+    x, sr = read_audio(DATA / "hls_cmds" / "LS" / name)
+    assert shape_change_z(x, sr) > 50.0
+    q = signal_quality(x, sr, "lung")
+    assert "no_body_sound" not in q.issues and "no_contact" not in q.issues, q
