@@ -11,9 +11,11 @@ recording counts as right when it is within 5 bpm.
 
 Run::
 
-    . .venv/bin/activate && python benchmarks/heart_rate_circor.py [--limit N] [--subset FILE]
+    . .venv/bin/activate && python benchmarks/heart_rate_circor.py [--limit N] [--subset FILE] [--crops]
 
-Prints the share within 5 bpm, the mean absolute error and every failure.
+Prints the share within 5 bpm, the mean absolute error and every failure. With ``--crops`` it also
+counts the recordings whose rate moves by more than 10 % (or appears/disappears) when 0.22, 0.5 or
+1.0 s is cut off the start: the period choice should not hang on where the recording begins.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from stethodesk.audio.fileio import read_audio  # noqa: E402
 from stethodesk.paths import shared_data_dir  # noqa: E402
 
 TOLERANCE_BPM = 5.0
+CROPS_S = (0.22, 0.5, 1.0)  # s cut off the start for the stability count
+CROP_MOVE = 0.10  # a rate moving by more than this share counts as moved
 MAX_S1_GAP_S = 2.0  # s: S1 pairs further apart span an unannotated stretch
 
 
@@ -59,9 +63,10 @@ def annotated_span(tsv: Path) -> tuple[float, float]:
     return float(seg[0, 0]), float(seg[-1, 1])
 
 
-def evaluate(flacs: list[Path], whole: bool = False) -> dict:
-    """Compare app and annotated rates. Returns counts, errors and the failure list."""
-    rows = []
+def evaluate(flacs: list[Path], whole: bool = False, crops: bool = False) -> dict:
+    """Compare app and annotated rates. Returns counts, errors, the failure list and, with
+    ``crops``, the recordings whose rate moves under :data:`CROPS_S` (``moved``)."""
+    rows, moved = [], []
     for f in flacs:
         tsv = f.with_suffix(".tsv")
         ref = annotated_bpm(tsv)
@@ -73,6 +78,10 @@ def evaluate(flacs: list[Path], whole: bool = False) -> dict:
             x = x[int(t0 * sr) : int(np.ceil(t1 * sr))]
         est = heart_rate_bpm(x, sr)
         rows.append((f.name, ref, est, len(x) / sr))
+        if crops:
+            cut = [heart_rate_bpm(x[int(c * sr) :], sr) for c in CROPS_S]
+            if any((c is None) != (est is None) or (c and est and abs(c - est) > CROP_MOVE * est) for c in cut):
+                moved.append((f.name, est, cut))
     ok = [r for r in rows if r[2] is not None and abs(r[2] - r[1]) <= TOLERANCE_BPM]
     errs = [abs(r[2] - r[1]) for r in rows if r[2] is not None]
     return {
@@ -82,6 +91,7 @@ def evaluate(flacs: list[Path], whole: bool = False) -> dict:
         "no_answer": sum(r[2] is None for r in rows),
         "median_abs_err": float(np.median(errs)) if errs else float("nan"),
         "failures": [r for r in rows if r not in ok],
+        "moved": moved,
     }
 
 
@@ -90,6 +100,7 @@ def main() -> int:
     ap.add_argument("--whole", action="store_true", help="use whole files, not the annotated stretch")
     ap.add_argument("--limit", type=int, default=0, help="only the first N recordings (sorted)")
     ap.add_argument("--subset", type=Path, help="file with one recording name per line")
+    ap.add_argument("--crops", action="store_true", help="also count rates moved by cutting the start")
     args = ap.parse_args()
     folder = circor_folder()
     flacs = sorted(folder.glob("*.flac"))
@@ -99,7 +110,7 @@ def main() -> int:
     if args.limit:
         flacs = flacs[: args.limit]
     t0 = time.perf_counter()
-    res = evaluate(flacs, whole=args.whole)
+    res = evaluate(flacs, whole=args.whole, crops=args.crops)
     dt = time.perf_counter() - t0
     where = "whole files" if args.whole else "annotated stretches"
     print(f"CirCor heart rate ({where}): {res['ok']}/{res['n']} recordings within {TOLERANCE_BPM:.0f} bpm "
@@ -109,6 +120,11 @@ def main() -> int:
     for name, ref, est, sec in res["failures"]:
         est_s = "none" if est is None else f"{est:6.1f}"
         print(f"  {name:22s} {ref:6.1f} {est_s:>6s} {sec:5.1f}s")
+    if args.crops:
+        print(f"moved by >{100 * CROP_MOVE:.0f}% when {', '.join(f'{c:g}' for c in CROPS_S)} s is cut off the "
+              f"start: {len(res['moved'])}/{res['n']}")
+        for name, est, cut in res["moved"]:
+            print(f"  {name:22s} {est or 0:6.1f} -> " + " ".join(f"{c or 0:6.1f}" for c in cut))
     return 0
 
 
