@@ -8,7 +8,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from stethodesk.audio.beat_period import beat_from_systole, window_starts
+from stethodesk.audio.beat_period import (
+    beat_from_half,
+    beat_from_systole,
+    window_starts,
+)
 from stethodesk.audio.dropouts import dropout_mask, find_dropouts, frame_levels
 from stethodesk.audio.filters import ENV_SR, ENV_WORK_SR, envelope, resample
 
@@ -69,8 +73,10 @@ def heart_rate_bpm(x: np.ndarray, sr: int, leave_out: np.ndarray | None = None) 
        scored ``ac[L] + 0.5 ac[2L] + 0.5 ac[3L]``. A true beat period repeats at
        2L and 3L; the systolic interval S1-S2 (a sharp peak in children, whose
        rate varies beat to beat) and other half-cycle lags do not. When the winner is still
-       the S1-S2 interval (a later peak as high at S1-S2 + a weak S2-S1 lag), the beat is that
-       later peak (:func:`~stethodesk.audio.beat_period.beat_from_systole`, clinical sources there).
+       half a cycle (its double repeats far better:
+       :func:`~stethodesk.audio.beat_period.beat_from_half`) or the S1-S2 interval (a later peak
+       as high at S1-S2 + a weak S2-S1 lag: :func:`~stethodesk.audio.beat_period.beat_from_systole`,
+       clinical sources there), the beat is the longer lag.
     3. Refinement: the period is re-measured as the median distance between
        envelope peaks that lie about ``L`` apart (+-25 %) in the well-weighted
        windows, which follows the clinical definition (median beat-to-beat
@@ -146,7 +152,7 @@ def heart_rate_bpm(x: np.ndarray, sr: int, leave_out: np.ndarray | None = None) 
     peaks = peaks + lag_min
     scores = [_harmonic_score(ac, int(p)) for p in peaks]
     best = int(peaks[int(np.argmax(scores))])
-    best = beat_from_systole(ac, best, peaks, lag_max)
+    best = beat_from_systole(ac, beat_from_half(ac, best, peaks, lag_max), peaks, lag_max)
     if ac[best] < HR_MIN_PEAK:
         return None
     good = [e for e, w in zip(envs, weights, strict=True) if w >= 0.5 * max(weights)]
