@@ -185,3 +185,24 @@ def test_time_budget_cuts_the_plan(tmp_path):
     stats = train_sft(pm, proj, exs, feats, 6, cfg, tmp_path / "c.pt", log=lambda *_: None)
     assert stats["steps"] == 3 and stats["steps_planned"] == 30
     assert torch.load(tmp_path / "c.pt", weights_only=False)["step"] == 3  # the last step is checkpointed
+
+
+def test_the_budget_holds_when_steps_slow_down_after_the_plan(tmp_path):
+    # 2026-12-01: the plan was made at 3.6 s/step, then two other jobs took the cores (9.6 s/step)
+    # and a 60-min extension ran on towards 110 min: the budget must be a wall-clock limit
+    import time as _time
+
+    exs, feats = _tiny_examples()
+    pm = add_lora(tiny_gemma3(seed=5, vocab_size=256, hidden=64), SFTConfig())
+    proj = Projector(ProjectorConfig(d_in=6, hidden=16, k=4, n_embd=64))
+    cfg = SFTConfig(steps=30, batch_size=2, warmup=1, dtype="fp32", max_minutes=3.0 / 60, calib_steps=3,
+                    ckpt_every=100, log_every=100)
+
+    def slow_down(done, loss):
+        if done == 6:
+            _time.sleep(3.5)  # the budget (3 s) runs out during step 7
+
+    stats = train_sft(pm, proj, exs, feats, 6, cfg, tmp_path / "s.pt", log=lambda *_: None, on_step=slow_down)
+    assert stats["steps"] == 7
+    ck = torch.load(tmp_path / "s.pt", weights_only=False)
+    assert ck["step"] == 7 and ck["total"] == 7  # stopped checkpointed, so a resume trains nothing more

@@ -308,6 +308,14 @@ def train_sft(peft_model, projector, examples: list[Encoded], feats: dict, d_in:
                 if rank == 0:
                     log(f"sft: {rate:.2f} s/step; the {cfg.max_minutes:.0f}-min budget fits {fit} of {total} steps")
                 total = max(done, fit)
+        elif cfg.max_minutes and done > start + cfg.calib_steps and done < total and spent + el >= cfg.max_minutes * 60:
+            # the plan fitted at the calibration rate, but the steps slowed down since (another job
+            # took the cores: 2026-12-01, 3.6 -> 9.6 s/step, a 60-min extension heading for 110):
+            # the budget is a wall-clock limit, so stop here, checkpointed
+            if rank == 0:
+                log(f"sft: the {cfg.max_minutes:.0f}-min budget is spent at step {done} of {total} "
+                    f"({rate:.2f} s/step since the plan); stopping")
+            total = done
         if on_step is not None:
             on_step(done, losses[-1])
         if rank == 0 and (done % cfg.log_every == 0 or done == total):
