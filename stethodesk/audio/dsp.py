@@ -32,6 +32,7 @@ __all__ = [
     "HR_MAX_BPM", "HR_MIN_BPM", "HR_MIN_PEAK", "HR_MIN_SECONDS", "NYQUIST_MARGIN", "Quality", "StreamingFilter",
     "HEAVY_CLIP_FRACTION", "MODULATION_Z", "NORM_RMS", "ac_rms", "apply_filter", "body_sound_evidence",
     "body_sound_modulation", "clipped_fraction", "drop_silence", "envelope", "filter_sos", "heart_rate_bpm",
+    "input_quality",
     "is_flat", "modulation_z", "no_body_sound_reason", "noted", "noted_silence", "resample", "signal_quality", "silence_note",
 ]
 
@@ -121,6 +122,27 @@ def is_flat(x: np.ndarray) -> bool:
         return True
     peak = max(abs(float(np.max(x[:FLAT_PROBE]))), abs(float(np.min(x[:FLAT_PROBE]))))
     return not ac_rms(x) > FLAT_EPS * peak
+
+
+FLAT_REASON = ("The signal is flat: nothing is coming in. Check that the stethoscope is plugged in and the "
+               "input is not muted.")
+
+
+def input_quality(x: np.ndarray, grid: np.ndarray | None = None) -> Quality | None:
+    """The "poor" :class:`Quality` of ``x`` (shape ``(n,)``) when its sample values alone rule it out,
+    else None: "flat" (:func:`is_flat`: nothing comes in) or, from
+    :func:`stethodesk.audio.resolution.coarse_reason`, "too_quiet" (AC RMS under one step of its
+    format) or "no_body_sound" (a few exact values). ``grid``: the samples whose value grid is
+    measured (default ``x``). Meant for the samples as read, at the file's own rate, before any
+    resampling, silence cut or filter: a DC step at a file's edges through a resampler is a
+    transient that passed for a heart at 179 bpm (16-48 kHz), and a heart under one step of its
+    24-bit format, its zeros cut out as silence, read "quiet but clearly there" (re-test 8)."""
+    if is_flat(x):  # constant or DC only: a float file 100 dB down is not flat
+        return Quality("poor", 0.0, ["flat"], FLAT_REASON)
+    coarse = coarse_reason(x if grid is None else grid, ac_rms(x))
+    if coarse is not None:  # something comes in, in a few steps of its format or a few values: no rate
+        return Quality("poor", 0.05, [coarse[0]], coarse[1])
+    return None
 
 
 def drop_silence(x: np.ndarray, sr: int, in_place: bool = False) -> tuple[np.ndarray, float]:
@@ -245,17 +267,9 @@ def signal_quality(x: np.ndarray, sr: int, domain: str = "heart") -> Quality:
     score = 1.0
     rate = None
 
-    if is_flat(x):  # constant or DC only: a float file 100 dB down is not flat
-        return Quality(
-            "poor",
-            0.0,
-            ["flat"],
-            "The signal is flat: nothing is coming in. Check that the stethoscope is "
-            "plugged in and the input is not muted.",
-        )
-    coarse = coarse_reason(whole, ac_rms(x))  # the grid of the samples as read (a cut's crossfade is off it)
-    if coarse is not None:  # something comes in, in a few steps of its format or a few values: no rate
-        return Quality("poor", 0.05, [coarse[0]], coarse[1])
+    first = input_quality(x, whole)  # the grid of the samples as read (a cut's crossfade is off it)
+    if first is not None:
+        return first
     if seconds < MIN_SECONDS:
         issues.append("too_short")
         reasons.append(f"only {short_seconds(seconds)} s of sound; at least {MIN_SECONDS:g} s is needed")

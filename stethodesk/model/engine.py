@@ -187,6 +187,16 @@ class Engine:
         if not sr or not MIN_SAMPLERATE <= sr <= MAX_SAMPLERATE:  # a 1 Hz array was once "Clear signal, 60 bpm"
             raise ValueError(f"invalid sample rate {sr!r}: a stethoscope recording has "
                              f"{MIN_SAMPLERATE} to {MAX_SAMPLERATE} Hz")
+        common = dict(site=site, model_name=self.name, model_version=self.version)
+        # flat or under one step of its format: judged on the samples as read, before the silence cut
+        # (a too-quiet heart's zeros are cut as silence) and the resampling (a DC file's edges become a
+        # transient that passed for a 179 bpm heart at 16-48 kHz), issue 11 item 3 re-test 8
+        first = dsp.input_quality(x) if x.size else None
+        if first is not None:
+            return AudioAnalysis(domain if domain != "auto" else "heart", findings={}, heart_rate_bpm=None,
+                                 quality=first, usable=False, unusable_reason=first.reason, encode_ms=0.0,
+                                 duration_s=x.size / float(sr),
+                                 domain_source="given" if domain != "auto" else "default", **common)
         # digital silence is left out and said so (issue 11 item 3): long runs of zeros to the sample
         # first (frame by frame would leave zeros at each cut, to be counted as a dropout), then the rest
         x, zeros_s = cut_zero_silence(x, sr, in_place=_owned(x, samples, owned))
@@ -205,7 +215,6 @@ class Engine:
             whole = x.copy()
         x, dropouts = cut_dropouts(x, sr, dropouts, in_place=own)
         duration = x.size / float(sr) if sr else 0.0
-        common = dict(site=site, model_name=self.name, model_version=self.version)
         if duration < MIN_ANALYSIS_S:
             reason = (
                 f"The recording is only {short_seconds(duration, MIN_ANALYSIS_S)} s long; at least {MIN_ANALYSIS_S:g} s "
