@@ -58,7 +58,8 @@ class SFTConfig:
     log_every: int = 10
     seed: int = 0
     max_minutes: float = 0.0  # wall-clock budget; 0 = none. After `calib_steps` steps the plan is
-    # cut to what fits the budget at the measured speed (the LR schedule follows the new plan)
+    # cut to what fits the budget at the measured speed (the LR schedule follows the new plan);
+    # if the steps slow down after that, training still stops when the budget is spent
     calib_steps: int = 10
     extend_minutes: float = 0.0  # on resume from a finished run: train this many more minutes,
     # planned as another `steps` (a warm restart of the cosine schedule; `--extend-sft` in the build)
