@@ -32,7 +32,8 @@ from stethodesk.audio.body_sound import LINE_DB
 from stethodesk.audio.filters import LONG_BLOCK, welch_long
 
 __all__ = ["HISS_RATIO", "NOISE_CAP", "NOISE_LOUD_S", "NOISE_MIN_POWER", "NOISE_MIN_S", "NOISE_MIN_SHARE",
-           "NOISE_RATIO", "NOISE_SEGMENT_S", "QUALITY_NPERSEG", "high_band_share", "judge_noise", "noisy_spans",
+           "NOISE_RATIO", "NOISE_SEGMENT_S", "QUALITY_NPERSEG", "VOICED_SHARE", "high_band_share", "judge_noise",
+           "noisy_spans",
            "segment_count", "segment_shares", "segment_tones"]
 
 NOISE_RATIO = 0.5  # fraction of energy above the split at which we call the signal noisy
@@ -80,6 +81,10 @@ TONE_RING_BINS = 16
 TONE_FRAME_SHARE = 0.3
 TONE_COVER = 0.6
 TONE_SWEEP_HZ = 150.0
+# A sweeping line with a second line at half or twice its frequency in over VOICED_SHARE of its
+# frames is a voice or a cry (harmonics), named so: a siren or whistle is one line (re-test 8: a
+# child's voice over two CirCor hearts read "a siren or sweeping whistle").
+VOICED_SHARE = 0.5
 
 
 def segment_count(n: int, seg: int) -> int:
@@ -144,22 +149,23 @@ def segment_shares(x: np.ndarray, sr: int, split: float) -> tuple[np.ndarray, ..
     return hi, hi_p / ref, hiss, hiss_p / ref, most / (float(np.median(most)) + 1e-300)
 
 
-def segment_tones(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def segment_tones(x: np.ndarray, sr: int) -> tuple[np.ndarray, ...]:
     """Per :data:`NOISE_SEGMENT_S` segment of ``x`` (shape ``(n,)``, rate ``sr`` Hz), each shape
     ``(segments,)``: the share of its power in a narrow line at or above :data:`TONE_MIN_HZ`
     (:data:`TONE_FRAME_S` frames), the share of its frames the line holds :data:`TONE_FRAME_SHARE`
-    of, how far the line's frequency moves in those frames (Hz, 10-90 %) and its median frequency
-    (Hz; 0 without such frames)."""
+    of, how far the line's frequency moves in those frames (Hz, 10-90 %), its median frequency
+    (Hz; 0 without such frames), and the share of those frames where a line also stands at half or
+    twice its frequency (a harmonic: a voice or a cry, not a siren's one line)."""
     seg = int(NOISE_SEGMENT_S * sr)
     nper = max(16, int(TONE_FRAME_S * sr))
     n = segment_count(x.size, seg) if seg >= 4 * nper else 0
     if n == 0:
-        return (np.zeros(0),) * 4
+        return (np.zeros(0),) * 5
     f = np.fft.rfftfreq(nper, 1.0 / sr)
     lo = int(np.searchsorted(f, TONE_MIN_HZ))
-    share, cover, sweep, hz = (np.zeros(n) for _ in range(4))
+    share, cover, sweep, hz, voiced = (np.zeros(n) for _ in range(5))
     if lo >= f.size:
-        return share, cover, sweep, hz
+        return share, cover, sweep, hz, voiced
     first = int(np.searchsorted(f, 20.0))
     ring = np.concatenate((np.arange(-TONE_RING_BINS, -TONE_HALF_BINS),
                            np.arange(TONE_HALF_BINS + 1, TONE_RING_BINS + 1)))
@@ -176,12 +182,20 @@ def segment_tones(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.nd
         near = np.abs(np.arange(f.size) - peak[..., None]) <= TONE_HALF_BINS
         tone = np.where(near, p, 0.0).sum(axis=-1) * line
         on = tone / total > TONE_FRAME_SHARE
+        harm = np.zeros_like(on)
+        for ratio in (0.5, 2.0):  # a voice's or a cry's line has its octave beside it; a siren's is alone
+            k = np.rint(peak * ratio).astype(np.int64)
+            ok = (k >= first) & (k < f.size) & (np.abs(k - peak) > TONE_HALF_BINS)
+            k = np.clip(k, first, f.size - 1)
+            ctx = np.median(np.take_along_axis(p, np.clip(k[..., None] + ring, first, f.size - 1), axis=-1), axis=-1)
+            harm |= ok & (np.take_along_axis(p, k[..., None], axis=-1)[..., 0] > ctx * 10 ** (LINE_DB / 10))
         share[a:b] = tone.sum(-1) / total.sum(-1)
+        voiced[a:b] = (on & harm).sum(-1) / np.maximum(on.sum(-1), 1)
         cover[a:b] = on.mean(-1)
         for i in np.flatnonzero(on.sum(-1) >= 5):
             q = np.quantile(f[peak[i][on[i]]], [0.1, 0.5, 0.9])
             sweep[a + i], hz[a + i] = q[2] - q[0], q[1]
-    return share, cover, sweep, hz
+    return share, cover, sweep, hz, voiced
 
 
 def judge_noise(x: np.ndarray, sr: int, split: float) -> tuple[float, np.ndarray, str | None]:
@@ -202,7 +216,7 @@ def judge_noise(x: np.ndarray, sr: int, split: float) -> tuple[float, np.ndarray
         noisy = whole > NOISE_RATIO
         what = above.format(whole) + " (rubbing, talking or hiss)" if noisy else None
         return whole, np.full(shares.size, noisy), what
-    t_share, cover, sweep, hz = segment_tones(x, sr)
+    t_share, cover, sweep, hz, voiced = segment_tones(x, sr)
     kinds = {  # on a tie, the kind named is the first: the most specific
         "siren": ((cover > TONE_COVER) & (sweep > TONE_SWEEP_HZ) & (t_share > TONE_FRAME_SHARE), t_share),
         "hiss": ((hiss > HISS_RATIO) & (hiss_level > HISS_LEVEL), hiss),
@@ -217,8 +231,12 @@ def judge_noise(x: np.ndarray, sr: int, split: float) -> tuple[float, np.ndarray
     mask, values = kinds[name]
     share = float(np.median(values[mask]))
     part = "" if noisy.all() else f" in {k} of {noisy.size} s"
-    if name == "hiss":
-        return share, noisy, f"steady hiss makes {share:.0%} of the sound{part} (a flat noise floor at every pitch)"
+    if name == "hiss":  # hiss, or band noise like babble: the floor is read at the top of the band only
+        return share, noisy, (f"broadband noise makes {share:.0%} of the sound{part} (hiss, voices in the "
+                              "background, a fan or rubbing: noise spread over a wide range of pitches)")
+    if name == "siren" and float(np.median(voiced[mask])) > VOICED_SHARE:
+        return share, noisy, (f"a loud sound over the body sound, like a voice or a cry, makes {share:.0%} of "
+                              f"the sound{part} (a tone with harmonics)")
     if name == "siren":
         lo, hi = np.quantile(hz[mask], [0.05, 0.95])
         return share, noisy, (f"a siren or sweeping whistle makes {share:.0%} of the sound{part} (a tone moving "
