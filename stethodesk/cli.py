@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from stethodesk import stop_signals
+
 # name -> module; modules are imported lazily so a headless command stays light.
 COMMANDS = {
     "devices": "stethodesk.commands.devices",
@@ -44,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    mod = importlib.import_module(COMMANDS[args.command]) if args.command else None
+    if not getattr(mod, "RELEASES_STOP_SIGNALS", False):
+        stop_signals.release()  # held by entry(); a command that sets this releases them itself
     if args.version:
         from stethodesk import __version__
 
@@ -53,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         from stethodesk.gui.app import run_gui  # Qt only from here on
 
         return run_gui()
-    mod = importlib.import_module(COMMANDS[args.command])
     return int(mod.run(args) or 0)
 
 
@@ -69,6 +73,7 @@ def entry(argv: list[str] | None = None) -> None:
     terminal often sends (SIGHUP, then SIGTERM) would kill it after the audio was saved and
     reported, with no defined exit code.
     """
+    stop_signals.hold()  # before any import starts a thread: see stethodesk.stop_signals
     code = main(argv)
     capture = sys.modules.get("stethodesk.audio.capture")
     record = sys.modules.get("stethodesk.commands.record")

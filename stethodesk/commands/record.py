@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from stethodesk.audio.dsp import FILTER_MODES
 from stethodesk.audio.fileio import display_path
+from stethodesk.stop_signals import STOP_SIGNALS, release
 
 SITES_HELP = "heart: AV, PV, TV, MV (aortic, pulmonary, tricuspid, mitral); lung: e.g. RUL, LLL, posterior-left"
 POLL_S = 0.05  # s between checks of the source and the recorder
@@ -27,16 +29,18 @@ SETTING_CHANNEL = "input_channel"
 # Signals that end a recording the way Ctrl-C does: the audio so far is kept and the sidecar
 # completed with how it ended. SIGHUP is the terminal being closed (default action: die at once,
 # leaving "complete": false); Windows has no SIGHUP.
-STOP_REASONS = {
+STOP_REASONS = {  # one for each of STOP_SIGNALS
     "SIGINT": "stopped with Ctrl-C (SIGINT)",
     "SIGTERM": "stopped by a termination request (SIGTERM)",
     "SIGHUP": "stopped because its terminal was closed (SIGHUP)",
 }
-STOP_SIGNALS = tuple(getattr(signal, name) for name in STOP_REASONS if hasattr(signal, name))
 # One of them stops; a second while the file is being closed and reported is noted, not obeyed (a
 # closed terminal often sends SIGHUP then SIGTERM); after it the default action is back, so a
 # third ends the process at once (the FLAC written so far is recovered at the next start).
 FORCE_AFTER = 2
+# stethodesk.cli.entry holds STOP_SIGNALS; this command releases them once its threads run, so
+# that they reach the main thread alone (stethodesk.stop_signals).
+RELEASES_STOP_SIGNALS = True
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -125,31 +129,64 @@ class _Limiter:
 class _StopSignals:
     """The handlers of :data:`STOP_SIGNALS` for one recording, held until its report is printed.
 
-    ``received`` lists the signal numbers in order; ``asked`` is set by the first. The
-    :data:`FORCE_AFTER`-th puts the default actions back (nothing is printed from the handler: a
-    print there can interrupt a print of the main thread), so one more signal kills at once, even
-    with the main thread stuck in a C call. ``restore()`` puts the handlers found at ``install()``
-    back, and the streams too (:meth:`tolerate_closed_terminal`), unless a signal came: then the
-    process is ending for it, and a signal during the interpreter's exit (PortAudio's exit handler
-    can take a while) must not kill it with the default action nor a write to a closed terminal
-    fail at the last flush.
+    :attr:`received` lists the signal numbers in the order they arrived; :meth:`asked` is true
+    once one came. The :data:`FORCE_AFTER`-th puts the default actions back (nothing is printed
+    from the handler: a print there can interrupt a print of the main thread), so one more signal
+    kills at once, even with the main thread stuck in C. ``restore()`` puts the handlers found at
+    ``install()`` back, and the streams too (:meth:`tolerate_closed_terminal`), unless a signal
+    came: then the process is ending for it, and a signal during the interpreter's exit
+    (PortAudio's exit handler can take a while) must not kill it with the default action nor a
+    write to a closed terminal fail at the last flush.
+
+    Python runs a handler between bytecodes, so a second signal can run :meth:`_on_signal` again
+    inside the first. The handler therefore takes no lock (a ``threading.Event.set()`` there
+    deadlocked on its own condition when SIGHUP and SIGTERM came together: the process hung after
+    the recording stopped) and only appends to a list. The arrival order is read from the
+    interpreter's wakeup pipe (``signal.set_wakeup_fd``), which its C-level handler writes before
+    any Python handler runs, so a nested handler cannot reorder it.
     """
 
     def __init__(self):
-        self.received: list[int] = []
-        self.asked = threading.Event()
+        self._seen: list[int] = []  # appended by the handler (list.append is one C call)
+        self._order: list[int] = []  # from the wakeup pipe: arrival order
+        self._pipe: tuple[int, int] | None = None
+        self._old_wakeup = -1
         self._old: dict = {}
         self._streams = (sys.stdout, sys.stderr)
 
     def install(self) -> None:
+        """Install the handlers and the wakeup pipe. Main thread only (``ValueError`` otherwise)."""
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        self._old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        self._pipe = (r, w)
         self._old = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
 
     def _on_signal(self, signum, frame) -> None:
-        self.received.append(signum)
-        self.asked.set()
-        if len(self.received) >= FORCE_AFTER:
+        self._seen.append(signum)
+        if len(self._seen) >= FORCE_AFTER:
             for s in STOP_SIGNALS:
                 signal.signal(s, signal.SIG_DFL)
+
+    @property
+    def received(self) -> list[int]:
+        """The stop signals so far, first to arrive first."""
+        if self._pipe is not None:
+            try:
+                while chunk := os.read(self._pipe[0], 64):
+                    self._order.extend(b for b in chunk if b in STOP_SIGNALS)
+            except BlockingIOError:
+                pass
+        extra = list(self._seen)  # a handler that ran without a byte in the pipe (not expected)
+        for s in self._order:
+            if s in extra:
+                extra.remove(s)
+        return self._order + extra
+
+    def asked(self) -> bool:
+        """Whether a stop signal has come."""
+        return bool(self._seen or self.received)
 
     def tolerate_closed_terminal(self) -> None:
         """Writes to a terminal closed now or later (SIGHUP: EIO) must not turn a saved recording into a
@@ -162,6 +199,11 @@ class _StopSignals:
         for s, h in self._old.items():
             signal.signal(s, h)
         self._old = {}
+        if self._pipe is not None:
+            signal.set_wakeup_fd(self._old_wakeup)
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = None
         sys.stdout, sys.stderr = self._streams
 
 
@@ -182,6 +224,7 @@ def run(args) -> int:
     try:
         return _record(args, stops)
     finally:
+        release()  # a signal held until now meets the handlers (or, before install(), the default)
         stops.restore()
 
 
@@ -222,7 +265,6 @@ def _record(args, stops: _StopSignals) -> int:
     limiter = _Limiter(recorder.feed, int(round(args.seconds * source.samplerate)))
     source.add_listener(limiter)
 
-    stop_asked, stopped_by = stops.asked, stops.received  # Ctrl-C / kill / terminal closed: save what we have
     stops.install()
     try:
         source.start()
@@ -232,6 +274,7 @@ def _record(args, stops: _StopSignals) -> int:
             f.unlink(missing_ok=True)  # nothing was recorded: leave no empty file behind
         print(f"Cannot record: {exc}", file=sys.stderr)
         return EXIT_NO_DEVICE
+    release()  # every thread of the recording has started with the stop signals blocked
     if getattr(source, "note", ""):  # --simulate FILE with damaged frames: they are not in the recording
         print(f"Note: {source.note}", file=sys.stderr)
     print(
@@ -240,7 +283,7 @@ def _record(args, stops: _StopSignals) -> int:
         flush=True,
     )
     try:
-        while not (limiter.done.is_set() or stop_asked.is_set()):
+        while not (limiter.done.is_set() or stops.asked()):
             if source.error or recorder.error or not source.running:
                 break
             time.sleep(POLL_S)
@@ -249,8 +292,8 @@ def _record(args, stops: _StopSignals) -> int:
         recorder.metadata["overflows"] = source.overflows
         if source.error:
             recorder.metadata["device_error"] = source.error
-        recorder.metadata["ended"] = _how_it_ended(stopped_by, source, limiter)
-        result = recorder.stop()  # a second signal meanwhile only lands in stopped_by
+        recorder.metadata["ended"] = _how_it_ended(stops.received, source, limiter)  # Ctrl-C / kill / closed terminal: save what we have
+        result = recorder.stop()  # a second signal meanwhile is only noted
     stops.tolerate_closed_terminal()
 
     if not args.simulate:
@@ -276,7 +319,7 @@ def _record(args, stops: _StopSignals) -> int:
     if result.error:
         print(result.error, file=sys.stderr)
         return EXIT_DISK
-    if stop_asked.is_set():
+    if stops.asked():
         print(f"Stopped early ({result.metadata['ended']}); the recording so far was saved.", file=sys.stderr)
         return 130
     return 0
