@@ -325,3 +325,27 @@ def test_a_signal_inside_the_handler_neither_deadlocks_nor_reorders(monkeypatch)
         for s, h in before.items():
             signal.signal(s, h)
         signal.set_wakeup_fd(-1)
+
+
+def test_without_a_wakeup_socket_the_handlers_still_stop_the_recording(monkeypatch):
+    """Where no wakeup socket can be made (set_wakeup_fd refused, no socket pair), install() must
+    not fail: the handlers' own order is used."""
+    import signal
+    import socket
+
+    from stethodesk.commands import record
+
+    def refuse():
+        raise OSError("no socket pair here")
+
+    monkeypatch.setattr(socket, "socketpair", refuse)
+    before = {s: signal.getsignal(s) for s in record.STOP_SIGNALS}
+    stops = record._StopSignals()
+    stops.install()
+    try:
+        assert not stops.asked()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stops.asked() and stops.received == [signal.SIGINT]
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)

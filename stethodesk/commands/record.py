@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -142,25 +142,34 @@ class _StopSignals:
     inside the first. The handler therefore takes no lock (a ``threading.Event.set()`` there
     deadlocked on its own condition when SIGHUP and SIGTERM came together: the process hung after
     the recording stopped) and only appends to a list. The arrival order is read from the
-    interpreter's wakeup pipe (``signal.set_wakeup_fd``), which its C-level handler writes before
+    interpreter's wakeup socket (``signal.set_wakeup_fd``), which its C-level handler writes before
     any Python handler runs, so a nested handler cannot reorder it.
     """
 
     def __init__(self):
         self._seen: list[int] = []  # appended by the handler (list.append is one C call)
-        self._order: list[int] = []  # from the wakeup pipe: arrival order
-        self._pipe: tuple[int, int] | None = None
+        self._order: list[int] = []  # from the wakeup socket: arrival order
+        self._wakeup: tuple[socket.socket, socket.socket] | None = None
         self._old_wakeup = -1
         self._old: dict = {}
         self._streams = (sys.stdout, sys.stderr)
 
     def install(self) -> None:
-        """Install the handlers and the wakeup pipe. Main thread only (``ValueError`` otherwise)."""
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        os.set_blocking(w, False)
-        self._old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-        self._pipe = (r, w)
+        """Install the handlers and the wakeup socket (a socket pair: Windows takes no pipe
+        there). Main thread only (``ValueError`` otherwise). Without a wakeup socket the order
+        is the handlers' own (nested handlers may then note the later signal first)."""
+        r = w = None
+        try:
+            r, w = socket.socketpair()
+            r.setblocking(False)
+            w.setblocking(False)
+            self._old_wakeup = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+            self._wakeup = (r, w)
+        except (OSError, ValueError):
+            for sock in (r, w):
+                if sock is not None:
+                    sock.close()
+            self._wakeup = None
         self._old = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
 
     def _on_signal(self, signum, frame) -> None:
@@ -172,13 +181,13 @@ class _StopSignals:
     @property
     def received(self) -> list[int]:
         """The stop signals so far, first to arrive first."""
-        if self._pipe is not None:
+        if self._wakeup is not None:
             try:
-                while chunk := os.read(self._pipe[0], 64):
+                while chunk := self._wakeup[0].recv(64):
                     self._order.extend(b for b in chunk if b in STOP_SIGNALS)
             except BlockingIOError:
                 pass
-        extra = list(self._seen)  # a handler that ran without a byte in the pipe (not expected)
+        extra = list(self._seen)  # a handler that ran without a byte in the socket (not expected)
         for s in self._order:
             if s in extra:
                 extra.remove(s)
@@ -199,11 +208,11 @@ class _StopSignals:
         for s, h in self._old.items():
             signal.signal(s, h)
         self._old = {}
-        if self._pipe is not None:
+        if self._wakeup is not None:
             signal.set_wakeup_fd(self._old_wakeup)
-            for fd in self._pipe:
-                os.close(fd)
-            self._pipe = None
+            for sock in self._wakeup:
+                sock.close()
+            self._wakeup = None
         sys.stdout, sys.stderr = self._streams
 
 
